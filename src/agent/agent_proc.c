@@ -1,0 +1,438 @@
+/*
+ * agent_proc.c: programs run on the old server, and connections forwarded
+ * to its local services.
+ *
+ * MT_RUN executes an argv directly (no shell), streams stdout and stderr
+ * back as MT_OUT and MT_ERR_OUT, then MT_EXIT and MT_DONE.  MT_FWD_OPEN
+ * connects to a TCP port or a unix socket on the old server and carries the
+ * bytes both ways as MT_FWD_DATA, so the controller can speak to MariaDB or
+ * Redis there with the real client libraries over the one ssh connection.
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../banned.h"
+
+static struct async *async_find(struct agent *a, uint32_t id)
+{
+	struct async *x;
+
+	for (x = a->async; x; x = x->next)
+		if (x->id == id && !x->finished)
+			return x;
+	return NULL;
+}
+
+static struct async *async_new(struct agent *a, uint32_t id, int kind)
+{
+	struct async *x = xcalloc(1, sizeof *x);
+
+	x->id = id;
+	x->kind = kind;
+	x->out_fd = x->err_fd = x->in_fd = -1;
+	buf_init(&x->pending, 0);
+	x->next = a->async;
+	a->async = x;
+	return x;
+}
+
+static void set_nonblock(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* The PATH a root shell would have, so /usr/sbin tools are found over ssh. */
+static void ensure_path(void)
+{
+	const char *p = getenv("PATH");
+
+	if (!p || !strstr(p, "sbin"))
+		setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+			       "/usr/bin:/sbin:/bin", 1);
+}
+
+int async_run_start(struct agent *a, uint32_t id, struct rd *r)
+{
+	uint32_t flags = rd_u32(r), argc = rd_u32(r), nenv, i;
+	char **argv = NULL, **env = NULL;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	struct async *x;
+	pid_t pid;
+	int ok = 0;
+
+	if (r->err || argc == 0 || argc > MM_ARGS_MAX) {
+		emit_error(a, id, EINVAL, "malformed run request");
+		return -1;
+	}
+	argv = xcalloc(argc + 1, sizeof *argv);
+	for (i = 0; i < argc; i++)
+		if (!(argv[i] = rd_strdup(r, MM_PATH_MAX)))
+			goto out;
+	nenv = rd_u32(r);
+	if (r->err || nenv > MM_ARGS_MAX)
+		goto out;
+	env = xcalloc(nenv + 1, sizeof *env);
+	for (i = 0; i < nenv; i++)
+		if (!(env[i] = rd_strdup(r, MM_PATH_MAX)) ||
+		    !strchr(env[i], '='))
+			goto out;
+	ok = 1;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+	    ((flags & RUN_STDIN) && pipe2(in, O_CLOEXEC) < 0)) {
+		emit_error(a, id, errno, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		emit_error(a, id, errno, "fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+
+		dup2(flags & RUN_STDIN ? in[0] : devnull, 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		signal(SIGPIPE, SIG_DFL);
+		ensure_path();
+		for (i = 0; i < nenv; i++)
+			putenv(env[i]);
+		execvp(argv[0], argv);
+		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	x = async_new(a, id, ASYNC_RUN);
+	x->pid = pid;
+	x->out_fd = out[0];
+	x->err_fd = err[0];
+	out[0] = err[0] = -1;
+	set_nonblock(x->out_fd);
+	set_nonblock(x->err_fd);
+	if (flags & RUN_STDIN) {
+		x->in_fd = in[1];
+		in[1] = -1;
+		set_nonblock(x->in_fd);
+	}
+out:
+	if (!ok)
+		emit_error(a, id, EINVAL, "malformed run request");
+	for (i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+	for (i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+	if (in[0] >= 0) close(in[0]);
+	if (in[1] >= 0) close(in[1]);
+	if (out[0] >= 0) close(out[0]);
+	if (out[1] >= 0) close(out[1]);
+	if (err[0] >= 0) close(err[0]);
+	if (err[1] >= 0) close(err[1]);
+	return ok ? 0 : -1;
+}
+
+/* Connects to "tcp:HOST:PORT" or "unix:PATH".  Returns an fd or -1. */
+static int fwd_connect(const char *target, const char **why)
+{
+	int fd;
+
+	if (!strncmp(target, "unix:", 5)) {
+		struct sockaddr_un sun;
+
+		memset(&sun, 0, sizeof sun);
+		sun.sun_family = AF_UNIX;
+		if (strlen(target + 5) >= sizeof sun.sun_path) {
+			*why = "socket path too long";
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(sun.sun_path, target + 5, strlen(target + 5));
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 &&
+		    connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			fd = -1;
+		}
+		*why = "connect";
+		return fd;
+	}
+	if (!strncmp(target, "tcp:", 4)) {
+		char *host = xstrdup(target + 4), *port = strrchr(host, ':');
+		struct addrinfo hints, *res = NULL, *ai;
+		int rc;
+
+		fd = -1;
+		*why = "connect";
+		if (!port) {
+			free(host);
+			*why = "target needs a port";
+			errno = EINVAL;
+			return -1;
+		}
+		*port++ = '\0';
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			memmove(host, host + 1, strlen(host));
+			host[strlen(host) - 1] = '\0';
+		}
+		memset(&hints, 0, sizeof hints);
+		hints.ai_socktype = SOCK_STREAM;
+		rc = getaddrinfo(host, port, &hints, &res);
+		if (rc) {
+			*why = gai_strerror(rc);
+			free(host);
+			errno = EHOSTUNREACH;
+			return -1;
+		}
+		for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+			fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+				    ai->ai_protocol);
+			if (fd >= 0 && connect(fd, ai->ai_addr,
+					       ai->ai_addrlen) < 0) {
+				int e = errno;
+				close(fd);
+				errno = e;
+				fd = -1;
+			}
+		}
+		freeaddrinfo(res);
+		free(host);
+		return fd;
+	}
+	*why = "target must be tcp:HOST:PORT or unix:PATH";
+	errno = EINVAL;
+	return -1;
+}
+
+int async_fwd_start(struct agent *a, uint32_t id, struct rd *r)
+{
+	char *target = rd_strdup(r, MM_PATH_MAX);
+	const char *why = "";
+	struct async *x;
+	int fd;
+
+	if (!target) {
+		emit_error(a, id, EINVAL, "malformed forward request");
+		return -1;
+	}
+	fd = fwd_connect(target, &why);
+	if (fd < 0) {
+		int e = errno;
+		emit_error(a, id, e, "%s: %s: %s", target, why, strerror(e));
+		free(target);
+		return -1;
+	}
+	free(target);
+	set_nonblock(fd);
+	x = async_new(a, id, ASYNC_FWD);
+	x->in_fd = fd;
+	x->out_fd = fd;
+	emit(a, MT_FWD_OK, id, NULL, 0);
+	return 0;
+}
+
+/* Input for a running program or a forwarded connection. */
+void async_input(struct agent *a, uint8_t type, uint32_t id, struct rd *r)
+{
+	struct async *x = async_find(a, id);
+
+	if (!x)
+		return;		/* already finished: the data has nowhere to go */
+	if (r->left == 0 || type == MT_FWD_CLOSE) {
+		x->close_in = 1;
+		return;
+	}
+	buf_add(&x->pending, r->p, r->left);
+}
+
+int async_busy(struct agent *a)
+{
+	struct async *x;
+
+	for (x = a->async; x; x = x->next)
+		if (!x->finished)
+			return 1;
+	return 0;
+}
+
+/* Fills pollfds for every live async job: one per fd and direction.  The
+ * order is replayed by async_handle(). */
+int async_pollfds(struct agent *a, struct pollfd *pfd, int max)
+{
+	struct async *x;
+	int n = 0, reading = a->out.len < AGENT_OUT_HIGH;
+
+	for (x = a->async; x && n + 3 <= max; x = x->next) {
+		if (x->finished)
+			continue;
+		if (x->kind == ASYNC_RUN) {
+			pfd[n].fd = reading ? x->out_fd : -1;
+			pfd[n++].events = POLLIN;
+			pfd[n].fd = reading ? x->err_fd : -1;
+			pfd[n++].events = POLLIN;
+			pfd[n].fd = x->pending.len || x->close_in ? x->in_fd : -1;
+			pfd[n++].events = POLLOUT;
+		} else {
+			pfd[n].fd = reading ? x->out_fd : -1;
+			pfd[n++].events = POLLIN;
+			pfd[n].fd = x->pending.len ? x->in_fd : -1;
+			pfd[n++].events = POLLOUT;
+			pfd[n].fd = -1;
+			pfd[n++].events = 0;
+		}
+	}
+	return n;
+}
+
+/* Reads what a program or socket has; returns 0 at EOF. */
+static int drain(struct agent *a, struct async *x, int fd, uint8_t type)
+{
+	char chunk[64 << 10];
+	ssize_t n = read(fd, chunk, sizeof chunk);
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 1 : 0;
+	if (n > 0)
+		emit(a, type, x->id, chunk, (size_t)n);
+	return n > 0;
+}
+
+static void feed(struct async *x)
+{
+	while (x->pending.len) {
+		ssize_t n = write(x->in_fd, x->pending.data, x->pending.len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				buf_reset(&x->pending);	/* reader gone */
+			break;
+		}
+		buf_consume(&x->pending, (size_t)n);
+	}
+}
+
+static void run_finish_if_done(struct agent *a, struct async *x)
+{
+	struct buf p = BUF_INIT;
+	int st;
+
+	if (x->out_fd >= 0 || x->err_fd >= 0)
+		return;
+	if (!x->exited) {
+		if (waitpid(x->pid, &st, WNOHANG) != x->pid)
+			return;
+		x->exited = 1;
+		x->status = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+	}
+	if (x->in_fd >= 0) {
+		close(x->in_fd);
+		x->in_fd = -1;
+	}
+	pk_u32(&p, (uint32_t)x->status);
+	emit(a, MT_EXIT, x->id, p.data, p.len);
+	emit_done(a, x->id);
+	buf_release(&p);
+	x->finished = 1;
+}
+
+static void fwd_finish(struct agent *a, struct async *x)
+{
+	if (x->in_fd >= 0)
+		close(x->in_fd);
+	x->in_fd = x->out_fd = -1;
+	emit(a, MT_FWD_CLOSE, x->id, NULL, 0);
+	emit_done(a, x->id);
+	x->finished = 1;
+}
+
+void async_handle(struct agent *a, struct pollfd *pfd, int n)
+{
+	struct async *x, **pp;
+	int i = 0;
+
+	for (x = a->async; x && i + 3 <= n; x = x->next) {
+		if (x->finished)
+			continue;
+		if (x->kind == ASYNC_RUN) {
+			if (pfd[i].fd >= 0 && pfd[i].revents &&
+			    !drain(a, x, x->out_fd, MT_OUT)) {
+				close(x->out_fd);
+				x->out_fd = -1;
+			}
+			if (pfd[i + 1].fd >= 0 && pfd[i + 1].revents &&
+			    !drain(a, x, x->err_fd, MT_ERR_OUT)) {
+				close(x->err_fd);
+				x->err_fd = -1;
+			}
+			if (x->in_fd >= 0) {
+				feed(x);
+				if (x->close_in && !x->pending.len) {
+					close(x->in_fd);
+					x->in_fd = -1;
+				}
+			}
+			run_finish_if_done(a, x);
+		} else {
+			if (x->pending.len)
+				feed(x);
+			if (pfd[i].fd >= 0 && pfd[i].revents &&
+			    !drain(a, x, x->out_fd, MT_FWD_DATA))
+				fwd_finish(a, x);
+			else if (x->close_in && !x->pending.len)
+				fwd_finish(a, x);
+		}
+		i += 3;
+	}
+	/* Also finish programs whose pipes closed on an earlier round. */
+	for (x = a->async; x; x = x->next)
+		if (!x->finished && x->kind == ASYNC_RUN)
+			run_finish_if_done(a, x);
+	for (pp = &a->async; *pp;) {
+		x = *pp;
+		if (x->finished) {
+			*pp = x->next;
+			buf_release(&x->pending);
+			free(x);
+		} else {
+			pp = &x->next;
+		}
+	}
+}
+
+/* Ends every program and connection: the controller has gone. */
+void async_kill_all(struct agent *a)
+{
+	struct async *x;
+
+	for (x = a->async; x; x = x->next) {
+		if (x->finished)
+			continue;
+		if (x->kind == ASYNC_RUN && !x->exited) {
+			kill(x->pid, SIGTERM);
+			waitpid(x->pid, NULL, 0);
+		}
+		if (x->in_fd >= 0)
+			close(x->in_fd);
+		if (x->kind == ASYNC_RUN) {
+			if (x->out_fd >= 0)
+				close(x->out_fd);
+			if (x->err_fd >= 0)
+				close(x->err_fd);
+		}
+		x->finished = 1;
+	}
+}

@@ -1,0 +1,105 @@
+/*
+ * mailmove.h: what every command shares: exit codes, the run context with
+ * the common options, and the command table.
+ */
+#ifndef MM_MAILMOVE_H
+#define MM_MAILMOVE_H
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdint.h>
+
+/* Exit codes: documented in --help and mailmove(1); used everywhere. */
+enum mm_exit {
+	MM_OK = 0,		/* success */
+	MM_EDIFF = 1,		/* finished, with differences or item failures */
+	MM_EUSAGE = 2,		/* usage or configuration error */
+	MM_EREMOTE = 3,		/* cannot reach the other host or its agent */
+	MM_EDEST = 4,		/* destination problem: disk full, permission */
+	MM_EINTR = 5,		/* interrupted */
+};
+
+/* What a command accepts; the dispatcher and option parser follow these. */
+#define CMD_FROM	(1u << 0)	/* --from, --rsh, --agent */
+#define CMD_TO		(1u << 1)	/* --to */
+#define CMD_DRYRUN	(1u << 2)	/* --dry-run */
+#define CMD_JSON	(1u << 3)	/* --json */
+#define CMD_PLUMBING	(1u << 4)	/* listed apart in --help */
+#define CMD_ARGV	(1u << 5)	/* options end at the first operand */
+
+struct mm_ctx;
+
+struct cmd {
+	const char *name;
+	int (*fn)(struct mm_ctx *ctx, int argc, char **argv);
+	unsigned flags;
+	const char *summary;	/* one line for `mailmove --help` */
+	const char *usage;	/* synopsis after "mailmove " */
+	const char *help;	/* the command's own options, one per line */
+};
+
+struct mm_ctx {
+	const struct cmd *cmd;
+	const char *from;	/* [user@]host[:port] or a directory */
+	const char *to;		/* destination root; NULL means "/" */
+	const char *rsh;	/* replaces "ssh" */
+	const char *agent;	/* agent path on the old server */
+	int json;
+	int verbose;		/* -1 quiet, 0 normal, 1.. more */
+	int dry_run;
+};
+
+extern volatile sig_atomic_t mm_interrupted;
+
+/*
+ * Parses the options of ctx->cmd: the common ones its flags allow, plus
+ * `extra` (may be NULL) whose keys go to on_opt().  On return *first_arg is
+ * the index of the first operand.  Returns MM_OK, or MM_EUSAGE after saying
+ * why; `--help` prints the command's help and returns -1 (exit 0).
+ */
+int mm_parse_options(struct mm_ctx *ctx, int argc, char **argv,
+		     const struct option *extra, const char *extra_short,
+		     int (*on_opt)(void *arg, int key, const char *val),
+		     void *arg, int *first_arg);
+
+/* The destination root for ctx: ctx->to or "/". */
+const char *mm_dest_root(const struct mm_ctx *ctx);
+
+/* Parses a decimal number into *out; returns -1 if not a whole number. */
+int mm_parse_u64(const char *s, uint64_t *out);
+
+/* Help texts shared by `mailmove --help` and each command's --help. */
+extern const char common_help[], to_help[], dry_help[], json_help[],
+	verbose_help[];
+void mm_command_help(FILE *f, const struct cmd *c);
+
+/* Commands, one file each (cmd_NAME.c). */
+int cmd_help(struct mm_ctx *ctx, int argc, char **argv);
+int cmd_version(struct mm_ctx *ctx, int argc, char **argv);
+int cmd_check(struct mm_ctx *ctx, int argc, char **argv);
+/* slot: cmd_db */
+
+/* slot: cmd_redis */
+
+/* slot: cmd_files */
+
+/* slot: cmd_sync */
+
+/* slot: cmd_verify */
+
+/* slot: cmd_dns */
+
+/* slot: cmd_queue */
+
+/* slot: cmd_cutover */
+
+int cmd_ls(struct mm_ctx *ctx, int argc, char **argv);
+int cmd_cat(struct mm_ctx *ctx, int argc, char **argv);
+int cmd_exec(struct mm_ctx *ctx, int argc, char **argv);
+int cmd_tunnel(struct mm_ctx *ctx, int argc, char **argv);
+
+extern const struct cmd mm_commands[];
+const struct cmd *mm_find_command(const char *name);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * options.c: the options every command shares, their help text, and small
+ * parsing helpers.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+#include "mailmove.h"
+#include "banned.h"
+
+volatile sig_atomic_t mm_interrupted;
+
+const char *mm_dest_root(const struct mm_ctx *ctx)
+{
+	return ctx->to ? ctx->to : "/";
+}
+
+int mm_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+const char common_help[] =
+	"  --from HOST|DIR    the old server: [user@]host[:port] over ssh, or a\n"
+	"                     directory holding its root filesystem\n"
+	"  --rsh CMD          run CMD instead of ssh (like rsync -e)\n"
+	"  --agent PATH       run the agent at PATH on the old server instead\n"
+	"                     of uploading it\n";
+const char to_help[] =
+	"  --to DIR           destination root (default /, this machine)\n";
+const char dry_help[] =
+	"  -n, --dry-run      show what would change; change nothing\n";
+const char json_help[] =
+	"  --json             one JSON object per event on stdout, then a\n"
+	"                     final result object\n";
+const char verbose_help[] =
+	"  -v, --verbose      say more (twice for debugging)\n"
+	"  -q, --quiet        only errors\n"
+	"  -h, --help         this help\n";
+
+void mm_command_help(FILE *f, const struct cmd *c)
+{
+	fprintf(f, "usage: mailmove %s\n\n%s.\n\nOptions:\n", c->usage,
+		c->summary);
+	fputs(c->help, f);
+	if (c->flags & CMD_FROM)
+		fputs(common_help, f);
+	if (c->flags & CMD_TO)
+		fputs(to_help, f);
+	if (c->flags & CMD_DRYRUN)
+		fputs(dry_help, f);
+	if (c->flags & CMD_JSON)
+		fputs(json_help, f);
+	fputs(verbose_help, f);
+}
+
+enum {
+	OPT_FROM = 1000, OPT_TO, OPT_RSH, OPT_AGENT, OPT_JSON, OPT_DRYRUN,
+};
+
+int mm_parse_options(struct mm_ctx *ctx, int argc, char **argv,
+		     const struct option *extra, const char *extra_short,
+		     int (*on_opt)(void *arg, int key, const char *val),
+		     void *arg, int *first_arg)
+{
+	const struct cmd *c = ctx->cmd;
+	struct option opts[64];
+	struct buf shorts = BUF_INIT;
+	int n = 0, key, rc = MM_OK;
+
+	memset(opts, 0, sizeof opts);
+#define ADD(name_, has_, val_) do { \
+		opts[n].name = name_; opts[n].has_arg = has_; \
+		opts[n].flag = NULL; opts[n].val = val_; n++; } while (0)
+	ADD("help", no_argument, 'h');
+	ADD("verbose", no_argument, 'v');
+	ADD("quiet", no_argument, 'q');
+	if (c->flags & CMD_FROM) {
+		ADD("from", required_argument, OPT_FROM);
+		ADD("rsh", required_argument, OPT_RSH);
+		ADD("agent", required_argument, OPT_AGENT);
+	}
+	if (c->flags & CMD_TO)
+		ADD("to", required_argument, OPT_TO);
+	if (c->flags & CMD_JSON)
+		ADD("json", no_argument, OPT_JSON);
+	if (c->flags & CMD_DRYRUN)
+		ADD("dry-run", no_argument, OPT_DRYRUN);
+	for (; extra && extra->name && n < 63; extra++)
+		opts[n++] = *extra;
+#undef ADD
+	buf_addstr(&shorts, c->flags & CMD_ARGV ? "+hvq" : "hvq");
+	if (c->flags & CMD_DRYRUN)
+		buf_addstr(&shorts, "n");
+	if (extra_short)
+		buf_addstr(&shorts, extra_short);
+	/* Options may follow operands, as with rsync, unless the operands
+	 * are a command line of their own (CMD_ARGV). */
+	optind = 1;
+	opterr = 0;
+	while ((key = getopt_long(argc, argv, shorts.data, opts, NULL)) != -1) {
+		switch (key) {
+		case 'h':
+			mm_command_help(stdout, c);
+			rc = -1;
+			goto out;
+		case 'v':
+			ctx->verbose = ctx->verbose < 0 ? 1 : ctx->verbose + 1;
+			break;
+		case 'q':
+			ctx->verbose = -1;
+			break;
+		case OPT_FROM:
+			ctx->from = optarg;
+			break;
+		case OPT_TO:
+			ctx->to = optarg;
+			break;
+		case OPT_RSH:
+			ctx->rsh = optarg;
+			break;
+		case OPT_AGENT:
+			ctx->agent = optarg;
+			break;
+		case OPT_JSON:
+			ctx->json = 1;
+			break;
+		case OPT_DRYRUN:
+		case 'n':
+			if (!(c->flags & CMD_DRYRUN))
+				goto unknown;
+			ctx->dry_run = 1;
+			break;
+		case '?':
+		case ':':
+			goto unknown;
+		default:
+			if (!on_opt || on_opt(arg, key, optarg) != 0) {
+				rc = MM_EUSAGE;
+				goto out;
+			}
+			break;
+		}
+	}
+	*first_arg = optind;
+	log_setup(ctx->verbose, ctx->json);
+	goto out;
+unknown:
+	if (optopt && optopt < 256 && optopt != '?')
+		log_error("%s: unknown option or missing argument: -%c "
+			  "(see mailmove %s --help)", c->name, optopt, c->name);
+	else
+		log_error("%s: unknown option or missing argument: %s "
+			  "(see mailmove %s --help)", c->name,
+			  argv[optind - 1], c->name);
+	rc = MM_EUSAGE;
+out:
+	buf_release(&shorts);
+	return rc;
+}
+

@@ -1,0 +1,173 @@
+# tests/lib.sh: TAP output, a private scratch directory, and services that
+# the test starts itself and stops by the pid it started.  Sourced by every
+# tests/t/NNNN-*.sh.
+#
+#   plan N | ok COND DESC | is GOT WANT DESC | like TEXT REGEX DESC
+#   start_bg NAME CMD...   run CMD in the background, remember its pid
+#   stop_bg NAME           stop it (TERM, then KILL) by that pid
+#   free_port              a TCP port on 127.0.0.1 nobody listens on
+#   wait_for CMD...        retry CMD for up to 30 s
+#   run_mm ARGS...         run ./mailmove; sets $out, $err, $rc
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MM="$TOP/mailmove"
+AGENT="$TOP/mailmove-agent"
+B="${B:-build}"
+export MAILMOVE_AGENT_BINARY="$AGENT"
+export MAILMOVE_NO_PROGRESS=1
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/mm-test.XXXXXX")
+chmod 755 "$T"
+_tap_n=0
+_tap_fail=0
+_tap_plan=""
+
+_cleanup() {
+	local f
+	for f in "$T"/.pid.*; do
+		[ -e "$f" ] || continue
+		stop_bg "${f##*/.pid.}"
+	done
+	if [ "$_tap_fail" = 0 ] && [ -z "${KEEP:-}" ]; then
+		rm -rf "$T"
+	else
+		echo "# scratch directory kept: $T"
+	fi
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+plan() { _tap_plan=$1; echo "1..$1"; }
+diag() { printf '# %s\n' "$@"; }
+
+ok() {
+	local cond=$1; shift
+	_tap_n=$((_tap_n + 1))
+	if [ "$cond" = 0 ] || [ "$cond" = true ]; then
+		echo "ok $_tap_n - $*"
+	else
+		echo "not ok $_tap_n - $*"
+		_tap_fail=$((_tap_fail + 1))
+	fi
+}
+
+# ok_run DESC CMD...: passes when CMD succeeds.
+ok_run() {
+	local desc=$1; shift
+	if "$@"; then ok 0 "$desc"; else ok 1 "$desc"; fi
+}
+
+is() {
+	local got=$1 want=$2; shift 2
+	if [ "$got" = "$want" ]; then
+		ok 0 "$*"
+	else
+		ok 1 "$*"
+		diag "got:  '$got'" "want: '$want'"
+	fi
+}
+
+like() {
+	local text=$1 re=$2; shift 2
+	if printf '%s' "$text" | grep -Eq -- "$re"; then
+		ok 0 "$*"
+	else
+		ok 1 "$*"
+		diag "no match for /$re/ in:" "$(printf '%s' "$text" | head -20)"
+	fi
+}
+
+unlike() {
+	local text=$1 re=$2; shift 2
+	if printf '%s' "$text" | grep -Eq -- "$re"; then
+		ok 1 "$*"
+		diag "unexpected match for /$re/ in:" "$(printf '%s' "$text" | head -20)"
+	else
+		ok 0 "$*"
+	fi
+}
+
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+
+run_mm() {
+	out=$("$MM" "$@" 2>"$T/.stderr")
+	rc=$?
+	err=$(cat "$T/.stderr")
+}
+
+start_bg() {
+	local name=$1; shift
+	"$@" >"$T/$name.out" 2>&1 &
+	echo $! >"$T/.pid.$name"
+}
+
+stop_bg() {
+	local name=$1 pid i
+	[ -f "$T/.pid.$name" ] || return 0
+	pid=$(cat "$T/.pid.$name")
+	rm -f "$T/.pid.$name"
+	kill "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# The pid of a service that daemonized itself: remembered like start_bg's.
+adopt_pid() { echo "$2" >"$T/.pid.$1"; }
+
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+wait_for() {
+	local i
+	for i in $(seq 1 300); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_sshd: an sshd on 127.0.0.1:$SSH_PORT that lets root in with a
+# throwaway key.  Sets $SSH_PORT and $RSH (the --rsh value to reach it).
+# The agent cache goes to $T/cache through XDG_CACHE_HOME.
+start_sshd() {
+	local sshd
+	sshd=$(command -v sshd || echo /usr/sbin/sshd)
+	[ -x "$sshd" ] || return 1
+	mkdir -p /run/sshd "$T/ssh" "$T/cache"
+	chmod 700 "$T/ssh"
+	ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/host_key" || return 1
+	ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/user_key" || return 1
+	cp "$T/ssh/user_key.pub" "$T/ssh/authorized_keys"
+	SSH_PORT=$(free_port)
+	cat >"$T/ssh/sshd_config" <<CONF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $T/ssh/host_key
+AuthorizedKeysFile $T/ssh/authorized_keys
+PidFile $T/ssh/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AcceptEnv XDG_CACHE_HOME
+LogLevel ERROR
+CONF
+	start_bg sshd "$sshd" -D -e -f "$T/ssh/sshd_config"
+	RSH="ssh -i $T/ssh/user_key -o UserKnownHostsFile=$T/ssh/known_hosts -o StrictHostKeyChecking=no -o BatchMode=yes -o SetEnv=XDG_CACHE_HOME=$T/cache -o LogLevel=ERROR"
+	wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSH_PORT"
+}
