@@ -1,0 +1,292 @@
+/* fsops.c: destination writes through directory fds (see fsops.h). */
+#include "fsops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "mailmove.h"
+#include "proto.h"
+#include "banned.h"
+
+#ifndef RESOLVE_IN_ROOT
+#define RESOLVE_IN_ROOT 0x10
+#endif
+#ifndef RESOLVE_NO_MAGICLINKS
+#define RESOLVE_NO_MAGICLINKS 0x02
+#endif
+
+struct fs_open_how {
+	uint64_t flags, mode, resolve;
+};
+
+static int open_in_root(int rootfd, const char *rel, int flags)
+{
+	struct fs_open_how how;
+	int fd;
+
+	memset(&how, 0, sizeof how);
+	how.flags = (uint64_t)(flags | O_CLOEXEC);
+	how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof how);
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+		fd = openat(rootfd, rel, flags | O_CLOEXEC | O_NOFOLLOW);
+	return fd;
+}
+
+int fs_open_base(const char *root, const char *rel, int create, int *fd)
+{
+	struct buf part = BUF_INIT;
+	const char *p;
+	int rootfd, cur, e = 0;
+
+	*fd = -1;
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return errno;
+	while (*rel == '/')
+		rel++;
+	if (!*rel) {
+		*fd = rootfd;
+		return 0;
+	}
+	if (!mm_relpath_valid(rel, strlen(rel))) {
+		close(rootfd);
+		return EINVAL;
+	}
+	cur = open_in_root(rootfd, rel, O_RDONLY | O_DIRECTORY);
+	if (cur >= 0 || errno != ENOENT || !create) {
+		e = cur < 0 ? errno : 0;
+		close(rootfd);
+		*fd = cur;
+		return e;
+	}
+	/* Make the missing components, one at a time, inside root. */
+	for (p = rel;; p++) {
+		if (*p == '/' || *p == '\0') {
+			buf_reset(&part);
+			buf_add(&part, rel, (size_t)(p - rel));
+			if (mkdirat(rootfd, part.data, 0755) < 0 &&
+			    errno != EEXIST) {
+				e = errno;
+				break;
+			}
+			if (!*p)
+				break;
+		}
+	}
+	buf_release(&part);
+	if (!e) {
+		cur = open_in_root(rootfd, rel, O_RDONLY | O_DIRECTORY);
+		e = cur < 0 ? errno : 0;
+		*fd = cur;
+	}
+	close(rootfd);
+	return e;
+}
+
+int fs_walk(int base, const char *rel, int create, const struct fs_meta *meta,
+	    int *fd)
+{
+	char *copy, *p, *slash;
+	int cur, e = 0;
+
+	*fd = -1;
+	while (*rel == '/')
+		rel++;
+	if (!*rel) {
+		cur = dup(base);
+		if (cur < 0)
+			return errno;
+		*fd = cur;
+		return 0;
+	}
+	if (!mm_relpath_valid(rel, strlen(rel)))
+		return EINVAL;
+	copy = xstrdup(rel);
+	cur = dup(base);
+	for (p = copy; cur >= 0; p = slash + 1) {
+		int next;
+
+		slash = strchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		next = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+				      O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && create) {
+			if (mkdirat(cur, p, meta ? (meta->mode & 07777) : 0755) < 0 &&
+			    errno != EEXIST) {
+				e = errno;
+				break;
+			}
+			next = openat(cur, p, O_RDONLY | O_DIRECTORY |
+					      O_NOFOLLOW | O_CLOEXEC);
+			if (next >= 0 && meta && (e = fs_apply_meta(next, meta))) {
+				close(next);
+				break;
+			}
+		}
+		if (next < 0) {
+			e = errno == ELOOP ? ENOTDIR : errno;
+			break;
+		}
+		close(cur);
+		cur = next;
+		if (!slash)
+			break;
+	}
+	free(copy);
+	if (e || cur < 0) {
+		if (cur >= 0)
+			close(cur);
+		return e ? e : errno;
+	}
+	*fd = cur;
+	return 0;
+}
+
+int fs_tmp_create(int dirfd, struct buf *name, int *fd)
+{
+	static unsigned counter;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		buf_reset(name);
+		buf_printf(name, ".mailmove.%ld.%u.tmp", (long)getpid(),
+			   counter++);
+		*fd = openat(dirfd, name->data, O_WRONLY | O_CREAT | O_EXCL |
+			     O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (*fd >= 0)
+			return 0;
+		if (errno != EEXIST)
+			return errno;
+	}
+	return EEXIST;
+}
+
+int fs_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int fs_apply_meta(int fd, const struct fs_meta *m)
+{
+	if (m->set_owner && fchown(fd, m->uid, m->gid) < 0)
+		return errno;
+	if (fchmod(fd, m->mode & 07777) < 0)
+		return errno;
+	if (m->set_mtime) {
+		struct timespec ts[2];
+		ts[0].tv_sec = 0;
+		ts[0].tv_nsec = UTIME_OMIT;
+		ts[1].tv_sec = (time_t)m->mtime_s;
+		ts[1].tv_nsec = (long)m->mtime_ns;
+		if (futimens(fd, ts) < 0)
+			return errno;
+	}
+	return 0;
+}
+
+int fs_apply_meta_at(int dirfd, const char *name, const struct fs_meta *m)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	if (m->set_owner &&
+	    fchownat(dirfd, name, m->uid, m->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	if (!S_ISLNK(st.st_mode) &&
+	    fchmodat(dirfd, name, m->mode & 07777, 0) < 0)
+		return errno;
+	if (m->set_mtime) {
+		struct timespec ts[2];
+		ts[0].tv_sec = 0;
+		ts[0].tv_nsec = UTIME_OMIT;
+		ts[1].tv_sec = (time_t)m->mtime_s;
+		ts[1].tv_nsec = (long)m->mtime_ns;
+		if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			return errno;
+	}
+	return 0;
+}
+
+int fs_replace_file(int dirfd, const char *name, const void *data, size_t n,
+		    const struct fs_meta *m)
+{
+	struct buf tmp = BUF_INIT;
+	int fd = -1, e;
+
+	e = fs_tmp_create(dirfd, &tmp, &fd);
+	if (!e)
+		e = fs_write_all(fd, data, n);
+	if (!e && m)
+		e = fs_apply_meta(fd, m);
+	if (!e && fsync(fd) < 0)
+		e = errno;
+	if (fd >= 0 && close(fd) < 0 && !e)
+		e = errno;
+	if (!e && renameat(dirfd, tmp.data, dirfd, name) < 0)
+		e = errno;
+	if (e && fd >= 0)
+		unlinkat(dirfd, tmp.data, 0);
+	buf_release(&tmp);
+	return e;
+}
+
+int fs_replace_symlink(int dirfd, const char *name, const char *target,
+		       const struct fs_meta *m)
+{
+	struct buf tmp = BUF_INIT;
+	static unsigned counter;
+	int e = 0, i;
+
+	for (i = 0; i < 100; i++) {
+		buf_reset(&tmp);
+		buf_printf(&tmp, ".mailmove.%ld.%u.lnk", (long)getpid(),
+			   counter++);
+		if (symlinkat(target, dirfd, tmp.data) == 0)
+			break;
+		if (errno != EEXIST) {
+			e = errno;
+			break;
+		}
+	}
+	if (!e && m)
+		e = fs_apply_meta_at(dirfd, tmp.data, m);
+	if (!e && renameat(dirfd, tmp.data, dirfd, name) < 0)
+		e = errno;
+	if (e)
+		unlinkat(dirfd, tmp.data, 0);
+	buf_release(&tmp);
+	return e;
+}
+
+int fs_errno_fatal(int err)
+{
+	return err == ENOSPC || err == EDQUOT || err == EROFS || err == EIO;
+}
+
+int fs_errno_exit(int err)
+{
+	if (fs_errno_fatal(err) || err == EACCES || err == EPERM)
+		return MM_EDEST;
+	return MM_EDIFF;
+}

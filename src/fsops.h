@@ -1,0 +1,69 @@
+/*
+ * fsops.h: writing on the destination, only through directory fds.
+ *
+ * The destination base (say /var/vmail under --to) is opened once; below
+ * it every component is opened with O_NOFOLLOW | O_DIRECTORY, so nothing
+ * that arrives from the old server can lead a write through a symlink.
+ * Files are created under a temporary name with O_EXCL and renamed into
+ * place: a reader never sees half a file.
+ *
+ * Functions return 0 or an errno value (never -1).
+ */
+#ifndef MM_FSOPS_H
+#define MM_FSOPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+struct fs_meta {
+	uint32_t mode;		/* permission bits (07777) */
+	uint32_t uid, gid;
+	int64_t mtime_s;
+	uint32_t mtime_ns;
+	int set_owner;
+	int set_mtime;
+};
+
+/* Opens `rel` (may be "" or start with '/') beneath `root`, symlinks
+ * resolved inside root, creating missing directories (mode 0755) when
+ * `create`.  *fd gets an O_DIRECTORY fd. */
+int fs_open_base(const char *root, const char *rel, int create, int *fd);
+
+/* Opens the directory `rel` ('/'-separated, each part a valid name) below
+ * `base` without following any symlink; with `create`, makes missing
+ * directories with `meta` (may be NULL: 0755, owner unchanged). */
+int fs_walk(int base, const char *rel, int create, const struct fs_meta *meta,
+	    int *fd);
+
+/* Creates a new temporary file in dirfd (".mailmove.<pid>.<n>.tmp"),
+ * O_EXCL | O_NOFOLLOW, mode 0600 until fs_apply_meta.  Its name goes to
+ * `name`. */
+int fs_tmp_create(int dirfd, struct buf *name, int *fd);
+
+int fs_write_all(int fd, const void *p, size_t n);
+
+/* fchown (when set_owner), fchmod, futimens (when set_mtime). */
+int fs_apply_meta(int fd, const struct fs_meta *m);
+/* The same on a name in dirfd without following a symlink. */
+int fs_apply_meta_at(int dirfd, const char *name, const struct fs_meta *m);
+
+/* Writes `data` to `name` in dirfd atomically (temp file, fsync, rename),
+ * with meta applied before the rename. */
+int fs_replace_file(int dirfd, const char *name, const void *data, size_t n,
+		    const struct fs_meta *m);
+
+/* Makes `name` a symlink to `target` atomically (temp link + rename), with
+ * owner and mtime from m. */
+int fs_replace_symlink(int dirfd, const char *name, const char *target,
+		       const struct fs_meta *m);
+
+/* The exit code for an errno met while writing: MM_EDEST for disk full,
+ * quota, read-only, permission and I/O errors, else MM_EDIFF. */
+int fs_errno_exit(int err);
+/* Whether the error ends the whole run (the disk is full, say). */
+int fs_errno_fatal(int err);
+
+#endif
