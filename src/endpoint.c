@@ -476,46 +476,6 @@ static int stderr_file(void)
 	return fd;
 }
 
-/* Splits --rsh into words (spaces separate; single or double quotes group). */
-static int split_words(const char *s, char ***out, int *argc)
-{
-	struct buf w = BUF_INIT;
-	char **v = NULL;
-	int n = 0, inword = 0;
-	char q = 0;
-
-	for (;; s++) {
-		if (!*s || (!q && (*s == ' ' || *s == '\t'))) {
-			if (inword) {
-				v = xrealloc(v, (size_t)(n + 2) * sizeof *v);
-				v[n++] = buf_detach(&w);
-				inword = 0;
-			}
-			if (!*s)
-				break;
-			continue;
-		}
-		inword = 1;
-		if (q && *s == q)
-			q = 0;
-		else if (!q && (*s == '\'' || *s == '"'))
-			q = *s;
-		else
-			buf_putc(&w, *s);
-	}
-	buf_release(&w);
-	if (q || !n) {
-		while (n)
-			free(v[--n]);
-		free(v);
-		return -1;
-	}
-	v[n] = NULL;
-	*out = v;
-	*argc = n;
-	return 0;
-}
-
 /* The remote command: a POSIX sh script, passed through the login shell. */
 static void boot_script(struct buf *s, const char *agent_path,
 			const char *hash, size_t size)
@@ -610,7 +570,7 @@ static int ep_spawn_ssh(const struct mm_ctx *ctx, struct endpoint *ep,
 	int in[2], out[2], rc = -1, nrsh = 0, n = 0, i;
 
 	if (ctx->rsh) {
-		if (split_words(ctx->rsh, &rsh, &nrsh) < 0) {
+		if (mm_split_words(ctx->rsh, &rsh, &nrsh) < 0) {
 			log_error("--rsh: cannot parse \"%s\"", ctx->rsh);
 			ep->exit_code = MM_EUSAGE;
 			return -1;

@@ -66,6 +66,11 @@ int mm_parse_options(struct mm_ctx *ctx, int argc, char **argv,
 /* The destination root for ctx: ctx->to or "/". */
 const char *mm_dest_root(const struct mm_ctx *ctx);
 
+/* Splits a command given as one string into argv words (spaces separate,
+ * single or double quotes group).  Returns 0, or -1 if unbalanced/empty. */
+int mm_split_words(const char *s, char ***argv, int *argc);
+void mm_free_words(char **argv, int argc);
+
 /* Parses a decimal number into *out; returns -1 if not a whole number. */
 int mm_parse_u64(const char *s, uint64_t *out);
 
@@ -92,7 +97,7 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_queue */
 
-/* slot: cmd_cutover */
+int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv);
 
 int cmd_ls(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_cat(struct mm_ctx *ctx, int argc, char **argv);

@@ -36,7 +36,22 @@ const struct cmd mm_commands[] = {
 
 	/* slot: softbounce */
 
-	/* slot: cutover */
+	{ "cutover", cmd_cutover, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	  "the downtime: stop Dovecot on both servers, cold sync, verify, "
+	  "resync indexes, soft_bounce on, start the new server",
+	  "cutover [--from HOST|DIR] [--to DIR] [--yes] [options] [SRC DEST]",
+	  "  --yes                  do not ask before stopping Dovecot\n"
+	  "  --old-stop CMD         stops Dovecot on the old server (default:\n"
+	  "                         systemctl stop dovecot, or service)\n"
+	  "  --new-stop CMD         stops Dovecot here (same default)\n"
+	  "  --new-start CMD        starts Postfix and Dovecot here\n"
+	  "  --resync CMD           rebuilds the new Dovecot's indexes (default:\n"
+	  "                         doveadm force-resync -A '*', quota recalc)\n"
+	  "  --relay-to HOST        then make the old Postfix relay the mail that\n"
+	  "                         still reaches it to HOST\n"
+	  "  --state FILE           the sync state (as for sync)\n"
+	  "  --postfix-config DIR   Postfix configuration for soft_bounce\n"
+	  "  --no-verify            skip the verify step\n" },
 
 	{ "ls", cmd_ls, CMD_FROM | CMD_JSON | CMD_PLUMBING,
 	  "list a tree on the old server through the agent",

@@ -175,3 +175,53 @@ out:
 	return rc;
 }
 
+
+/* Splits --rsh into words (spaces separate; single or double quotes group). */
+int mm_split_words(const char *s, char ***out, int *argc)
+{
+	struct buf w = BUF_INIT;
+	char **v = NULL;
+	int n = 0, inword = 0;
+	char q = 0;
+
+	for (;; s++) {
+		if (!*s || (!q && (*s == ' ' || *s == '\t'))) {
+			if (inword) {
+				v = xrealloc(v, (size_t)(n + 2) * sizeof *v);
+				v[n++] = buf_detach(&w);
+				inword = 0;
+			}
+			if (!*s)
+				break;
+			continue;
+		}
+		inword = 1;
+		if (q && *s == q)
+			q = 0;
+		else if (!q && (*s == '\'' || *s == '"'))
+			q = *s;
+		else
+			buf_putc(&w, *s);
+	}
+	buf_release(&w);
+	if (q || !n) {
+		while (n)
+			free(v[--n]);
+		free(v);
+		return -1;
+	}
+	v[n] = NULL;
+	*out = v;
+	*argc = n;
+	return 0;
+}
+
+
+void mm_free_words(char **argv, int argc)
+{
+	int i;
+
+	for (i = 0; i < argc; i++)
+		free(argv[i]);
+	free(argv);
+}

@@ -422,8 +422,18 @@ void async_kill_all(struct agent *a)
 		if (x->finished)
 			continue;
 		if (x->kind == ASYNC_RUN && !x->exited) {
+			int i;
+
 			kill(x->pid, SIGTERM);
-			waitpid(x->pid, NULL, 0);
+			for (i = 0; i < 100; i++) {
+				if (waitpid(x->pid, NULL, WNOHANG) == x->pid)
+					break;
+				usleep(20000);
+			}
+			if (i == 100) {
+				kill(x->pid, SIGKILL);
+				waitpid(x->pid, NULL, 0);
+			}
 		}
 		if (x->in_fd >= 0)
 			close(x->in_fd);
