@@ -1,0 +1,42 @@
+#!/bin/bash
+# The lab: a real Debian 11 old server (its own sshd and Dovecot 2.3.13,
+# chrooted in a network namespace behind a veth pair).  The agent uploads
+# itself with bullseye's shell and coreutils, runs there, lists and reads the
+# Maildirs its Dovecot wrote, and runs its doveadm.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lab.sh"
+command -v debootstrap >/dev/null 2>&1 || skip_all "debootstrap missing"
+command -v ip >/dev/null 2>&1 || skip_all "iproute2 missing"
+trap 'lab_stop; _cleanup' EXIT
+plan 9
+
+lab_start || { echo "Bail out! the Debian 11 lab did not start"; exit 1; }
+
+run_mm exec --from "$LAB_FROM" --rsh "$LAB_RSH" cat /etc/debian_version
+like "$out" '^11\.' "the old server is Debian 11 (its own /etc/debian_version)"
+like "$err" 'uploading the agent' "the agent uploaded itself to Debian 11"
+ok "$(ls "$LAB_RUN"/cache/mailmove/agent-* >/dev/null 2>&1 && echo 0 || echo 1)" \
+	"into the cache on the old server"
+
+for i in 1 2 3; do
+	printf 'From: a@example.net\r\nSubject: lab %s\r\n\r\nbody %s\r\n' "$i" "$i" |
+		lab_doveadm save -u ann@example.org
+done
+lab_doveadm mailbox create -u ann@example.org 'Entwürfe'
+printf 'Subject: draft\r\n\r\nx\r\n' | lab_doveadm save -u ann@example.org -m 'Entwürfe'
+lab_doveadm flags add -u ann@example.org '\Seen $Label1' mailbox INBOX uid 2
+
+run_mm check --from "$LAB_FROM" --rsh "$LAB_RSH" --json
+like "$out" '"old_os":"Debian GNU/Linux 11 \(bullseye\)"' "check names the old system"
+
+run_mm ls --from "$LAB_FROM" --rsh "$LAB_RSH" -R "$LAB_IN/vmail/example.org/ann/Maildir"
+is "$(printf '%s\n' "$out" | grep -cE '^(\.[^/]+/)?(cur|new)/.')" 4 "the four messages Dovecot 2.3.13 wrote are listed"
+like "$out" '\.Entw&APw-rfe/' "the folder name is in modified UTF-7"
+
+file=$(printf '%s\n' "$out" | grep -E '^(cur|new)/.' | head -1)
+"$MM" cat --from "$LAB_FROM" --rsh "$LAB_RSH" "$LAB_IN/vmail/example.org/ann/Maildir/$file" >"$T/msg" 2>/dev/null
+ok_run "a message is read byte for byte" cmp -s "$T/msg" "$LAB_RUN/vmail/example.org/ann/Maildir/$file"
+
+run_mm exec --from "$LAB_FROM" --rsh "$LAB_RSH" doveadm -c "$LAB_IN/dovecot.conf" fetch -u ann@example.org 'uid flags' mailbox INBOX uid 2
+like "$out" 'flags: .*\\Seen' "the old server's doveadm runs through the agent"
+like "$out" '\$Label1' "and shows the keyword set there"
