@@ -10,7 +10,7 @@
 #   run_mm ARGS...         run ./mailmove; sets $out, $err, $rc
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-MM="$TOP/mailmove"
+MM="${MM_BINARY:-$TOP/mailmove}"
 AGENT="$TOP/mailmove-agent"
 B="${B:-build}"
 export MAILMOVE_AGENT_BINARY="$AGENT"
@@ -64,6 +64,7 @@ is() {
 	else
 		ok 1 "$*"
 		diag "got:  '$got'" "want: '$want'"
+		[ -n "${err:-}" ] && diag "stderr of the last mailmove run:" "$(printf '%s' "$err" | head -10)"
 	fi
 }
 
@@ -74,7 +75,9 @@ like() {
 	else
 		ok 1 "$*"
 		diag "no match for /$re/ in:" "$(printf '%s' "$text" | head -20)"
+		[ -n "${err:-}" ] && diag "stderr of the last mailmove run:" "$(printf '%s' "$err" | head -10)"
 	fi
+	return 0
 }
 
 unlike() {
