@@ -82,9 +82,13 @@ check: deps
 	$(MAKE) unit
 	prove -f --ext=.sh $(PROVE_FLAGS) tests/t/
 
-san:
+# The sanitizer build: unit tests, then the protocol tests against the
+# sanitized controller (the agent stays the static one).
+SAN_TESTS = tests/t/0002-local-agent.sh tests/t/0003-ssh-agent.sh tests/t/0004-malicious-agent.sh
+san: all helpers
 	$(MAKE) B=build-san OPT="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" build-san/mailmove
 	$(MAKE) B=build-san OPT="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)" unit
+	MM_BINARY=$(CURDIR)/build-san/mailmove prove -f $(PROVE_FLAGS) $(SAN_TESTS)
 
 fuzz: $(B)/fuzz-frames
 	@mkdir -p $(B)/fuzz-corpus
