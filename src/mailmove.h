@@ -98,6 +98,7 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv);
 /* slot: cmd_queue */
 
 int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv);
+int cmd_run(struct mm_ctx *ctx, int argc, char **argv);
 
 int cmd_ls(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_cat(struct mm_ctx *ctx, int argc, char **argv);

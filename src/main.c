@@ -53,6 +53,18 @@ const struct cmd mm_commands[] = {
 	  "  --postfix-config DIR   Postfix configuration for soft_bounce\n"
 	  "  --no-verify            skip the verify step\n" },
 
+	{ "run", cmd_run, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	  "the whole plan: check, db, redis, files, hot sync, then the "
+	  "cutover (which asks first); resumable",
+	  "run [--from HOST|DIR] [--to DIR] [--yes] [--skip STEP]... [options]",
+	  "  --yes              do not ask before the downtime\n"
+	  "  --skip STEP        leave out a step (check, db, redis, files,\n"
+	  "                     sync, cutover); repeatable\n"
+	  "  --roundcube        the db step copies Roundcube's database too\n"
+	  "  --journal FILE     where finished steps are recorded (default\n"
+	  "                     /var/lib/mailmove/run-<hash>.journal)\n"
+	  "  --restart          ignore the journal and run every step\n" },
+
 	{ "ls", cmd_ls, CMD_FROM | CMD_JSON | CMD_PLUMBING,
 	  "list a tree on the old server through the agent",
 	  "ls [--from HOST|DIR] [-l] [-R] PATH",
