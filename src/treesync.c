@@ -144,12 +144,13 @@ static int sync_dir(struct treesync *ts, const struct item *it)
 	struct stat d;
 	int fd, err;
 
-	if (!*e->path)
+	if (!*e->path) {
 		fd = dup(ts->dst_fd);
-	else if ((err = fs_walk(ts->dst_fd, e->path, 0, NULL, &fd)) != 0)
+		err = fd < 0 ? errno : 0;
+	} else if ((err = fs_walk(ts->dst_fd, e->path, 0, NULL, &fd)) != 0) {
 		fd = -1;
+	}
 	if (fd < 0) {
-		err = errno ? errno : ENOENT;
 		if (*e->path && (err == ENOENT)) {
 			ts->st.dirs++;
 			note(ts, "mkdir", e, 0);
@@ -215,10 +216,15 @@ static int sync_link(struct treesync *ts, struct dircache *dc,
 				     d.st_gid != it->meta.gid)) {
 					ts->st.meta++;
 					note(ts, "meta", e, 0);
-					if (!(ts->flags & TS_DRY_RUN))
-						fchownat(fd, name, it->meta.uid,
-							 it->meta.gid,
-							 AT_SYMLINK_NOFOLLOW);
+					if (!(ts->flags & TS_DRY_RUN) &&
+					    fchownat(fd, name, it->meta.uid,
+						     it->meta.gid,
+						     AT_SYMLINK_NOFOLLOW) < 0) {
+						err = errno;
+						item_error(ts, e, err,
+							   "cannot set owner");
+						return err;
+					}
 				} else {
 					ts->st.same++;
 					note(ts, "same", e, 0);
@@ -311,7 +317,7 @@ static int hash_cb(void *arg, const struct rhash *h)
 	struct item *it = c->items[h->index];
 	XXH128_hash_t mine;
 	const char *name;
-	int fd;
+	int fd, err;
 
 	if (h->err) {
 		it->action = ACT_NONE;
@@ -332,8 +338,10 @@ static int hash_cb(void *arg, const struct rhash *h)
 		    meta_differs(&d, &it->meta)) {
 			c->ts->st.meta++;
 			note(c->ts, "meta", it->e, 0);
-			if (!(c->ts->flags & TS_DRY_RUN))
-				fs_apply_meta_at(fd, name, &it->meta);
+			if (!(c->ts->flags & TS_DRY_RUN) &&
+			    (err = fs_apply_meta_at(fd, name, &it->meta)) != 0)
+				item_error(c->ts, it->e, err,
+					   "cannot set owner or mode");
 		} else {
 			c->ts->st.same++;
 			note(c->ts, "same", it->e, 0);
@@ -371,7 +379,6 @@ static int copy_begin(void *arg, uint32_t index, int err,
 	struct item *it = c->items[index];
 	const char *name;
 
-	(void)st;
 	if (err) {
 		if (err == ENOENT) {
 			c->ts->st.vanished++;
@@ -380,6 +387,14 @@ static int copy_begin(void *arg, uint32_t index, int err,
 			item_error(c->ts, it->e, err, "cannot read on the old server");
 		}
 		return 0;
+	}
+	/* The file may have changed since the listing: the copy carries the
+	 * mtime and mode of what is actually read, so that the next quick
+	 * check compares against the right values. */
+	if (st) {
+		it->meta.mode = st->mode & 07777;
+		it->meta.mtime_s = st->mtime_s;
+		it->meta.mtime_ns = st->mtime_ns;
 	}
 	err = parent_fd(c->dc, c->ts->dst_fd, it->e->path, &name, &c->dirfd);
 	if (!err)
@@ -410,6 +425,7 @@ static int copy_data(void *arg, uint32_t index, const void *p, size_t n)
 			c->fatal = err;
 			return 1;
 		}
+		return 0;
 	}
 	c->ts->st.bytes += n;
 	return 0;
@@ -621,6 +637,9 @@ int treesync_entries(struct treesync *ts, const struct ts_list *l)
 			goto out;
 		}
 	}
+	/* The renames themselves are durable once the run reports them. */
+	if (ts->st.copied + ts->st.updated + ts->st.links && syncfs(ts->dst_fd) < 0)
+		log_warn("%s: syncfs: %s", ts->dst_name, strerror(errno));
 out:
 	if (rc == MM_OK && ts->st.errors)
 		rc = MM_EDIFF;
