@@ -319,9 +319,16 @@ static void check_webroots(const struct certcheck *c, char *list,
 		if (!*w)
 			continue;
 		(*count)++;
-		if (!exists_in_root(c, w, 1))
-			problem(probs, jp, "webroot %s is missing on this "
-				"server", w);
+		if (!exists_in_root(c, w, 1)) {
+			struct buf one = BUF_INIT;
+
+			/* One webroot often serves several names: once. */
+			buf_printf(&one, "webroot %s is missing on this server",
+				   w);
+			if (!strstr(buf_cstr(probs), one.data))
+				problem(probs, jp, "%s", one.data);
+			buf_release(&one);
+		}
 	}
 }
 
@@ -514,7 +521,7 @@ static int check_key_file(struct certcheck *c, const char *path,
 
 	k = load_key(c, path, &err);
 	if (!k) {
-		problem(probs, jp, "%s %s", path, err ? strerror(err)
+		problem(probs, jp, "%s: %s", path, err ? strerror(err)
 			: "does not parse as a private key");
 		return -1;
 	}
