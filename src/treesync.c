@@ -493,6 +493,24 @@ static void free_paths(char **paths, size_t n)
 	free(paths);
 }
 
+/* The symlinks of the list; MM_EDEST when the destination fails. */
+static int sync_links(struct treesync *ts, struct dircache *dc,
+		      const struct item *items, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && !mm_interrupted; i++) {
+		int err;
+
+		if (items[i].e->kind != 'l')
+			continue;
+		err = sync_link(ts, dc, &items[i]);
+		if (err && fs_errno_fatal(err))
+			return MM_EDEST;
+	}
+	return mm_interrupted ? MM_EINTR : MM_OK;
+}
+
 static int lost(struct treesync *ts)
 {
 	return ep_exit_code(ts->ep);
@@ -532,7 +550,9 @@ int treesync_entries(struct treesync *ts, const struct ts_list *l)
 		rc = MM_EUSAGE;
 		goto out;
 	}
-	/* Directories and symlinks in listing order; files planned. */
+	/* Directories in listing order; files planned.  Symlinks come
+	 * last, once the files they point to are in place (live/cert.pem ->
+	 * archive/cert3.pem must not dangle while cert3.pem is copied). */
 	for (i = 0; i < l->n && !mm_interrupted; i++) {
 		struct item *it = &items[i];
 		int act, err;
@@ -545,11 +565,7 @@ int treesync_entries(struct treesync *ts, const struct ts_list *l)
 			}
 			dircache_release(&dc);
 		} else if (it->e->kind == 'l') {
-			err = sync_link(ts, &dc, it);
-			if (err && fs_errno_fatal(err)) {
-				rc = MM_EDEST;
-				goto out;
-			}
+			continue;
 		} else {
 			act = plan_file(ts, &dc, it);
 			if (act > ACT_NONE) {
@@ -602,6 +618,7 @@ int treesync_entries(struct treesync *ts, const struct ts_list *l)
 			note(ts, todo[i]->action == ACT_COPY ? "copy" : "update",
 			     todo[i]->e, 0);
 		}
+		rc = sync_links(ts, &dc, items, l->n);
 		goto out;
 	}
 	for (i = 0; i < ntodo; i += TS_BATCH) {
@@ -637,6 +654,9 @@ int treesync_entries(struct treesync *ts, const struct ts_list *l)
 			goto out;
 		}
 	}
+	rc = sync_links(ts, &dc, items, l->n);
+	if (rc != MM_OK)
+		goto out;
 	/* The renames themselves are durable once the run reports them. */
 	if (ts->st.copied + ts->st.updated + ts->st.links && syncfs(ts->dst_fd) < 0)
 		log_warn("%s: syncfs: %s", ts->dst_name, strerror(errno));

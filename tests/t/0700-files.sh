@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib-files.sh"
 command -v openssl >/dev/null || skip_all "no openssl"
-plan 56
+plan 60
 
 old="$T/old"
 new="$T/new"
@@ -123,6 +123,17 @@ ok_run "the chain too" cmp -s "$le/archive/mail.example.org/chain2.pem" "$nle/ar
 ok "$([ "$(stat -c %i "$nkey")" != "$ino_key" ] && echo 0 || echo 1)" "the key was replaced by rename (a new inode), not rewritten in place"
 is "$(stat -c '%a %u:%g' "$nkey") $(stat -c %a "$nle/archive/mail.example.org/privkey1.pem")" "400 104:105 600" "modes and owners are right after the replace"
 is "$(find "$new" -name '.mailmove.*' | wc -l)" 0 "no temporary file is left behind"
+
+# --- a renewal on the old server: new files first, then the links ---------
+le_cert "$le" mail.example.org 3
+le_live "$le" mail.example.org 3
+run_mm files --from "$old" --to "$new" /etc/letsencrypt
+like "$out" 'copied +/etc/letsencrypt/archive/mail.example.org/privkey3.pem' "a renewed certificate's files are copied"
+like "$out" 'linked +/etc/letsencrypt/live/mail.example.org/cert.pem' "and the live links follow"
+is "$(printf '%s\n' "$out" | grep -nE 'copied +.*cert3.pem|linked +.*live/mail.example.org/cert.pem' | cut -d: -f1 | tr '\n' ' ')" \
+   "$(printf '%s\n' "$out" | grep -nE 'copied +.*cert3.pem' | cut -d: -f1) $(printf '%s\n' "$out" | grep -nE 'linked +.*live/mail.example.org/cert.pem' | cut -d: -f1) " \
+   "the new certificate is in place before live/cert.pem points to it"
+is "$(readlink "$nle/live/mail.example.org/cert.pem")" ../../archive/mail.example.org/cert3.pem "live/cert.pem points to the third generation"
 
 # --- bad PATHs ----------------------------------------------------------------
 run_mm files --from "$old" --to "$new" /etc/../etc/passwd
