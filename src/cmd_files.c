@@ -661,9 +661,10 @@ static void summary(struct files_run *r, const struct certcheck *cc,
 	if (checked)
 		log_out("; checks: %u ok, %u failed", cc->checked - cc->failed,
 			cc->failed);
-	if (r->warnings + (checked ? cc->warnings : 0))
-		log_out("; %u warnings", r->warnings +
-			(checked ? cc->warnings : 0));
+	if (r->warnings + (checked ? cc->warnings : 0)) {
+		unsigned w = r->warnings + (checked ? cc->warnings : 0);
+		log_out("; %u warning%s", w, w == 1 ? "" : "s");
+	}
 	log_out("\n");
 	res = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 			"copied", (json_int_t)s->copied,
