@@ -294,6 +294,7 @@ int fs_read_in_root(int rootfd, const char *rel, struct buf *out,
 		    size_t max)
 {
 	char chunk[16384];
+	struct stat st;
 	ssize_t n;
 	int fd, e;
 
@@ -301,6 +302,11 @@ int fs_read_in_root(int rootfd, const char *rel, struct buf *out,
 	e = fs_open_in_root(rootfd, rel, 0, &fd);
 	if (e)
 		return e;
+	/* Sized up front: a key read here is not left behind in a block
+	 * that growing the buffer freed (the caller wipes the one buffer). */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size < max)
+		buf_grow(out, (size_t)st.st_size + 1);
 	while ((n = read(fd, chunk, sizeof chunk)) > 0) {
 		if (out->len + (size_t)n > max) {
 			close(fd);
