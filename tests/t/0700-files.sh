@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib-files.sh"
 command -v openssl >/dev/null || skip_all "no openssl"
-plan 60
+plan 64
 
 old="$T/old"
 new="$T/new"
@@ -134,6 +134,17 @@ is "$(printf '%s\n' "$out" | grep -nE 'copied +.*cert3.pem|linked +.*live/mail.e
    "$(printf '%s\n' "$out" | grep -nE 'copied +.*cert3.pem' | cut -d: -f1) $(printf '%s\n' "$out" | grep -nE 'linked +.*live/mail.example.org/cert.pem' | cut -d: -f1) " \
    "the new certificate is in place before live/cert.pem points to it"
 is "$(readlink "$nle/live/mail.example.org/cert.pem")" ../../archive/mail.example.org/cert3.pem "live/cert.pem points to the third generation"
+
+# --- a symlink on the destination where a directory belongs -----------------
+make_new_root "$T/trap"
+mkdir -p "$T/trap/var/lib/rspamd" "$T/elsewhere"
+ln -s "$T/elsewhere" "$T/trap/var/lib/rspamd/dkim"
+printf 'x' >"$T/trap/etc/rspamd" 2>/dev/null || { mkdir -p "$T/trap/etc"; printf 'x' >"$T/trap/etc/rspamd"; }
+run_mm files --from "$old" --to "$T/trap" /var/lib/rspamd/dkim /etc/rspamd/dkim_selectors.map
+is "$rc" 1 "a symlink or a file where a directory belongs is an item failure"
+is "$(ls -A "$T/elsewhere" | wc -l)" 0 "nothing is written through the destination's symlink"
+like "$err" 'var/lib/rspamd/dkim: cannot open directory' "the symlinked directory is named"
+is "$(cat "$T/trap/etc/rspamd")" x "the file in the way is left alone"
 
 # --- bad PATHs ----------------------------------------------------------------
 run_mm files --from "$old" --to "$new" /etc/../etc/passwd
