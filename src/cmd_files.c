@@ -406,8 +406,8 @@ static int check_links(struct files_run *r)
 				buf_addstr(&res, next.data);
 				buf_release(&next);
 			}
-			if (inside && !t) {
-				problem = "dangling";
+			if (inside && (!t || hops >= 40)) {
+				problem = "dangling";	/* or a loop */
 			} else if (!inside) {
 				char *path = xstrdup(res.data + 1);
 				char *paths[1] = { path };
