@@ -351,6 +351,8 @@ static void check_renewal(struct certcheck *c, const char *le_dir,
 		problem(&probs, jp, "%s: %s", file, strerror(err));
 		goto done;
 	}
+	buf_grow(&data, 0);	/* an empty file still has a string */
+	data.data[data.len] = '\0';
 	for (line = strtok_r(data.data, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *key, *val, *eq;
@@ -392,6 +394,9 @@ static void check_renewal(struct certcheck *c, const char *le_dir,
 	}
 	json_object_set_new(ev, "authenticator", json_string(auth));
 	buf_printf(&details, "authenticator %s", *auth ? auth : "unknown");
+	if (!*auth)
+		problem(&probs, jp, "no authenticator is set: certbot cannot "
+			"renew this certificate");
 	if (!strcmp(auth, "webroot") && !webroots)
 		problem(&probs, jp, "webroot authenticator without a webroot "
 			"path");
@@ -629,7 +634,7 @@ static void check_selector_map(struct certcheck *c, const char *map,
 {
 	struct buf data = BUF_INIT, kp = BUF_INIT;
 	char *line, *save = NULL;
-	unsigned lineno = 0;
+	unsigned lineno = 0, entries = 0;
 	int err;
 
 	err = read_rel(c, map, &data);
@@ -649,6 +654,8 @@ static void check_selector_map(struct certcheck *c, const char *map,
 		buf_release(&probs);
 		return;
 	}
+	buf_grow(&data, 0);	/* an empty file still has a string */
+	data.data[data.len] = '\0';
 	for (line = strtok_r(data.data, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *hash = strchr(line, '#'), *domain, *selector, *extra,
@@ -688,6 +695,12 @@ static void check_selector_map(struct certcheck *c, const char *map,
 		buf_release(&probs);
 		buf_release(&details);
 		buf_release(&label);
+		entries++;
+	}
+	if (!entries) {
+		c->warnings++;
+		log_warn("%s has no \"domain selector\" line: rspamd signs "
+			 "nothing by it", map);
 	}
 	buf_release(&data);
 	buf_release(&kp);

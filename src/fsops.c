@@ -316,6 +316,8 @@ int fs_read_in_root(int rootfd, const char *rel, struct buf *out,
 	}
 	e = n < 0 ? errno : 0;
 	close(fd);
+	if (out->data)
+		out->data[out->len] = '\0';	/* sized with room for it */
 	return e;
 }
 

@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib-files.sh"
 command -v openssl >/dev/null || skip_all "no openssl"
-plan 64
+plan 66
 
 old="$T/old"
 new="$T/new"
@@ -145,6 +145,12 @@ is "$rc" 1 "a symlink or a file where a directory belongs is an item failure"
 is "$(ls -A "$T/elsewhere" | wc -l)" 0 "nothing is written through the destination's symlink"
 like "$err" 'var/lib/rspamd/dkim: cannot open directory' "the symlinked directory is named"
 is "$(cat "$T/trap/etc/rspamd")" x "the file in the way is left alone"
+
+# --- an empty selector map ---------------------------------------------------
+: >"$old/etc/rspamd/dkim_selectors.map"
+run_mm files --from "$old" --to "$new" /etc/rspamd/dkim_selectors.map /etc/rspamd/local.d/dkim_signing.conf
+is "$rc" 0 "an empty selector map is copied"
+like "$err" 'dkim_selectors.map has no "domain selector" line' "and a warning says nothing will be signed"
 
 # --- bad PATHs ----------------------------------------------------------------
 run_mm files --from "$old" --to "$new" /etc/../etc/passwd
