@@ -143,10 +143,31 @@ static int find_ancestor(struct files_run *r, struct fpath *p)
 }
 
 struct anc_stat {
+	struct files_run *r;
 	struct fpath *p;
 	char **paths;
-	int failed;
 };
+
+/* Whether an earlier PATH already makes the directory `rel` (two files of
+ * one missing /etc/rspamd, say): it is made once, and shown once. */
+static int planned_before(const struct files_run *r, const struct fpath *p,
+			  const char *rel)
+{
+	struct buf q = BUF_INIT;
+	const struct fpath *o;
+	size_t j;
+	int found = 0;
+
+	for (o = r->v; o < p && !found; o++)
+		for (j = 0; j < o->list.n && !found; j++) {
+			if (o->list.v[j].kind != 'd')
+				continue;
+			full_path(&q, o->anc, o->list.v[j].path);
+			found = !strcmp(q.data + 1, rel);
+		}
+	buf_release(&q);
+	return found;
+}
 
 /* A missing destination ancestor takes the old server's directory meta. */
 static int anc_stat_cb(void *arg, uint32_t index, int err,
@@ -157,6 +178,8 @@ static int anc_stat_cb(void *arg, uint32_t index, int err,
 			  (*a->p->anc ? 1 : 0);
 	struct rentry e;
 
+	if (planned_before(a->r, a->p, a->paths[index]))
+		return 0;
 	memset(&e, 0, sizeof e);
 	e.path = rel;
 	e.name = base_of(rel);
@@ -221,7 +244,7 @@ static int plan_path(struct files_run *r, struct fpath *p)
 
 	/* Missing ancestors between p->anc and the parent, outermost first. */
 	if (strcmp(parent, p->anc)) {
-		struct anc_stat a = { p, NULL, 0 };
+		struct anc_stat a = { r, p, NULL };
 		size_t n = 0, i;
 		const char *s;
 
