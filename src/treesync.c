@@ -52,10 +52,17 @@ void ts_list_release(struct ts_list *l)
 struct dircache {
 	char *path;
 	int fd;
+	int renamed;	/* a rename landed here: fsync before letting go */
 };
 
+/* Lets go of the cached directory; one fsync of it makes the renames into
+ * it durable (cheaper than a syncfs of a whole, busy filesystem). */
 static void dircache_release(struct dircache *c)
 {
+	if (c->fd >= 0 && c->renamed && fsync(c->fd) < 0)
+		log_warn("%s: fsync of the directory: %s",
+			 c->path ? c->path : ".", strerror(errno));
+	c->renamed = 0;
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->path);
@@ -240,6 +247,8 @@ static int sync_link(struct treesync *ts, struct dircache *dc,
 	err = fs_replace_symlink(fd, name, e->target, &it->meta);
 	if (err)
 		item_error(ts, e, err, "cannot make the symlink");
+	else
+		dc->renamed = 1;
 	return err;
 }
 
@@ -463,6 +472,7 @@ static int copy_end(void *arg, uint32_t index, int err, uint64_t total)
 		}
 		return 0;
 	}
+	c->dc->renamed = 1;
 	if (it->action == ACT_COPY)
 		c->ts->st.copied++;
 	else
@@ -519,7 +529,7 @@ static int lost(struct treesync *ts)
 int treesync_entries(struct treesync *ts, const struct ts_list *l)
 {
 	static const struct rread_ops ops = { copy_begin, copy_data, copy_end };
-	struct dircache dc = { NULL, -1 };
+	struct dircache dc = { NULL, -1, 0 };
 	struct item *items = xcalloc(l->n + 1, sizeof *items);
 	struct item **todo = xcalloc(l->n + 1, sizeof *todo);
 	struct buf why = BUF_INIT;
@@ -657,9 +667,6 @@ int treesync_entries(struct treesync *ts, const struct ts_list *l)
 	rc = sync_links(ts, &dc, items, l->n);
 	if (rc != MM_OK)
 		goto out;
-	/* The renames themselves are durable once the run reports them. */
-	if (ts->st.copied + ts->st.updated + ts->st.links && syncfs(ts->dst_fd) < 0)
-		log_warn("%s: syncfs: %s", ts->dst_name, strerror(errno));
 out:
 	if (rc == MM_OK && ts->st.errors)
 		rc = MM_EDIFF;
