@@ -279,6 +279,48 @@ int fs_replace_symlink(int dirfd, const char *name, const char *target,
 	return e;
 }
 
+int fs_open_in_root(int rootfd, const char *rel, int flags, int *fd)
+{
+	while (*rel == '/')
+		rel++;
+	*fd = -1;
+	if (*rel && !mm_relpath_valid(rel, strlen(rel)))
+		return EINVAL;
+	*fd = open_in_root(rootfd, *rel ? rel : ".", O_RDONLY | flags);
+	return *fd < 0 ? errno : 0;
+}
+
+int fs_read_in_root(int rootfd, const char *rel, struct buf *out,
+		    size_t max)
+{
+	char chunk[16384];
+	struct stat st;
+	ssize_t n;
+	int fd, e;
+
+	buf_reset(out);
+	e = fs_open_in_root(rootfd, rel, 0, &fd);
+	if (e)
+		return e;
+	/* Sized up front: a key read here is not left behind in a block
+	 * that growing the buffer freed (the caller wipes the one buffer). */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size < max)
+		buf_grow(out, (size_t)st.st_size + 1);
+	while ((n = read(fd, chunk, sizeof chunk)) > 0) {
+		if (out->len + (size_t)n > max) {
+			close(fd);
+			return EFBIG;
+		}
+		buf_add(out, chunk, (size_t)n);
+	}
+	e = n < 0 ? errno : 0;
+	close(fd);
+	if (out->data)
+		out->data[out->len] = '\0';	/* sized with room for it */
+	return e;
+}
+
 int fs_errno_fatal(int err)
 {
 	return err == ENOSPC || err == EDQUOT || err == EROFS || err == EIO;

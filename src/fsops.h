@@ -60,6 +60,17 @@ int fs_replace_file(int dirfd, const char *name, const void *data, size_t n,
 int fs_replace_symlink(int dirfd, const char *name, const char *target,
 		       const struct fs_meta *m);
 
+/* Opens `rel` (relative to rootfd, '/'-separated) for reading with every
+ * symlink resolved inside rootfd, as if rootfd were "/": an absolute or
+ * "../" link cannot lead out of the destination root.  `flags` adds to
+ * O_RDONLY (O_DIRECTORY, say). */
+int fs_open_in_root(int rootfd, const char *rel, int flags, int *fd);
+
+/* Reads the whole file `rel` beneath rootfd (fs_open_in_root) into `out`
+ * (reset first); EFBIG when it holds more than `max` bytes. */
+int fs_read_in_root(int rootfd, const char *rel, struct buf *out,
+		    size_t max);
+
 /* The exit code for an errno met while writing: MM_EDEST for disk full,
  * quota, read-only, permission and I/O errors, else MM_EDIFF. */
 int fs_errno_exit(int err);

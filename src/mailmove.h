@@ -88,6 +88,7 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv);
 /* slot: cmd_redis */
 
 /* slot: cmd_files */
+int cmd_files(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_sync */
 

@@ -25,6 +25,15 @@ const struct cmd mm_commands[] = {
 	/* slot: redis */
 
 	/* slot: files */
+	{ "files", cmd_files, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	  "copy certificates, DKIM keys and the rspamd signing setup, "
+	  "then check them",
+	  "files [--from HOST|DIR] [--to DIR] [--dry-run] [--json] [PATH...]",
+	  "  PATH               absolute paths to copy (default: those of\n"
+	  "                     /etc/letsencrypt, /var/lib/rspamd/dkim,\n"
+	  "                     /etc/rspamd/dkim_selectors.map,\n"
+	  "                     /etc/rspamd/local.d/dkim_signing.conf and\n"
+	  "                     /etc/rspamd/local.d/arc.conf on the old server)\n" },
 
 	/* slot: sync */
 

@@ -28,15 +28,20 @@ static void parse_db(const char *data, size_t len, struct idname **out,
 		char *idend;
 		unsigned long id;
 
+		if (le > p && le[-1] == '\r')	/* a file edited elsewhere */
+			le--;
 		c1 = memchr(p, ':', (size_t)(le - p));
 		c2 = c1 ? memchr(c1 + 1, ':', (size_t)(le - c1 - 1)) : NULL;
 		c3 = c2 ? memchr(c2 + 1, ':', (size_t)(le - c2 - 1)) : NULL;
+		/* A group line may end right after its id ("name:x:115"). */
+		if (c2 && !c3)
+			c3 = le;
 		if (c1 && c2 && c3 && c1 > p && *p != '#' && *p != '+' &&
 		    *p != '-' && c3 > c2 + 1) {
 			char num[16];
 			size_t nl2 = (size_t)(c3 - c2 - 1);
 
-			if (nl2 < sizeof num) {
+			if (nl2 < sizeof num && c2[1] >= '0' && c2[1] <= '9') {
 				memcpy(num, c2 + 1, nl2);
 				num[nl2] = '\0';
 				errno = 0;
@@ -112,10 +117,11 @@ int idmap_load_local(const char *root, struct idmap *m)
 	}
 	buf_printf(&path, "%s/etc/passwd", root);
 	rc = slurp(path.data, &pw);
-	buf_reset(&path);
-	buf_printf(&path, "%s/etc/group", root);
-	if (!rc)
+	if (!rc) {
+		buf_reset(&path);
+		buf_printf(&path, "%s/etc/group", root);
 		rc = slurp(path.data, &gr);
+	}
 	if (!rc)
 		idmap_parse(m, buf_cstr(&pw), pw.len, buf_cstr(&gr), gr.len);
 	else

@@ -52,10 +52,17 @@ void ts_list_release(struct ts_list *l)
 struct dircache {
 	char *path;
 	int fd;
+	int renamed;	/* a rename landed here: fsync before letting go */
 };
 
+/* Lets go of the cached directory; one fsync of it makes the renames into
+ * it durable (cheaper than a syncfs of a whole, busy filesystem). */
 static void dircache_release(struct dircache *c)
 {
+	if (c->fd >= 0 && c->renamed && fsync(c->fd) < 0)
+		log_warn("%s: fsync of the directory: %s",
+			 c->path ? c->path : ".", strerror(errno));
+	c->renamed = 0;
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->path);
@@ -144,12 +151,13 @@ static int sync_dir(struct treesync *ts, const struct item *it)
 	struct stat d;
 	int fd, err;
 
-	if (!*e->path)
+	if (!*e->path) {
 		fd = dup(ts->dst_fd);
-	else if ((err = fs_walk(ts->dst_fd, e->path, 0, NULL, &fd)) != 0)
+		err = fd < 0 ? errno : 0;
+	} else if ((err = fs_walk(ts->dst_fd, e->path, 0, NULL, &fd)) != 0) {
 		fd = -1;
+	}
 	if (fd < 0) {
-		err = errno ? errno : ENOENT;
 		if (*e->path && (err == ENOENT)) {
 			ts->st.dirs++;
 			note(ts, "mkdir", e, 0);
@@ -215,10 +223,15 @@ static int sync_link(struct treesync *ts, struct dircache *dc,
 				     d.st_gid != it->meta.gid)) {
 					ts->st.meta++;
 					note(ts, "meta", e, 0);
-					if (!(ts->flags & TS_DRY_RUN))
-						fchownat(fd, name, it->meta.uid,
-							 it->meta.gid,
-							 AT_SYMLINK_NOFOLLOW);
+					if (!(ts->flags & TS_DRY_RUN) &&
+					    fchownat(fd, name, it->meta.uid,
+						     it->meta.gid,
+						     AT_SYMLINK_NOFOLLOW) < 0) {
+						err = errno;
+						item_error(ts, e, err,
+							   "cannot set owner");
+						return err;
+					}
 				} else {
 					ts->st.same++;
 					note(ts, "same", e, 0);
@@ -234,6 +247,8 @@ static int sync_link(struct treesync *ts, struct dircache *dc,
 	err = fs_replace_symlink(fd, name, e->target, &it->meta);
 	if (err)
 		item_error(ts, e, err, "cannot make the symlink");
+	else
+		dc->renamed = 1;
 	return err;
 }
 
@@ -311,7 +326,7 @@ static int hash_cb(void *arg, const struct rhash *h)
 	struct item *it = c->items[h->index];
 	XXH128_hash_t mine;
 	const char *name;
-	int fd;
+	int fd, err;
 
 	if (h->err) {
 		it->action = ACT_NONE;
@@ -332,8 +347,10 @@ static int hash_cb(void *arg, const struct rhash *h)
 		    meta_differs(&d, &it->meta)) {
 			c->ts->st.meta++;
 			note(c->ts, "meta", it->e, 0);
-			if (!(c->ts->flags & TS_DRY_RUN))
-				fs_apply_meta_at(fd, name, &it->meta);
+			if (!(c->ts->flags & TS_DRY_RUN) &&
+			    (err = fs_apply_meta_at(fd, name, &it->meta)) != 0)
+				item_error(c->ts, it->e, err,
+					   "cannot set owner or mode");
 		} else {
 			c->ts->st.same++;
 			note(c->ts, "same", it->e, 0);
@@ -371,7 +388,6 @@ static int copy_begin(void *arg, uint32_t index, int err,
 	struct item *it = c->items[index];
 	const char *name;
 
-	(void)st;
 	if (err) {
 		if (err == ENOENT) {
 			c->ts->st.vanished++;
@@ -380,6 +396,14 @@ static int copy_begin(void *arg, uint32_t index, int err,
 			item_error(c->ts, it->e, err, "cannot read on the old server");
 		}
 		return 0;
+	}
+	/* The file may have changed since the listing: the copy carries the
+	 * mtime and mode of what is actually read, so that the next quick
+	 * check compares against the right values. */
+	if (st) {
+		it->meta.mode = st->mode & 07777;
+		it->meta.mtime_s = st->mtime_s;
+		it->meta.mtime_ns = st->mtime_ns;
 	}
 	err = parent_fd(c->dc, c->ts->dst_fd, it->e->path, &name, &c->dirfd);
 	if (!err)
@@ -410,6 +434,7 @@ static int copy_data(void *arg, uint32_t index, const void *p, size_t n)
 			c->fatal = err;
 			return 1;
 		}
+		return 0;
 	}
 	c->ts->st.bytes += n;
 	return 0;
@@ -447,6 +472,7 @@ static int copy_end(void *arg, uint32_t index, int err, uint64_t total)
 		}
 		return 0;
 	}
+	c->dc->renamed = 1;
 	if (it->action == ACT_COPY)
 		c->ts->st.copied++;
 	else
@@ -477,6 +503,24 @@ static void free_paths(char **paths, size_t n)
 	free(paths);
 }
 
+/* The symlinks of the list; MM_EDEST when the destination fails. */
+static int sync_links(struct treesync *ts, struct dircache *dc,
+		      const struct item *items, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && !mm_interrupted; i++) {
+		int err;
+
+		if (items[i].e->kind != 'l')
+			continue;
+		err = sync_link(ts, dc, &items[i]);
+		if (err && fs_errno_fatal(err))
+			return MM_EDEST;
+	}
+	return mm_interrupted ? MM_EINTR : MM_OK;
+}
+
 static int lost(struct treesync *ts)
 {
 	return ep_exit_code(ts->ep);
@@ -485,7 +529,7 @@ static int lost(struct treesync *ts)
 int treesync_entries(struct treesync *ts, const struct ts_list *l)
 {
 	static const struct rread_ops ops = { copy_begin, copy_data, copy_end };
-	struct dircache dc = { NULL, -1 };
+	struct dircache dc = { NULL, -1, 0 };
 	struct item *items = xcalloc(l->n + 1, sizeof *items);
 	struct item **todo = xcalloc(l->n + 1, sizeof *todo);
 	struct buf why = BUF_INIT;
@@ -516,7 +560,9 @@ int treesync_entries(struct treesync *ts, const struct ts_list *l)
 		rc = MM_EUSAGE;
 		goto out;
 	}
-	/* Directories and symlinks in listing order; files planned. */
+	/* Directories in listing order; files planned.  Symlinks come
+	 * last, once the files they point to are in place (live/cert.pem ->
+	 * archive/cert3.pem must not dangle while cert3.pem is copied). */
 	for (i = 0; i < l->n && !mm_interrupted; i++) {
 		struct item *it = &items[i];
 		int act, err;
@@ -529,11 +575,7 @@ int treesync_entries(struct treesync *ts, const struct ts_list *l)
 			}
 			dircache_release(&dc);
 		} else if (it->e->kind == 'l') {
-			err = sync_link(ts, &dc, it);
-			if (err && fs_errno_fatal(err)) {
-				rc = MM_EDEST;
-				goto out;
-			}
+			continue;
 		} else {
 			act = plan_file(ts, &dc, it);
 			if (act > ACT_NONE) {
@@ -586,6 +628,7 @@ int treesync_entries(struct treesync *ts, const struct ts_list *l)
 			note(ts, todo[i]->action == ACT_COPY ? "copy" : "update",
 			     todo[i]->e, 0);
 		}
+		rc = sync_links(ts, &dc, items, l->n);
 		goto out;
 	}
 	for (i = 0; i < ntodo; i += TS_BATCH) {
@@ -621,6 +664,9 @@ int treesync_entries(struct treesync *ts, const struct ts_list *l)
 			goto out;
 		}
 	}
+	rc = sync_links(ts, &dc, items, l->n);
+	if (rc != MM_OK)
+		goto out;
 out:
 	if (rc == MM_OK && ts->st.errors)
 		rc = MM_EDIFF;
