@@ -105,7 +105,13 @@ run_mm() {
 # A pid and its start time (field 22 of /proc/PID/stat): with pids reused
 # quickly, a pid alone may name somebody else's process by the time we stop
 # ours, so stop_bg signals only a process that started when ours did.
-_pid_start() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+_pid_start() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	s=${s##*) }	# the name may hold spaces and parentheses
+	set -- $s
+	echo "${20}"
+}
 
 start_bg() {
 	local name=$1; shift
