@@ -89,8 +89,11 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv);
 /* slot: cmd_verify */
 
 /* slot: cmd_dns */
+int cmd_dns(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_queue */
+int cmd_queue(struct mm_ctx *ctx, int argc, char **argv);
+int cmd_softbounce(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_cutover */
 

@@ -31,6 +31,28 @@ const struct cmd mm_commands[] = {
 	/* slot: verify */
 
 	/* slot: dns */
+	{ "dns", cmd_dns, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	  "MX, addresses, TTL advice and DKIM records: when to switch, and "
+	  "whether it happened",
+	  "dns [--from HOST|DIR] [--server IP[:PORT]] [--old-ip IP]... "
+	  "[--new-ip IP]... [--wait-switched [--timeout S]] [--json] "
+	  "[DOMAIN...]",
+	  "  DOMAIN...          the domains (default: every virtual domain in\n"
+	  "                     the destination's mailserver database)\n"
+	  "  --domains-from FILE  the domains, one a line (- for stdin)\n"
+	  "  --server IP[:PORT] ask this DNS server (default: each zone's\n"
+	  "                     authoritative servers, found through the\n"
+	  "                     system's resolver)\n"
+	  "  --old-ip IP        an address of the old server (repeatable;\n"
+	  "                     default: asked with --from)\n"
+	  "  --new-ip IP        an address of the new server (repeatable;\n"
+	  "                     default: this machine's addresses)\n"
+	  "  --wait-switched    poll until every domain's MX points at the\n"
+	  "                     new server\n"
+	  "  --timeout S        give up waiting after S seconds (exit 1)\n"
+	  "  --interval S       seconds between polls (default 10)\n"
+	  "  --state FILE       the TTL memory (default\n"
+	  "                     /var/lib/mailmove/switch.sqlite under --to)\n" },
 
 	/* slot: queue */
 
