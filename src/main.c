@@ -55,8 +55,31 @@ const struct cmd mm_commands[] = {
 	  "                     /var/lib/mailmove/switch.sqlite under --to)\n" },
 
 	/* slot: queue */
+	{ "queue", cmd_queue, CMD_FROM | CMD_DRYRUN | CMD_JSON,
+	  "what is stuck in Postfix's queue and what was refused since "
+	  "soft_bounce went on; delete named messages",
+	  "queue [--from HOST|DIR] [--postfix-config DIR] [--log FILE] "
+	  "[--watch] [--delete ID... [--yes]] [--json]",
+	  "  --postfix-config DIR  Postfix's configuration directory (passed\n"
+	  "                     as -c DIR to postqueue, postsuper, postconf)\n"
+	  "  --log FILE         the mail log (default /var/log/mail.log, else\n"
+	  "                     the journal: journalctl -u postfix)\n"
+	  "  --watch            refresh until interrupted\n"
+	  "  --interval S       seconds between refreshes (default 5)\n"
+	  "  --delete ID...     show the named messages, ask, then delete\n"
+	  "                     exactly those (postsuper -d)\n"
+	  "  -y, --yes          delete without asking\n"
+	  "  --state FILE       where softbounce recorded its time (default\n"
+	  "                     /var/lib/mailmove/switch.sqlite)\n" },
 
 	/* slot: softbounce */
+	{ "softbounce", cmd_softbounce, CMD_DRYRUN | CMD_JSON,
+	  "turn Postfix's soft_bounce on or off, or show it and since when",
+	  "softbounce [--postfix-config DIR] [--state FILE] on|off|status",
+	  "  --postfix-config DIR  Postfix's configuration directory (passed\n"
+	  "                     as -c DIR to postconf and postfix)\n"
+	  "  --state FILE       where the time it went on is kept (default\n"
+	  "                     /var/lib/mailmove/switch.sqlite)\n" },
 
 	/* slot: cutover */
 

@@ -133,6 +133,7 @@ smtp_send() {
 		done
 		return 1
 	}
+	local line
 	_smtp_reply
 	printf 'EHLO client.invalid\r\n' >&3; _smtp_reply
 	printf 'MAIL FROM:<%s>\r\n' "$from" >&3; _smtp_reply
@@ -140,8 +141,11 @@ smtp_send() {
 		printf 'RCPT TO:<%s>\r\n' "$r" >&3; _smtp_reply
 	done
 	printf 'DATA\r\n' >&3; _smtp_reply
-	printf 'From: <%s>\r\nSubject: mailmove test\r\n\r\nhello\r\n.\r\n' "$from" >&3
-	_smtp_reply
+	case "$line" in
+	354*)
+		printf 'From: <%s>\r\nSubject: mailmove test\r\n\r\nhello\r\n.\r\n' "$from" >&3
+		_smtp_reply ;;
+	esac
 	printf 'QUIT\r\n' >&3; _smtp_reply
 	exec 3>&-
 }
