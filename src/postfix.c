@@ -9,6 +9,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -170,6 +171,9 @@ int pf_queue_id_ok(const char *id)
 {
 	size_t i;
 
+	/* postsuper -d ALL empties the queue: never an ID. */
+	if (!strcasecmp(id, "ALL"))
+		return 0;
 	for (i = 0; id[i]; i++)
 		if (!((id[i] >= '0' && id[i] <= '9') ||
 		      (id[i] >= 'A' && id[i] <= 'Z') ||

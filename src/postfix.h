@@ -34,7 +34,8 @@ int pf_run(struct pf_runner *r, const char *prog, const char *const *args,
 int pf_run_argv(struct endpoint *ep, char *const *argv, const struct buf *in,
 		struct buf *out, struct buf *err, size_t max, int *status);
 
-/* A Postfix queue ID: letters and digits only, 1..32 of them. */
+/* A Postfix queue ID: letters and digits only, 1..32 of them, and not
+ * postsuper's "ALL". */
 int pf_queue_id_ok(const char *id);
 
 /* One rejection found in the log. */

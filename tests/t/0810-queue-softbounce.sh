@@ -7,7 +7,7 @@
 . "$TOP/tests/lib-dns.sh"
 command -v postfix >/dev/null || skip_all "postfix is not installed"
 getent passwd postfix >/dev/null || skip_all "no postfix user"
-plan 41
+plan 43
 
 start_postfix
 ok $? "a private Postfix runs (smtpd on 127.0.0.1:$PF_SMTP)"
@@ -86,6 +86,9 @@ like "$out" "$victim \\(deferred" "but shows the message"
 q --delete NOSUCHID123 "$victim" --yes
 is "$rc" 1 "--delete with an unknown ID exits 1"
 like "$err" 'not in the queue: NOSUCHID123; nothing deleted' "and names it"
+is "$(ids)" "$before" "... and nothing is deleted"
+q --delete --yes ALL
+is "$rc" 2 "--delete ALL is not a queue ID (postsuper would empty the queue)"
 is "$(ids)" "$before" "... and nothing is deleted"
 q --delete --yes "$victim"
 is "$rc" 0 "--delete --yes exits 0"
