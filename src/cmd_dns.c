@@ -265,18 +265,18 @@ static char *conf_value(const char *text, const char *key)
 	return res;
 }
 
-static int domains_from_sqlite(const char *path, struct strlist *domains)
+/* The virtual domains of an open SQLite mailserver database; closes db.
+ * `path` names it in messages. */
+static int domains_from_sqlite_db(sqlite3 *db, const char *path,
+				  struct strlist *domains)
 {
-	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
 	int rc, n = 0;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "SELECT name FROM virtual_domains "
+	if (sqlite3_prepare_v2(db, "SELECT name FROM virtual_domains "
 			       "ORDER BY name", -1, &s, NULL) != SQLITE_OK) {
 		log_error("dns: mailserver database %s: %s", path,
-			  db ? sqlite3_errmsg(db) : "out of memory");
+			  sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return -1;
 	}
@@ -292,6 +292,20 @@ static int domains_from_sqlite(const char *path, struct strlist *domains)
 	sqlite3_close(db);
 	log_verbose("dns: %d domains from %s", n, path);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int domains_from_sqlite(const char *path, struct strlist *domains)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		log_error("dns: mailserver database %s: %s", path,
+			  db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return -1;
+	}
+	return domains_from_sqlite_db(db, path, domains);
 }
 
 /* The MariaDB of a mysql: lookup table (user, password, hosts, dbname).
@@ -353,7 +367,8 @@ out:
  * The destination's virtual domains: Postfix's virtual_mailbox_domains
  * names the lookup table (sqlite: or mysql:), whose file names the
  * database; without main.cf, ISPmail's SQLite paths.  Returns 0 with
- * domains added, or -1 after saying why.
+ * domains added, 1 when there is none and --from names an old server to
+ * ask instead, or -1 after saying why.
  */
 static int domains_from_destination(const struct mm_ctx *ctx,
 				    struct strlist *domains)
@@ -412,6 +427,10 @@ static int domains_from_destination(const struct mm_ctx *ctx,
 			goto out;
 		}
 	}
+	if (ctx->from) {
+		rc = 1;		/* try the old server */
+		goto out;
+	}
 	log_error("dns: no mailserver database found on the destination "
 		  "(virtual_mailbox_domains in %s/etc/postfix/main.cf); give "
 		  "DOMAIN arguments or --domains-from FILE",
@@ -421,6 +440,106 @@ out:
 	buf_release(&path);
 	buf_release(&text);
 	buf_release(&cf);
+	return rc;
+}
+
+/*
+ * The old server's virtual domains, when its mailserver database is SQLite:
+ * the file is read through the agent and opened from memory (read-only;
+ * changes still in a -wal file are not seen, domains rarely change).  A
+ * MariaDB there is not reached: the admin gives the domains or copies the
+ * database first.  Returns 0, or an exit code after saying why.
+ */
+static int domains_from_old(const struct mm_ctx *ctx, struct strlist *domains)
+{
+	static const char *const fallback[] = {
+		"/var/lib/ispmail/mailserver.sqlite",
+		"/var/vmail/ispmail.sqlite",
+	};
+	struct buf text = BUF_INIT, cf = BUF_INIT, data = BUF_INIT;
+	struct endpoint *ep;
+	char *value = NULL, *dbpath = NULL, *table;
+	sqlite3 *db = NULL;
+	size_t i;
+	int rc, err;
+
+	rc = ep_open_ctx(ctx, &ep);
+	if (rc)
+		return rc;
+	err = remote_read_file(ep, "/etc/postfix/main.cf", &text, 4u << 20,
+			       NULL);
+	if (err < 0)
+		goto lost;
+	if (err == 0)
+		value = conf_value(buf_cstr(&text), "virtual_mailbox_domains");
+	table = value;
+	if (table && !strncmp(table, "proxy:", 6))
+		table += 6;
+	if (table && (!strncmp(table, "mysql:", 6) ||
+		      !strncmp(table, "mariadb:", 8))) {
+		log_error("dns: the old server's domains are in MariaDB, "
+			  "which mailmove dns does not reach; give DOMAIN "
+			  "arguments or --domains-from FILE, or copy the "
+			  "database first");
+		rc = MM_EUSAGE;
+		goto out;
+	}
+	if (table && !strncmp(table, "sqlite:", 7)) {
+		err = remote_read_file(ep, table + 7, &cf, 1u << 20, NULL);
+		if (err < 0)
+			goto lost;
+		if (err == 0)
+			dbpath = conf_value(buf_cstr(&cf), "dbpath");
+	}
+	for (i = 0; !dbpath && i < sizeof fallback / sizeof fallback[0]; i++) {
+		err = remote_read_file(ep, fallback[i], &data, 1u << 30, NULL);
+		if (err < 0)
+			goto lost;
+		if (err == 0)
+			dbpath = xstrdup(fallback[i]);
+	}
+	if (!dbpath) {
+		log_error("dns: no mailserver database found on the "
+			  "destination or the old server; give DOMAIN "
+			  "arguments or --domains-from FILE");
+		rc = MM_EUSAGE;
+		goto out;
+	}
+	if (!data.len) {
+		err = remote_read_file(ep, dbpath, &data, 1u << 30, NULL);
+		if (err < 0)
+			goto lost;
+		if (err > 0) {
+			log_error("dns: %s on the old server: %s", dbpath,
+				  strerror(err));
+			rc = MM_EREMOTE;
+			goto out;
+		}
+	}
+	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_deserialize(db, "main", (unsigned char *)data.data,
+				(sqlite3_int64)data.len,
+				(sqlite3_int64)data.len,
+				SQLITE_DESERIALIZE_READONLY) != SQLITE_OK) {
+		log_error("dns: %s of the old server is not an SQLite "
+			  "database", dbpath);
+		sqlite3_close(db);
+		rc = MM_EUSAGE;
+		goto out;
+	}
+	log_info("dns: domains from the old server's %s", dbpath);
+	rc = domains_from_sqlite_db(db, dbpath, domains) ? MM_EUSAGE : MM_OK;
+	goto out;
+lost:
+	rc = ep_exit_code(ep);
+out:
+	free(value);
+	free(dbpath);
+	buf_release(&text);
+	buf_release(&cf);
+	buf_release(&data);
+	ep_close(ep);
 	return rc;
 }
 
@@ -1373,10 +1492,17 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 		rc = MM_EUSAGE;
 		goto out;
 	}
-	if (!domains.n && !o.domains_from &&
-	    domains_from_destination(ctx, &domains) < 0) {
-		rc = MM_EUSAGE;
-		goto out;
+	if (!domains.n && !o.domains_from) {
+		int drc = domains_from_destination(ctx, &domains);
+		if (drc < 0) {
+			rc = MM_EUSAGE;
+			goto out;
+		}
+		if (drc > 0) {
+			rc = domains_from_old(ctx, &domains);
+			if (rc)
+				goto out;
+		}
 	}
 	if (!domains.n) {
 		log_error("dns: no domains to check");

@@ -136,6 +136,10 @@ int pf_run_argv(struct endpoint *ep, char *const *argv, const struct buf *in,
 	else
 		rc = run_local(argv, in, out, err, max, status);
 	buf_cstr(out);
+	/* Messages quote err: no trailing newline. */
+	while (err->len && (err->data[err->len - 1] == '\n' ||
+			    err->data[err->len - 1] == '\r'))
+		err->len--;
 	buf_cstr(err);
 	return rc;
 }

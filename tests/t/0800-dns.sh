@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib-dns.sh"
 command -v nsd >/dev/null || skip_all "nsd is not installed"
-plan 31
+plan 34
 
 new="$T/new"
 mkdir -p "$new/etc/rspamd" "$new/var/lib/rspamd/dkim" "$new/var/lib/ispmail"
@@ -121,6 +121,25 @@ dns --wait-switched --timeout 2 --interval 1 example.org other.org
 is "$rc" 1 "--wait-switched --timeout exits 1 when a domain has not switched"
 like "$err" 'not yet on the new server: other.org' "and names the domain still on the old server"
 unlike "$err" 'not yet on the new server:.*example.org' "but not the switched one"
+
+# Addresses discovered: the old server's through its agent (hostname -I),
+# the new server's from this machine; the domains from the old server's
+# mailserver database when the destination has none (sample servers).
+host_addr=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -v '^127\.' | grep -v : | head -1)
+if [ -n "$host_addr" ]; then
+	bash "$TOP/scripts/sample-servers" "$T/samples" >/dev/null 2>&1
+	zone example.org 4 300 "$host_addr" "2026._domainkey IN TXT $dkim_good"
+	reload_nsd example.org 4
+	run_mm dns --from "$T/samples/old" --to "$T/samples/new" \
+		--server "127.0.0.1:$NSD_PORT" --new-ip $NEW --state "$T/s3.sqlite"
+	like "$err" "domains from the old server's /var/lib/ispmail/mailserver.sqlite" \
+		"without a database on the destination, the domains come from the old server's"
+	like "$out" "$host_addr \\(TTL 300\\): the old server" "the old server's addresses are asked through the agent"
+	run_mm dns --server "127.0.0.1:$NSD_PORT" --state "$T/s3.sqlite" example.org
+	like "$out" "$host_addr \\(TTL 300\\): the new server" "without --new-ip, this machine's addresses are the new server's"
+else
+	for i in 1 2 3; do ok 0 "# SKIP this machine has no IPv4 address besides loopback"; done
+fi
 
 # Usage errors.
 run_mm dns --server 127.0.0.1:99999 example.org
