@@ -318,6 +318,7 @@ static int domains_from_mariadb(const char *cf_text, const char *cf_path,
 	char *hosts = conf_value(cf_text, "hosts");
 	char *dbname = conf_value(cf_text, "dbname");
 	const char *host = "localhost", *sock = NULL;
+	unsigned port = 0;
 	MYSQL *my = mysql_init(NULL);
 	MYSQL_RES *res;
 	MYSQL_ROW row;
@@ -327,16 +328,25 @@ static int domains_from_mariadb(const char *cf_text, const char *cf_path,
 		char *sp = strpbrk(hosts, " ,\t");
 		if (sp)
 			*sp = '\0';
-		if (!strncmp(hosts, "unix:", 5))
+		if (!strncmp(hosts, "unix:", 5)) {
 			sock = hosts + 5;
-		else if (!strncmp(hosts, "inet:", 5))
-			host = hosts + 5;
-		else
-			host = hosts;
+		} else {
+			char *colon;
+			uint64_t p;
+
+			host = !strncmp(hosts, "inet:", 5) ? hosts + 5 : hosts;
+			colon = strrchr(host, ':');
+			/* host:port (not an IPv6 address) */
+			if (colon && colon == strchr(host, ':') &&
+			    mm_parse_u64(colon + 1, &p) == 0 && p < 65536) {
+				*colon = '\0';
+				port = (unsigned)p;
+			}
+		}
 	}
 	if (!my || !mysql_real_connect(my, sock ? "localhost" : host, user,
 				       password, dbname ? dbname : "mailserver",
-				       0, sock, 0)) {
+				       port, sock, 0)) {
 		log_error("dns: mailserver database (%s): %s", cf_path,
 			  my ? mysql_error(my) : "out of memory");
 		goto out;
