@@ -516,20 +516,16 @@ static void softbounce_period(struct pf_runner *pr, const struct queue_opts *o,
 	buf_release(&err);
 }
 
-/* Adds `rcpt` once to the list of recipients kept for `key`. */
+/* Adds `rcpt` to the set (an object's keys) of recipients of `key`. */
 static void rcpt_add(json_t *map, const char *key, const char *rcpt)
 {
-	json_t *list = json_object_get(map, key), *v;
-	size_t i;
+	json_t *set = json_object_get(map, key);
 
-	if (!list) {
-		list = json_array();
-		json_object_set_new(map, key, list);
+	if (!set) {
+		set = json_object();
+		json_object_set_new(map, key, set);
 	}
-	json_array_foreach(list, i, v)
-		if (!strcmp(json_string_value(v), rcpt))
-			return;
-	json_array_append_new(list, json_string(rcpt));
+	json_object_set_new(set, rcpt, json_true());
 }
 
 /* The refusals in the log within [from, until), grouped by reason. */
@@ -586,10 +582,15 @@ static void report_rejections(const char *log_text, const char *source,
 	json_array_foreach(arr, k, g) {
 		const char *reason = json_string_value(json_object_get(g,
 								"reason"));
-		json_t *rcpts = json_object_get(who, reason), *v;
+		json_t *set = json_object_get(who, reason), *rcpts, *v;
 		struct buf line_out = BUF_INIT;
+		const char *addr;
 		size_t i;
 		char num[32];
+
+		rcpts = json_array();
+		json_object_foreach(set, addr, v)
+			json_array_append_new(rcpts, json_string(addr));
 
 		snprintf(num, sizeof num, "  %6lld rcpt  ",
 			 (long long)json_integer_value(json_object_get(g,
@@ -607,7 +608,7 @@ static void report_rejections(const char *log_text, const char *source,
 		}
 		log_out("               %s\n", buf_cstr(&line_out));
 		buf_release(&line_out);
-		json_object_set(g, "recipients", rcpts);
+		json_object_set_new(g, "recipients", rcpts);
 	}
 	json_object_set_new(res, "rejection_reasons", arr);
 	json_decref(reasons);

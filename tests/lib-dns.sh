@@ -75,7 +75,7 @@ inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 relayhost = [127.0.0.1]:$PF_CLOSED
 mynetworks = 127.0.0.0/8
-smtpd_recipient_restrictions = check_recipient_access inline:{ {nobody@gone.example = 550 no such user here} }, permit_mynetworks, reject
+smtpd_recipient_restrictions = check_recipient_access inline:{ {gone.example = 550 no such user here} }, permit_mynetworks, reject
 maillog_file = $PF_LOG
 maillog_file_prefixes = $d
 syslog_name = postfix-mmtest
