@@ -1586,10 +1586,17 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 	json_object_set_new(res, "domains", all);
 	json_object_set_new(res, "problems", json_integer(problems));
 	if (o.wait) {
+		json_t *pending = json_array();
 		size_t n = 0;
-		for (k = 0; k < domains.n; k++)
+
+		for (k = 0; k < domains.n; k++) {
 			n += switched[k] != 0;
+			if (!switched[k])
+				json_array_append_new(pending,
+					json_string(domains.v[k]));
+		}
 		json_object_set_new(res, "switched", json_integer((json_int_t)n));
+		json_object_set_new(res, "not_switched", pending);
 	}
 	out_result(res);
 out:
