@@ -698,8 +698,9 @@ struct domain_check {
 	size_t nmx;
 	char *error;		/* the MX lookup failed */
 	int no_mx;		/* NOERROR without MX: mail goes to A/AAAA */
-	uint32_t ttl;		/* highest TTL among MX and addresses */
-	int authoritative;
+	uint32_t ttl;		/* highest authoritative TTL among the MX
+				 * records and their hosts' addresses */
+	int authoritative;	/* the MX answer was */
 	int has_old, all_primary_new;
 	int switched;
 	struct dkim_check *dkim;
@@ -816,8 +817,6 @@ static void resolve_mx_host(struct dns_run *run, struct dns_resolver *res,
 			continue;
 		}
 		asked_any = 1;
-		if (!a.authoritative)
-			d->authoritative = 0;
 		for (k = 0; k < a.n; k++) {
 			struct mx_addr *m;
 
@@ -827,7 +826,10 @@ static void resolve_mx_host(struct dns_run *run, struct dns_resolver *res,
 			m->addr = xstrdup(a.rr[k].data);
 			m->ttl = a.rr[k].ttl;
 			m->where = where_is(run, m->addr);
-			if (m->ttl > d->ttl)
+			/* A cache's countdown (an MX host outside the zone,
+			 * asked of the system's resolver) is no TTL to
+			 * advise on. */
+			if (a.authoritative && m->ttl > d->ttl)
 				d->ttl = m->ttl;
 		}
 		dns_answer_release(&a);
@@ -1224,7 +1226,7 @@ static void ttl_advice(struct dns_run *run, struct switch_state *st,
 	int64_t now = (int64_t)time(NULL), safe_at;
 	char t1[64], t2[64], span[32];
 
-	if (!d->authoritative && !run->o->server) {
+	if (!d->authoritative) {
 		buf_printf(msg, "TTL %u s seen through a cache (it counts "
 			   "down): give --server with the zone's primary "
 			   "server for advice", (unsigned)d->ttl);

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib-dns.sh"
 command -v nsd >/dev/null || skip_all "nsd is not installed"
-plan 34
+plan 35
 
 new="$T/new"
 mkdir -p "$new/etc/rspamd" "$new/var/lib/rspamd/dkim" "$new/var/lib/ispmail"
@@ -18,7 +18,8 @@ sqlite3 "$new/var/lib/ispmail/mailserver.sqlite" \
 openssl genrsa -out "$new/var/lib/rspamd/dkim/example.org.2026.key" 2048 2>/dev/null
 openssl genrsa -out "$new/var/lib/rspamd/dkim/other.org.s1.key" 2048 2>/dev/null
 openssl genrsa -out "$T/stranger.key" 2048 2>/dev/null
-printf 'example.org 2026\nother.org s1\n' >"$new/etc/rspamd/dkim_selectors.map"
+openssl genpkey -algorithm ed25519 -out "$new/var/lib/rspamd/dkim/example.org.ed.key" 2>/dev/null
+printf 'example.org 2026\nexample.org ed\nother.org s1\n' >"$new/etc/rspamd/dkim_selectors.map"
 # A 2048-bit key is longer than one TXT string: split it in two.
 txt() {
 	local p
@@ -26,6 +27,10 @@ txt() {
 	printf '"v=DKIM1; k=rsa; " "p=%s" "%s"' "${p:0:200}" "${p:200}"
 }
 dkim_good=$(txt "$new/var/lib/rspamd/dkim/example.org.2026.key")
+# Ed25519: p= is the raw 32-byte public key.
+ed_p=$(openssl pkey -in "$new/var/lib/rspamd/dkim/example.org.ed.key" -pubout -outform DER 2>/dev/null | tail -c 32 | base64 -w0)
+dkim_good="$dkim_good
+ed._domainkey IN TXT \"v=DKIM1; k=ed25519; p=$ed_p\""
 dkim_bad=$(txt "$T/stranger.key")
 
 OLD=192.0.2.10 NEW=192.0.2.20
@@ -61,6 +66,7 @@ like "$out" 'MX 10 mail.example.org \(TTL 3600\)' "the MX record is shown with i
 like "$out" "$OLD \\(TTL 3600\\): the old server" "the MX host's address is the old server's"
 like "$out" 'TTL 3600 s is high: lower it to 300 or less' "a high TTL: lower it to 300 or less"
 like "$out" 'DKIM 2026: match' "the DKIM record of example.org matches the key"
+like "$out" 'DKIM ed: match' "the Ed25519 DKIM record of example.org matches its key"
 like "$out" 'DKIM s1: mismatch' "the DKIM record of other.org does not"
 like "$err" 'other.org: DKIM selector s1' "and a warning says so"
 is "$(stat -c %a "$T/state.sqlite")" 600 "the state file is private (0600)"
