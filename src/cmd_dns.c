@@ -261,6 +261,8 @@ static char *conf_value(const char *text, const char *key)
 		free(res);
 		res = xstrdup(trim(p + 1));	/* the last one wins */
 	}
+	/* A lookup table's .cf holds a database password. */
+	explicit_bzero(copy, strlen(text));
 	free(copy);
 	return res;
 }
@@ -449,6 +451,8 @@ out:
 	free(value);
 	buf_release(&path);
 	buf_release(&text);
+	if (cf.data)
+		explicit_bzero(cf.data, cf.len);
 	buf_release(&cf);
 	return rc;
 }
