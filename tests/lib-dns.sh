@@ -2,7 +2,8 @@
 # run against, private to $T and stopped by the pid they started.
 #
 #   start_nsd ZONE...        nsd on 127.0.0.1:$NSD_PORT serving $T/nsd/ZONE.zone
-#   reload_nsd               make nsd read the zone files again (SIGHUP)
+#   reload_nsd ZONE SERIAL   make nsd read the zone files again (SIGHUP)
+#   stop_nsd
 #   start_postfix            a Postfix instance in $T/pf (config $PF_CONF,
 #                            smtpd on 127.0.0.1:$PF_SMTP, relayhost a
 #                            closed port, log in $PF_LOG)
@@ -43,10 +44,29 @@ start_nsd() {
 	wait_for sh -c "drill -p $NSD_PORT @127.0.0.1 $1 SOA | grep -q 'rcode: NOERROR'"
 }
 
+# stop_nsd: TERM to the pid we started (the first word of start_bg's pid
+# file), KILL after 10 s.  nsd renames that process ("nsd: xfrd"), so this
+# does not rely on anything but the pid.
+stop_nsd() {
+	local pid i
+	[ -f "$T/.pid.nsd" ] || return 0
+	read -r pid _ <"$T/.pid.nsd"
+	rm -f "$T/.pid.nsd"
+	kill "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
+	return 0
+}
+
 # reload_nsd: SIGHUP to the pid we started; waits until the zone's new
 # SOA serial ($2) is served for zone $1.
 reload_nsd() {
-	kill -HUP "$(cat "$T/.pid.nsd")"
+	local pid
+	# The first word of start_bg's pid file is the pid.
+	read -r pid _ <"$T/.pid.nsd" && kill -HUP "$pid"
 	wait_for sh -c "drill -p $NSD_PORT @127.0.0.1 $1 SOA | grep -q 'SOA.* $2 '"
 }
 

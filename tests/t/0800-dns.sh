@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib-dns.sh"
 command -v nsd >/dev/null || skip_all "nsd is not installed"
-plan 35
+plan 36
 
 new="$T/new"
 mkdir -p "$new/etc/rspamd" "$new/var/lib/rspamd/dkim" "$new/var/lib/ispmail"
@@ -110,7 +110,7 @@ sleep 2
 ok $(kill -0 $waiter 2>/dev/null; echo $?) "--wait-switched waits while the MX points at the old server"
 # The DNS server goes away for a while (queries fail) and comes back
 # with the switched zone: the wait carries on.
-stop_bg nsd
+stop_nsd
 sleep 2
 zone example.org 3 300 $NEW "2026._domainkey IN TXT $dkim_good"
 start_bg nsd nsd -d -c "$T/nsd/nsd.conf"
@@ -127,6 +127,16 @@ dns --wait-switched --timeout 2 --interval 1 example.org other.org
 is "$rc" 1 "--wait-switched --timeout exits 1 when a domain has not switched"
 like "$err" 'not yet on the new server: other.org' "and names the domain still on the old server"
 unlike "$err" 'not yet on the new server:.*example.org' "but not the switched one"
+
+# Interrupted while waiting: exit 5.
+"$MM" dns --to "$T/empty" --server "127.0.0.1:$NSD_PORT" --old-ip $OLD \
+	--new-ip $NEW --state "$T/state.sqlite" --wait-switched --interval 1 \
+	other.org >/dev/null 2>&1 &
+waiter=$!
+sleep 1.5
+kill -INT $waiter
+wait $waiter
+is "$?" 5 "--wait-switched interrupted exits 5"
 
 # Addresses discovered: the old server's through its agent (hostname -I),
 # the new server's from this machine; the domains from the old server's
@@ -156,3 +166,4 @@ like "$err" 'give DOMAIN arguments or --domains-from' "and says what to do"
 printf 'example.org\n# comment\nbad/name\n' >"$T/domains"
 run_mm dns --domains-from "$T/domains" --server "127.0.0.1:$NSD_PORT" --state "$T/s2.sqlite"
 like "$err" 'not a domain name: bad/name' "--domains-from rejects a name that is not a domain"
+stop_nsd

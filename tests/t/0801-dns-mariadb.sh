@@ -57,3 +57,4 @@ leaked=no
 printf '%s%s' "$out" "$err" | grep -q 'Se-cr3t-pw' && leaked=output
 grep -aq 'Se-cr3t-pw' "$T/state.sqlite" && leaked=state
 is "$leaked" no "the database password appears in no output and not in the state"
+stop_nsd

@@ -7,7 +7,7 @@
 . "$TOP/tests/lib-dns.sh"
 command -v postfix >/dev/null || skip_all "postfix is not installed"
 getent passwd postfix >/dev/null || skip_all "no postfix user"
-plan 43
+plan 49
 
 start_postfix
 ok $? "a private Postfix runs (smtpd on 127.0.0.1:$PF_SMTP)"
@@ -103,5 +103,16 @@ ok $([ "$(grep -c '^Queue: 2 messages' "$T/watch.out")" -ge 2 ]; echo $?) "--wat
 
 sb off
 is "$(postconf -c "$PF_CONF" -h soft_bounce)" no "softbounce off sets soft_bounce = no"
+sb status
+like "$out" 'soft_bounce is off since' "softbounce status shows since when it is off"
 
+# Postfix down: postqueue run by root reads the queue files itself, so
+# queue still works; softbounce still sets the value.
 stop_postfix
+q
+is "$rc" 0 "queue with Postfix stopped exits 0"
+like "$out" '^Queue: 2 messages' "and still shows the queue"
+sb on
+is "$rc" 0 "softbounce on with Postfix stopped exits 0"
+like "$err" 'Postfix is not running: the setting takes effect when it starts' "and says when it takes effect"
+is "$(postconf -c "$PF_CONF" -h soft_bounce)" yes "the setting is made"
