@@ -341,6 +341,7 @@ static void report_queue(const struct qlist *q, json_t *res)
 	json_t *queues = json_object(), *reasons = json_object(),
 	       *domains = json_object();
 	int64_t now = (int64_t)time(NULL), oldest = 0;
+	const char *oldest_id = NULL;
 	size_t counts[NQUEUES], i, k, nrcpt = 0, other = 0;
 	char age[32];
 
@@ -355,8 +356,10 @@ static void report_queue(const struct qlist *q, json_t *res)
 				found = 1;
 			}
 		other += !found;
-		if (m->arrival && (!oldest || m->arrival < oldest))
+		if (m->arrival && (!oldest || m->arrival < oldest)) {
 			oldest = m->arrival;
+			oldest_id = m->id;
+		}
 		for (k = 0; k < m->nrcpt; k++) {
 			const char *at = strrchr(m->rcpt[k].address, '@');
 			char *key = reason_key(m->rcpt[k].reason,
@@ -379,7 +382,8 @@ static void report_queue(const struct qlist *q, json_t *res)
 		log_out("  %zu in other queues\n", other);
 	if (oldest) {
 		format_age(now - oldest, age, sizeof age);
-		log_out("Oldest message: %s old\n", age);
+		log_out("Oldest message: %s old (%s)\n", age, oldest_id);
+		json_object_set_new(res, "oldest_id", json_string(oldest_id));
 		json_object_set_new(res, "oldest_arrival", json_integer(oldest));
 		json_object_set_new(res, "oldest_age",
 				    json_integer(now - oldest));

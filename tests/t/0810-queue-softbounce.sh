@@ -7,7 +7,7 @@
 . "$TOP/tests/lib-dns.sh"
 command -v postfix >/dev/null || skip_all "postfix is not installed"
 getent passwd postfix >/dev/null || skip_all "no postfix user"
-plan 49
+plan 50
 
 start_postfix
 ok $? "a private Postfix runs (smtpd on 127.0.0.1:$PF_SMTP)"
@@ -37,7 +37,7 @@ like "$out" "4 rcpt  connect to 127.0.0.1\\[127.0.0.1\\]:$PF_CLOSED: Connection 
 	"the four recipients are one group by delay reason"
 like "$out" '3 rcpt  dest.example' "recipients by domain: dest.example"
 like "$out" '1 rcpt  other.example' "recipients by domain: other.example"
-like "$out" 'Oldest message: [0-9]+ s old' "the oldest message's age"
+like "$out" "Oldest message: [0-9]+ s old \\(($(ids | paste -sd'|'))\\)" "the oldest message's age and ID"
 like "$out" 'soft_bounce is off' "no refusals listed while soft_bounce is off"
 q --json
 like "$out" '"queues":\{"active":0,"deferred":3,"hold":0,"incoming":0,"maildrop":0\}' "--json: counts by queue"
@@ -72,6 +72,14 @@ like "$out" 'soft_bounce is on since' "softbounce status shows since when"
 # The same through the agent (--from a directory = this machine's root).
 run_mm queue --from / --postfix-config "$PF_CONF" --log "$PF_LOG" --json
 like "$out" '"deferred":3' "queue --from reads the queue through the agent"
+
+# ... and over ssh.
+if start_sshd; then
+	run_mm queue --from "root@127.0.0.1:$SSH_PORT" --rsh "$RSH" --postfix-config "$PF_CONF" --json
+	like "$out" '"deferred":3' "queue --from HOST reads the old server's queue over ssh"
+else
+	ok 0 "# SKIP no sshd"
+fi
 
 # --delete: exactly the named message.
 before=$(ids)
