@@ -15,64 +15,29 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
-#include <mysql.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "dkim.h"
 #include "dns.h"
 #include "endpoint.h"
 #include "log.h"
+#include "mail_domains.h"
 #include "mailmove.h"
 #include "remote.h"
 #include "switch_state.h"
 #include "banned.h"
 
-struct strlist {
-	char **v;
-	size_t n, cap;
-};
-
-static void strlist_add(struct strlist *l, const char *s)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 8;
-		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
-	}
-	l->v[l->n++] = xstrdup(s);
-}
-
-static int strlist_has(const struct strlist *l, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		if (!strcmp(l->v[i], s))
-			return 1;
-	return 0;
-}
-
-static void strlist_release(struct strlist *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof *l);
-}
 
 struct dns_opts {
 	const char *server;
 	const char *state_path;
 	const char *domains_from;
-	struct strlist old_ips, new_ips;
+	struct namelist old_ips, new_ips;
 	int wait;
 	uint64_t timeout, interval;
 	int bad;
@@ -95,7 +60,7 @@ static const struct option dns_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int add_ip(struct strlist *l, const char *opt, const char *val)
+static int add_ip(struct namelist *l, const char *opt, const char *val)
 {
 	char canon[64];
 
@@ -103,8 +68,8 @@ static int add_ip(struct strlist *l, const char *opt, const char *val)
 		log_error("dns: %s %s: not an IP address", opt, val);
 		return -1;
 	}
-	if (!strlist_has(l, canon))
-		strlist_add(l, canon);
+	if (!namelist_has(l, canon))
+		namelist_add(l, canon);
 	return 0;
 }
 
@@ -144,440 +109,6 @@ static int dns_on_opt(void *arg, int key, const char *val)
 	return -1;
 }
 
-/* A domain (or DKIM selector) that is safe to print, to ask the DNS about
- * and to build a key file name from: letters, digits, '-', '_', '.', no
- * leading dot, no "..". */
-static int name_ok(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (!n || n > 253 || s[0] == '.' || strstr(s, ".."))
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		      c == '.'))
-			return 0;
-	}
-	return 1;
-}
-
-static int add_domain(struct strlist *domains, const char *raw,
-		      const char *where)
-{
-	char *d = xstrdup(raw);
-	size_t i, n = strlen(d);
-
-	if (n && d[n - 1] == '.')
-		d[--n] = '\0';
-	for (i = 0; i < n; i++)
-		if (d[i] >= 'A' && d[i] <= 'Z')
-			d[i] = (char)(d[i] - 'A' + 'a');
-	if (!name_ok(d)) {
-		struct buf q = BUF_INIT;
-		mm_quote(&q, raw);
-		log_error("dns: %s: not a domain name: %s", where,
-			  buf_cstr(&q));
-		buf_release(&q);
-		free(d);
-		return -1;
-	}
-	if (!strlist_has(domains, d))
-		strlist_add(domains, d);
-	free(d);
-	return 0;
-}
-
-/* Path of `rel` (absolute on the destination) under the destination root. */
-static void dest_path(const struct mm_ctx *ctx, const char *rel,
-		      struct buf *out)
-{
-	const char *root = mm_dest_root(ctx);
-
-	buf_reset(out);
-	if (strcmp(root, "/"))
-		buf_addstr(out, root);
-	if (rel[0] != '/')
-		buf_putc(out, '/');
-	buf_addstr(out, rel);
-}
-
-/* Reads a small text file of the destination; 0, or errno. */
-static int read_small(const char *path, struct buf *out, size_t max)
-{
-	char chunk[8192];
-	ssize_t n;
-	int fd, err = 0;
-
-	buf_reset(out);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno;
-	while ((n = read(fd, chunk, sizeof chunk)) > 0) {
-		if (out->len + (size_t)n > max) {
-			err = EFBIG;
-			break;
-		}
-		buf_add(out, chunk, (size_t)n);
-	}
-	if (n < 0)
-		err = errno;
-	close(fd);
-	buf_cstr(out);
-	return err;
-}
-
-static char *trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-			 e[-1] == '\n'))
-		*--e = '\0';
-	return s;
-}
-
-/* The value of `key = value` in a Postfix-style file (main.cf or a lookup
- * table's .cf), or NULL.  Caller frees. */
-static char *conf_value(const char *text, const char *key)
-{
-	char *copy = xstrdup(text), *line, *save = NULL, *res = NULL;
-	size_t klen = strlen(key);
-
-	for (line = strtok_r(copy, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *p = trim(line);
-		if (strncmp(p, key, klen))
-			continue;
-		p += klen;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p != '=')
-			continue;
-		free(res);
-		res = xstrdup(trim(p + 1));	/* the last one wins */
-	}
-	/* A lookup table's .cf holds a database password. */
-	explicit_bzero(copy, strlen(text));
-	free(copy);
-	return res;
-}
-
-/* The virtual domains of an open SQLite mailserver database; closes db.
- * `path` names it in messages. */
-static int domains_from_sqlite_db(sqlite3 *db, const char *path,
-				  struct strlist *domains)
-{
-	sqlite3_stmt *s = NULL;
-	int rc, n = 0;
-
-	if (sqlite3_prepare_v2(db, "SELECT name FROM virtual_domains "
-			       "ORDER BY name", -1, &s, NULL) != SQLITE_OK) {
-		log_error("dns: mailserver database %s: %s", path,
-			  sqlite3_errmsg(db));
-		sqlite3_close(db);
-		return -1;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(s, 0);
-		if (name && add_domain(domains, name, path) == 0)
-			n++;
-	}
-	if (rc != SQLITE_DONE)
-		log_error("dns: mailserver database %s: %s", path,
-			  sqlite3_errmsg(db));
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	log_verbose("dns: %d domains from %s", n, path);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
-static int domains_from_sqlite(const char *path, struct strlist *domains)
-{
-	sqlite3 *db = NULL;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK) {
-		log_error("dns: mailserver database %s: %s", path,
-			  db ? sqlite3_errmsg(db) : "out of memory");
-		sqlite3_close(db);
-		return -1;
-	}
-	return domains_from_sqlite_db(db, path, domains);
-}
-
-/* The MariaDB of a mysql: lookup table (user, password, hosts, dbname).
- * The password goes to the client library only. */
-static int domains_from_mariadb(const char *cf_text, const char *cf_path,
-				struct strlist *domains)
-{
-	char *user = conf_value(cf_text, "user");
-	char *password = conf_value(cf_text, "password");
-	char *hosts = conf_value(cf_text, "hosts");
-	char *dbname = conf_value(cf_text, "dbname");
-	const char *host = "localhost", *sock = NULL;
-	unsigned port = 0;
-	MYSQL *my = mysql_init(NULL);
-	MYSQL_RES *res;
-	MYSQL_ROW row;
-	int rc = -1;
-
-	if (hosts && *hosts) {
-		char *sp = strpbrk(hosts, " ,\t");
-		if (sp)
-			*sp = '\0';
-		if (!strncmp(hosts, "unix:", 5)) {
-			sock = hosts + 5;
-		} else {
-			char *colon;
-			uint64_t p;
-
-			host = !strncmp(hosts, "inet:", 5) ? hosts + 5 : hosts;
-			colon = strrchr(host, ':');
-			/* host:port (not an IPv6 address) */
-			if (colon && colon == strchr(host, ':') &&
-			    mm_parse_u64(colon + 1, &p) == 0 && p < 65536) {
-				*colon = '\0';
-				port = (unsigned)p;
-			}
-		}
-	}
-	if (!my || !mysql_real_connect(my, sock ? "localhost" : host, user,
-				       password, dbname ? dbname : "mailserver",
-				       port, sock, 0)) {
-		log_error("dns: mailserver database (%s): %s", cf_path,
-			  my ? mysql_error(my) : "out of memory");
-		goto out;
-	}
-	if (mysql_query(my, "SELECT name FROM virtual_domains ORDER BY name") ||
-	    !(res = mysql_store_result(my))) {
-		log_error("dns: mailserver database: %s", mysql_error(my));
-		goto out;
-	}
-	while ((row = mysql_fetch_row(res)))
-		if (row[0])
-			add_domain(domains, row[0], cf_path);
-	mysql_free_result(res);
-	rc = 0;
-out:
-	if (my)
-		mysql_close(my);
-	if (password)
-		explicit_bzero(password, strlen(password));
-	free(user);
-	free(password);
-	free(hosts);
-	free(dbname);
-	return rc;
-}
-
-/*
- * The destination's virtual domains: Postfix's virtual_mailbox_domains
- * names the lookup table (sqlite: or mysql:), whose file names the
- * database; without main.cf, ISPmail's SQLite paths.  Returns 0 with
- * domains added, 1 when there is none and --from names an old server to
- * ask instead, or -1 after saying why.
- */
-static int domains_from_destination(const struct mm_ctx *ctx,
-				    struct strlist *domains)
-{
-	static const char *const fallback[] = {
-		"/var/lib/ispmail/mailserver.sqlite",
-		"/var/vmail/ispmail.sqlite",
-	};
-	struct buf path = BUF_INIT, text = BUF_INIT, cf = BUF_INIT;
-	char *value = NULL, *table;
-	size_t i;
-	int rc = -1;
-
-	dest_path(ctx, "/etc/postfix/main.cf", &path);
-	if (read_small(buf_cstr(&path), &text, 4u << 20) == 0)
-		value = conf_value(buf_cstr(&text), "virtual_mailbox_domains");
-	if (value) {
-		table = value;
-		if (!strncmp(table, "proxy:", 6))
-			table += 6;
-		if (!strncmp(table, "sqlite:", 7) ||
-		    !strncmp(table, "mysql:", 6) ||
-		    !strncmp(table, "mariadb:", 8)) {
-			int is_sqlite = table[1] == 'q';
-			char *file = strchr(table, ':') + 1, *db;
-
-			dest_path(ctx, file, &path);
-			if (read_small(buf_cstr(&path), &cf, 1u << 20)) {
-				log_error("dns: cannot read %s (named by "
-					  "virtual_mailbox_domains)",
-					  buf_cstr(&path));
-				goto out;
-			}
-			if (!is_sqlite) {
-				rc = domains_from_mariadb(buf_cstr(&cf),
-							  buf_cstr(&path),
-							  domains);
-				goto out;
-			}
-			db = conf_value(buf_cstr(&cf), "dbpath");
-			if (!db) {
-				log_error("dns: %s has no dbpath",
-					  buf_cstr(&path));
-				goto out;
-			}
-			dest_path(ctx, db, &path);
-			free(db);
-			rc = domains_from_sqlite(buf_cstr(&path), domains);
-			goto out;
-		}
-	}
-	for (i = 0; i < sizeof fallback / sizeof fallback[0]; i++) {
-		dest_path(ctx, fallback[i], &path);
-		if (access(buf_cstr(&path), R_OK) == 0) {
-			rc = domains_from_sqlite(buf_cstr(&path), domains);
-			goto out;
-		}
-	}
-	if (ctx->from) {
-		rc = 1;		/* try the old server */
-		goto out;
-	}
-	log_error("dns: no mailserver database found on the destination "
-		  "(virtual_mailbox_domains in %s/etc/postfix/main.cf); give "
-		  "DOMAIN arguments or --domains-from FILE",
-		  strcmp(mm_dest_root(ctx), "/") ? mm_dest_root(ctx) : "");
-out:
-	free(value);
-	buf_release(&path);
-	buf_release(&text);
-	if (cf.data)
-		explicit_bzero(cf.data, cf.len);
-	buf_release(&cf);
-	return rc;
-}
-
-/*
- * The old server's virtual domains, when its mailserver database is SQLite:
- * the file is read through the agent and opened from memory (read-only;
- * changes still in a -wal file are not seen, domains rarely change).  A
- * MariaDB there is not reached: the admin gives the domains or copies the
- * database first.  Returns 0, or an exit code after saying why.
- */
-static int domains_from_old(const struct mm_ctx *ctx, struct strlist *domains)
-{
-	static const char *const fallback[] = {
-		"/var/lib/ispmail/mailserver.sqlite",
-		"/var/vmail/ispmail.sqlite",
-	};
-	struct buf text = BUF_INIT, cf = BUF_INIT, data = BUF_INIT;
-	struct endpoint *ep;
-	char *value = NULL, *dbpath = NULL, *table;
-	sqlite3 *db = NULL;
-	size_t i;
-	int rc, err;
-
-	rc = ep_open_ctx(ctx, &ep);
-	if (rc)
-		return rc;
-	err = remote_read_file(ep, "/etc/postfix/main.cf", &text, 4u << 20,
-			       NULL);
-	if (err < 0)
-		goto lost;
-	if (err == 0)
-		value = conf_value(buf_cstr(&text), "virtual_mailbox_domains");
-	table = value;
-	if (table && !strncmp(table, "proxy:", 6))
-		table += 6;
-	if (table && (!strncmp(table, "mysql:", 6) ||
-		      !strncmp(table, "mariadb:", 8))) {
-		log_error("dns: the old server's domains are in MariaDB, "
-			  "which mailmove dns does not reach; give DOMAIN "
-			  "arguments or --domains-from FILE, or copy the "
-			  "database first");
-		rc = MM_EUSAGE;
-		goto out;
-	}
-	if (table && !strncmp(table, "sqlite:", 7)) {
-		err = remote_read_file(ep, table + 7, &cf, 1u << 20, NULL);
-		if (err < 0)
-			goto lost;
-		if (err == 0)
-			dbpath = conf_value(buf_cstr(&cf), "dbpath");
-	}
-	for (i = 0; !dbpath && i < sizeof fallback / sizeof fallback[0]; i++) {
-		err = remote_read_file(ep, fallback[i], &data, 1u << 30, NULL);
-		if (err < 0)
-			goto lost;
-		if (err == 0)
-			dbpath = xstrdup(fallback[i]);
-	}
-	if (!dbpath) {
-		log_error("dns: no mailserver database found on the "
-			  "destination or the old server; give DOMAIN "
-			  "arguments or --domains-from FILE");
-		rc = MM_EUSAGE;
-		goto out;
-	}
-	if (!data.len) {
-		err = remote_read_file(ep, dbpath, &data, 1u << 30, NULL);
-		if (err < 0)
-			goto lost;
-		if (err > 0) {
-			log_error("dns: %s on the old server: %s", dbpath,
-				  strerror(err));
-			rc = MM_EREMOTE;
-			goto out;
-		}
-	}
-	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) !=
-	    SQLITE_OK ||
-	    sqlite3_deserialize(db, "main", (unsigned char *)data.data,
-				(sqlite3_int64)data.len,
-				(sqlite3_int64)data.len,
-				SQLITE_DESERIALIZE_READONLY) != SQLITE_OK) {
-		log_error("dns: %s of the old server is not an SQLite "
-			  "database", dbpath);
-		sqlite3_close(db);
-		rc = MM_EUSAGE;
-		goto out;
-	}
-	log_info("dns: domains from the old server's %s", dbpath);
-	rc = domains_from_sqlite_db(db, dbpath, domains) ? MM_EUSAGE : MM_OK;
-	goto out;
-lost:
-	rc = ep_exit_code(ep);
-out:
-	free(value);
-	free(dbpath);
-	buf_release(&text);
-	buf_release(&cf);
-	buf_release(&data);
-	ep_close(ep);
-	return rc;
-}
-
-static int domains_from_file(const char *file, struct strlist *domains)
-{
-	FILE *f = strcmp(file, "-") ? fopen(file, "re") : stdin;
-	char line[1024];
-	int rc = 0;
-
-	if (!f) {
-		log_error("dns: --domains-from %s: %s", file, strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof line, f)) {
-		char *p = trim(line);
-		if (!*p || *p == '#')
-			continue;
-		if (add_domain(domains, p, file) < 0)
-			rc = -1;
-	}
-	if (f != stdin)
-		fclose(f);
-	return rc;
-}
 
 /* Addresses that are not the machine's identity: loopback, link-local. */
 static int addr_is_local_only(const char *a)
@@ -587,7 +118,7 @@ static int addr_is_local_only(const char *a)
 }
 
 /* This machine's own addresses: the new server's. */
-static void discover_new_addrs(struct strlist *out)
+static void discover_new_addrs(struct namelist *out)
 {
 	struct ifaddrs *ifa, *i;
 	char text[64];
@@ -612,14 +143,14 @@ static void discover_new_addrs(struct strlist *out)
 			continue;
 		if (!inet_ntop(i->ifa_addr->sa_family, bin, text, sizeof text))
 			continue;
-		if (!addr_is_local_only(text) && !strlist_has(out, text))
-			strlist_add(out, text);
+		if (!addr_is_local_only(text) && !namelist_has(out, text))
+			namelist_add(out, text);
 	}
 	freeifaddrs(ifa);
 }
 
 /* Adds every address-looking word of `text` ("a/24" counts as "a"). */
-static void addrs_from_text(const char *text, struct strlist *out)
+static void addrs_from_text(const char *text, struct namelist *out)
 {
 	char *copy = xstrdup(text), *w, *save = NULL, canon[64];
 
@@ -629,15 +160,15 @@ static void addrs_from_text(const char *text, struct strlist *out)
 		if (slash)
 			*slash = '\0';
 		if (dns_canonical_addr(w, canon, sizeof canon) == 0 &&
-		    !addr_is_local_only(canon) && !strlist_has(out, canon))
-			strlist_add(out, canon);
+		    !addr_is_local_only(canon) && !namelist_has(out, canon))
+			namelist_add(out, canon);
 	}
 	free(copy);
 }
 
 /* The old server's addresses, asked through its agent: `hostname -I`,
  * else `ip -o addr show`.  Returns 0, or an exit code. */
-static int discover_old_addrs(const struct mm_ctx *ctx, struct strlist *out)
+static int discover_old_addrs(const struct mm_ctx *ctx, struct namelist *out)
 {
 	static char *hostname_argv[] = { "hostname", "-I", NULL };
 	static char *ip_argv[] = { "ip", "-o", "addr", "show", NULL };
@@ -716,7 +247,7 @@ struct dns_run {
 	struct dns_opts *o;
 	struct dns_resolver system;	/* or --server */
 	int system_ok;
-	struct strlist old_addrs, new_addrs;
+	struct namelist old_addrs, new_addrs;
 };
 
 static void domain_check_release(struct domain_check *d)
@@ -751,7 +282,7 @@ static int authoritative_resolver(struct dns_run *run, const char *domain,
 				  struct dns_resolver *out)
 {
 	struct dns_answer ns, ad;
-	struct strlist addrs = { NULL, 0, 0 };
+	struct namelist addrs = { NULL, 0, 0 };
 	const char *zone = domain, *why;
 	size_t i, k;
 	int t, rc = -1;
@@ -773,23 +304,23 @@ static int authoritative_resolver(struct dns_run *run, const char *domain,
 				      t ? DNS_AAAA : DNS_A, &ad, &why) < 0)
 				continue;
 			for (k = 0; k < ad.n; k++)
-				if (!strlist_has(&addrs, ad.rr[k].data))
-					strlist_add(&addrs, ad.rr[k].data);
+				if (!namelist_has(&addrs, ad.rr[k].data))
+					namelist_add(&addrs, ad.rr[k].data);
 			dns_answer_release(&ad);
 		}
 	}
 	dns_answer_release(&ns);
 	if (addrs.n)
 		rc = dns_resolver_init_addrs(out, addrs.v, addrs.n);
-	strlist_release(&addrs);
+	namelist_release(&addrs);
 	return rc;
 }
 
 static const char *where_is(const struct dns_run *run, const char *addr)
 {
-	if (strlist_has(&run->new_addrs, addr))
+	if (namelist_has(&run->new_addrs, addr))
 		return "new";
-	if (strlist_has(&run->old_addrs, addr))
+	if (namelist_has(&run->old_addrs, addr))
 		return "old";
 	return "other";
 }
@@ -915,164 +446,6 @@ static void check_mx(struct dns_run *run, struct dns_resolver *res,
 
 /* ---- DKIM ---- */
 
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return 0;	/* never prompt: an encrypted key cannot be checked */
-}
-
-/* The public half of the private key in `path`, as DKIM publishes it in
- * p=: SubjectPublicKeyInfo DER for RSA, the raw 32 bytes for Ed25519.
- * Returns 0, or an errno / EINVAL (not a key). */
-static int key_public_half(const char *path, struct buf *out, int *ed25519)
-{
-	EVP_PKEY *pkey;
-	unsigned char *der = NULL;
-	FILE *f;
-	int fd, n, rc = 0;
-
-	buf_reset(out);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno;
-	f = fdopen(fd, "r");
-	if (!f) {
-		close(fd);
-		return errno;
-	}
-	pkey = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
-	fclose(f);
-	if (!pkey)
-		return EINVAL;
-	*ed25519 = EVP_PKEY_get_base_id(pkey) == EVP_PKEY_ED25519;
-	if (*ed25519) {
-		unsigned char raw[64];
-		size_t len = sizeof raw;
-		if (EVP_PKEY_get_raw_public_key(pkey, raw, &len) == 1)
-			buf_add(out, raw, len);
-		else
-			rc = EINVAL;
-	} else {
-		n = i2d_PUBKEY(pkey, &der);
-		if (n > 0)
-			buf_add(out, der, (size_t)n);
-		else
-			rc = EINVAL;
-		OPENSSL_free(der);
-	}
-	EVP_PKEY_free(pkey);
-	return rc;
-}
-
-/* The value of tag `tag` in a DKIM record ("v=DKIM1; k=rsa; p=..."),
- * whitespace removed; NULL when absent. */
-static char *dkim_tag(const char *rec, const char *tag)
-{
-	struct buf val = BUF_INIT;
-	const char *p = rec;
-	size_t tlen = strlen(tag);
-
-	while (*p) {
-		while (*p == ' ' || *p == '\t' || *p == ';')
-			p++;
-		if (!strncmp(p, tag, tlen)) {
-			const char *q = p + tlen;
-			while (*q == ' ' || *q == '\t')
-				q++;
-			if (*q == '=') {
-				for (q++; *q && *q != ';'; q++)
-					if (*q != ' ' && *q != '\t' &&
-					    *q != '\r' && *q != '\n')
-						buf_putc(&val, *q);
-				buf_cstr(&val);
-				return buf_detach(&val);
-			}
-		}
-		p = strchr(p, ';');
-		if (!p)
-			break;
-	}
-	buf_release(&val);
-	return NULL;
-}
-
-/* Base64 to bytes; -1 when it is not base64. */
-static int base64_decode(const char *in, struct buf *out)
-{
-	size_t n = strlen(in), pad = 0;
-	unsigned char *bin;
-	int len;
-
-	buf_reset(out);
-	if (!n)
-		return 0;
-	if (n % 4)
-		return -1;
-	if (in[n - 1] == '=')
-		pad++;
-	if (n > 1 && in[n - 2] == '=')
-		pad++;
-	bin = xmalloc(n / 4 * 3 + 1);
-	len = EVP_DecodeBlock(bin, (const unsigned char *)in, (int)n);
-	if (len < 0 || (size_t)len < pad) {
-		free(bin);
-		return -1;
-	}
-	buf_add(out, bin, (size_t)len - pad);
-	free(bin);
-	return 0;
-}
-
-/* The key file of (domain, selector) from rspamd's dkim_signing.conf
- * `path` setting ($domain, $selector), or rspamd's default layout. */
-static void dkim_key_path(const struct mm_ctx *ctx, const char *template,
-			  const char *domain, const char *selector,
-			  struct buf *out)
-{
-	struct buf rel = BUF_INIT;
-	const char *p;
-
-	for (p = template; *p; p++) {
-		if (!strncmp(p, "$domain", 7)) {
-			buf_addstr(&rel, domain);
-			p += 6;
-		} else if (!strncmp(p, "$selector", 9)) {
-			buf_addstr(&rel, selector);
-			p += 8;
-		} else {
-			buf_putc(&rel, *p);
-		}
-	}
-	dest_path(ctx, buf_cstr(&rel), out);
-	buf_release(&rel);
-}
-
-static char *dkim_path_template(const struct mm_ctx *ctx)
-{
-	struct buf path = BUF_INIT, text = BUF_INIT;
-	char *v = NULL, *res;
-	size_t n;
-
-	dest_path(ctx, "/etc/rspamd/local.d/dkim_signing.conf", &path);
-	if (read_small(buf_cstr(&path), &text, 1u << 20) == 0)
-		v = conf_value(buf_cstr(&text), "path");
-	buf_release(&path);
-	buf_release(&text);
-	if (!v)
-		return xstrdup("/var/lib/rspamd/dkim/$domain.$selector.key");
-	res = v;
-	n = strlen(res);
-	if (n && res[n - 1] == ';')
-		res[--n] = '\0';
-	if (n >= 2 && res[0] == '"' && res[n - 1] == '"') {
-		res = xstrndup(v + 1, n - 2);
-		free(v);
-	}
-	return res;
-}
 
 static void dkim_add(struct domain_check *d, const char *selector,
 		     const char *status, const char *fmt, ...)
@@ -1100,8 +473,7 @@ static void check_dkim_selector(struct dns_run *run, struct dns_resolver *res,
 				struct domain_check *d, const char *selector,
 				const char *template)
 {
-	struct buf name = BUF_INIT, keyfile = BUF_INIT, pub = BUF_INIT,
-		   published = BUF_INIT;
+	struct buf name = BUF_INIT, keyfile = BUF_INIT, pub = BUF_INIT;
 	struct dns_answer a;
 	const char *why;
 	size_t i;
@@ -1109,7 +481,7 @@ static void check_dkim_selector(struct dns_run *run, struct dns_resolver *res,
 
 	buf_printf(&name, "%s._domainkey.%s", selector, d->name);
 	dkim_key_path(run->ctx, template, d->name, selector, &keyfile);
-	err = key_public_half(buf_cstr(&keyfile), &pub, &ed25519);
+	err = dkim_key_public_half(buf_cstr(&keyfile), &pub, &ed25519);
 	if (err) {
 		dkim_add(d, selector, "no-key", "%s: %s", buf_cstr(&keyfile),
 			 err == EINVAL ? "not a private key mailmove can read"
@@ -1121,19 +493,12 @@ static void check_dkim_selector(struct dns_run *run, struct dns_resolver *res,
 		goto out;
 	}
 	for (i = 0; i < a.n && !matched; i++) {
-		char *p = dkim_tag(a.rr[i].data, "p");
-		char *k = dkim_tag(a.rr[i].data, "k");
+		int m = dkim_record_matches(a.rr[i].data, &pub, ed25519);
 
-		if (p) {
+		if (m >= 0)
 			found = 1;
-			if (base64_decode(p, &published) == 0 &&
-			    published.len == pub.len &&
-			    !memcmp(published.data, pub.data, pub.len) &&
-			    (!k || !strcmp(k, ed25519 ? "ed25519" : "rsa")))
-				matched = 1;
-		}
-		free(p);
-		free(k);
+		if (m > 0)
+			matched = 1;
 	}
 	if (matched)
 		dkim_add(d, selector, "match", "%s publishes the key of %s",
@@ -1150,7 +515,6 @@ out:
 	buf_release(&name);
 	buf_release(&keyfile);
 	buf_release(&pub);
-	buf_release(&published);
 }
 
 /* Every selector of d->name in the destination's selector map. */
@@ -1162,7 +526,7 @@ static void check_dkim(struct dns_run *run, struct dns_resolver *res,
 
 	for (line = strtok_r(copy, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char *p = trim(line), *dom, *sel, *s2 = NULL;
+		char *p = conf_trim(line), *dom, *sel, *s2 = NULL;
 
 		if (!*p || *p == '#')
 			continue;
@@ -1170,7 +534,7 @@ static void check_dkim(struct dns_run *run, struct dns_resolver *res,
 		sel = strtok_r(NULL, " \t", &s2);
 		if (!dom || !sel || strcasecmp(dom, d->name))
 			continue;
-		if (!name_ok(sel)) {
+		if (!dns_name_ok(sel)) {
 			struct buf q = BUF_INIT;
 			mm_quote(&q, sel);
 			dkim_add(d, buf_cstr(&q), "error",
@@ -1405,7 +769,7 @@ static void sleep_interruptible(uint64_t secs)
 
 /* Polls until every domain is switched; returns MM_OK, MM_EDIFF on
  * timeout (naming the domains), or MM_EINTR. */
-static int wait_switched(struct dns_run *run, struct strlist *domains,
+static int wait_switched(struct dns_run *run, struct namelist *domains,
 			 int *switched)
 {
 	struct progress p;
@@ -1474,7 +838,7 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 {
 	struct dns_opts o;
 	struct dns_run run;
-	struct strlist domains = { NULL, 0, 0 };
+	struct namelist domains = { NULL, 0, 0 };
 	struct switch_state st;
 	struct buf map = BUF_INIT, path = BUF_INIT;
 	char *template = NULL;
@@ -1500,22 +864,22 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 	run.ctx = ctx;
 	run.o = &o;
 	for (i = first; i < argc; i++)
-		if (add_domain(&domains, argv[i], "argument") < 0) {
+		if (mail_domain_add(&domains, argv[i], "argument") < 0) {
 			rc = MM_EUSAGE;
 			goto out;
 		}
-	if (o.domains_from && domains_from_file(o.domains_from, &domains)) {
+	if (o.domains_from && mail_domains_from_file(o.domains_from, &domains)) {
 		rc = MM_EUSAGE;
 		goto out;
 	}
 	if (!domains.n && !o.domains_from) {
-		int drc = domains_from_destination(ctx, &domains);
+		int drc = mail_domains_from_destination(ctx, &domains);
 		if (drc < 0) {
 			rc = MM_EUSAGE;
 			goto out;
 		}
 		if (drc > 0) {
-			rc = domains_from_old(ctx, &domains);
+			rc = mail_domains_from_old(ctx, &domains);
 			if (rc)
 				goto out;
 		}
@@ -1528,18 +892,18 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 
 	/* Whose addresses are whose. */
 	for (k = 0; k < o.new_ips.n; k++)
-		strlist_add(&run.new_addrs, o.new_ips.v[k]);
+		namelist_add(&run.new_addrs, o.new_ips.v[k]);
 	if (!run.new_addrs.n)
 		discover_new_addrs(&run.new_addrs);
 	for (k = 0; k < o.old_ips.n; k++)
-		strlist_add(&run.old_addrs, o.old_ips.v[k]);
+		namelist_add(&run.old_addrs, o.old_ips.v[k]);
 	if (!run.old_addrs.n && ctx->from) {
 		rc = discover_old_addrs(ctx, &run.old_addrs);
 		if (rc)
 			goto out;
 	}
 	for (k = 0; k < run.old_addrs.n; k++)
-		if (strlist_has(&run.new_addrs, run.old_addrs.v[k]))
+		if (namelist_has(&run.new_addrs, run.old_addrs.v[k]))
 			log_warn("dns: %s is both the old and the new server's "
 				 "address; it counts as the new one",
 				 run.old_addrs.v[k]);
@@ -1556,8 +920,8 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 
-	dest_path(ctx, "/etc/rspamd/dkim_selectors.map", &path);
-	have_map = read_small(buf_cstr(&path), &map, 4u << 20) == 0;
+	dest_file_path(ctx, "/etc/rspamd/dkim_selectors.map", &path);
+	have_map = dest_read_small(buf_cstr(&path), &map, 4u << 20) == 0;
 	if (!have_map)
 		log_verbose("dns: no DKIM selector map at %s",
 			    buf_cstr(&path));
@@ -1613,10 +977,10 @@ out:
 	switch_state_release(&st);
 	if (run.system_ok)
 		dns_resolver_release(&run.system);
-	strlist_release(&run.old_addrs);
-	strlist_release(&run.new_addrs);
-	strlist_release(&o.old_ips);
-	strlist_release(&o.new_ips);
-	strlist_release(&domains);
+	namelist_release(&run.old_addrs);
+	namelist_release(&run.new_addrs);
+	namelist_release(&o.old_ips);
+	namelist_release(&o.new_ips);
+	namelist_release(&domains);
 	return rc;
 }

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "dkim.h"
 #include "dns.h"
+#include "mail_domains.h"
 #include "postfix.h"
 #include "switch_state.h"
 
@@ -116,6 +118,41 @@ static void test_ids_and_addrs(void)
 	CHECK(dns_canonical_addr("192.0.2.1/24", out, sizeof out) < 0);
 }
 
+static void test_dkim_and_conf(void)
+{
+	struct buf pub = BUF_INIT;
+	char *v;
+
+	buf_add(&pub, "\x01\x02\x03", 3);	/* base64 AQID */
+	v = dkim_record_tag("v=DKIM1; k=rsa; p=AQ ID ", "p");
+	CHECK_STR(v, "AQID");
+	free(v);
+	CHECK(dkim_record_tag("v=DKIM1; k=rsa", "p") == NULL);
+	CHECK(dkim_record_matches("v=DKIM1; k=rsa; p=AQID", &pub, 0) == 1);
+	CHECK(dkim_record_matches("v=DKIM1; p=AQID", &pub, 0) == 1);
+	CHECK(dkim_record_matches("v=DKIM1; k=ed25519; p=AQID", &pub, 0) == 0);
+	CHECK(dkim_record_matches("v=DKIM1; k=rsa; p=AQIE", &pub, 0) == 0);
+	CHECK(dkim_record_matches("v=DKIM1; k=rsa; p=", &pub, 0) == 0);
+	CHECK(dkim_record_matches("v=DKIM1; k=rsa; p=A", &pub, 0) == 0);
+	CHECK(dkim_record_matches("v=spf1 -all", &pub, 0) == -1);
+	buf_release(&pub);
+
+	v = conf_file_value("# c\nuser = mailserver\npassword=x y\n"
+			    "user = second\n", "user");
+	CHECK_STR(v, "second");
+	free(v);
+	v = conf_file_value("password=x y\n", "password");
+	CHECK_STR(v, "x y");
+	free(v);
+	CHECK(conf_file_value("users = a\n", "user") == NULL);
+	CHECK(dns_name_ok("example.org"));
+	CHECK(dns_name_ok("2026"));
+	CHECK(!dns_name_ok("../etc"));
+	CHECK(!dns_name_ok("a/b"));
+	CHECK(!dns_name_ok(".hidden"));
+	CHECK(!dns_name_ok(""));
+}
+
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
@@ -124,5 +161,6 @@ int main(void)
 	test_log_time();
 	test_reject();
 	test_ids_and_addrs();
+	test_dkim_and_conf();
 	return unit_done("test_switch");
 }
