@@ -95,8 +95,11 @@ int cmd_files(struct mm_ctx *ctx, int argc, char **argv);
 /* slot: cmd_verify */
 
 /* slot: cmd_dns */
+int cmd_dns(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_queue */
+int cmd_queue(struct mm_ctx *ctx, int argc, char **argv);
+int cmd_softbounce(struct mm_ctx *ctx, int argc, char **argv);
 
 int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_run(struct mm_ctx *ctx, int argc, char **argv);

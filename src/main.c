@@ -40,10 +40,55 @@ const struct cmd mm_commands[] = {
 	/* slot: verify */
 
 	/* slot: dns */
+	{ "dns", cmd_dns, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	  "MX, addresses, TTL advice and DKIM records: when to switch, and "
+	  "whether it happened",
+	  "dns [--from HOST|DIR] [--server IP[:PORT]] [--old-ip IP]... "
+	  "[--new-ip IP]... [--wait-switched [--timeout S]] [--json] "
+	  "[DOMAIN...]",
+	  "  DOMAIN...          the domains (default: every virtual domain in\n"
+	  "                     the destination's mailserver database)\n"
+	  "  --domains-from FILE  the domains, one a line (- for stdin)\n"
+	  "  --server IP[:PORT] ask this DNS server (default: each zone's\n"
+	  "                     authoritative servers, found through the\n"
+	  "                     system's resolver)\n"
+	  "  --old-ip IP        an address of the old server (repeatable;\n"
+	  "                     default: asked with --from)\n"
+	  "  --new-ip IP        an address of the new server (repeatable;\n"
+	  "                     default: this machine's addresses)\n"
+	  "  --wait-switched    poll until every domain's MX points at the\n"
+	  "                     new server\n"
+	  "  --timeout S        give up waiting after S seconds (exit 1)\n"
+	  "  --interval S       seconds between polls (default 10)\n"
+	  "  --state FILE       the TTL memory (default\n"
+	  "                     /var/lib/mailmove/switch.sqlite under --to)\n" },
 
 	/* slot: queue */
+	{ "queue", cmd_queue, CMD_FROM | CMD_DRYRUN | CMD_JSON,
+	  "what is stuck in Postfix's queue and what was refused since "
+	  "soft_bounce went on; delete named messages",
+	  "queue [--from HOST|DIR] [--postfix-config DIR] [--log FILE] "
+	  "[--watch] [--delete ID... [--yes]] [--json]",
+	  "  --postfix-config DIR  Postfix's configuration directory (passed\n"
+	  "                     as -c DIR to postqueue, postsuper, postconf)\n"
+	  "  --log FILE         the mail log (default /var/log/mail.log, else\n"
+	  "                     the journal: journalctl -u postfix)\n"
+	  "  --watch            refresh until interrupted\n"
+	  "  --interval S       seconds between refreshes (default 5)\n"
+	  "  --delete ID...     show the named messages, ask, then delete\n"
+	  "                     exactly those (postsuper -d)\n"
+	  "  -y, --yes          delete without asking\n"
+	  "  --state FILE       where softbounce recorded its time (default\n"
+	  "                     /var/lib/mailmove/switch.sqlite)\n" },
 
 	/* slot: softbounce */
+	{ "softbounce", cmd_softbounce, CMD_DRYRUN | CMD_JSON,
+	  "turn Postfix's soft_bounce on or off, or show it and since when",
+	  "softbounce [--postfix-config DIR] [--state FILE] on|off|status",
+	  "  --postfix-config DIR  Postfix's configuration directory (passed\n"
+	  "                     as -c DIR to postconf and postfix)\n"
+	  "  --state FILE       where the time it went on is kept (default\n"
+	  "                     /var/lib/mailmove/switch.sqlite)\n" },
 
 	{ "cutover", cmd_cutover, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
 	  "the downtime: stop Dovecot on both servers, cold sync, verify, "
