@@ -87,6 +87,7 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv);
 /* slot: cmd_sync */
 
 /* slot: cmd_verify */
+int cmd_verify(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_dns */
 
