@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "endpoint.h"
 #include "log.h"
@@ -154,6 +155,7 @@ int cmd_verify(struct mm_ctx *ctx, int argc, char **argv)
 	const char *src_arg = "/var/vmail", *dst_arg = "/var/vmail", *rpath;
 	int first, rc, failed;
 	json_t *res;
+	struct stat st;
 
 	memset(&a, 0, sizeof a);
 	memset(&v, 0, sizeof v);
@@ -197,6 +199,11 @@ int cmd_verify(struct mm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	label = root_label(src_path);
+	if (stat(mm_dest_root(ctx), &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_error("verify: --to %s: not a directory", mm_dest_root(ctx));
+		rc = MM_EUSAGE;
+		goto out;
+	}
 	rc = ep_open_ctx(ctx, &v.src);
 	if (rc)
 		goto out;
