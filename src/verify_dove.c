@@ -596,7 +596,7 @@ static int list_users(struct verify *v, const struct verify_dove_opts *o,
 		log_error("doveadm user '*' on the old server failed: %s",
 			  rc > 0 ? strerror(rc) : line.data);
 		verify_note(&v->dove, VC_ERROR, v->src_label, "", NULL, NULL,
-			    "cannot list Dovecot's users: %s",
+			    "doveadm user '*' on the old server failed: %s",
 			    rc > 0 ? strerror(rc) : line.data);
 		rc = MM_OK;
 		goto out;
