@@ -1064,6 +1064,26 @@ static void *hash_side(void *arg)
 	return NULL;
 }
 
+/* Hash order: by folder, then by the source's and destination's cur/ or
+ * new/, so that each agent keeps one directory open for a run of files. */
+static const struct vside *sort_src, *sort_dst;
+
+static int cmp_pair(const void *pa, const void *pb)
+{
+	const struct vpair *a = pa, *b = pb;
+	int r;
+
+	if (a->sb != b->sb)
+		return a->sb < b->sb ? -1 : 1;
+	r = sort_src->m[a->si].sub - sort_src->m[b->si].sub;
+	if (r)
+		return r;
+	r = sort_dst->m[a->di].sub - sort_dst->m[b->di].sub;
+	if (r)
+		return r;
+	return a->si < b->si ? -1 : a->si > b->si;
+}
+
 static int hash_pairs(struct vcmp *c)
 {
 	struct hash_job js = { c->src, c->pairs, c->npairs, 1, NULL, 0, 0 };
@@ -1074,6 +1094,9 @@ static int hash_pairs(struct vcmp *c)
 	size_t i;
 	int threaded;
 
+	sort_src = c->src;
+	sort_dst = c->dst;
+	qsort(c->pairs, c->npairs, sizeof *c->pairs, cmp_pair);
 	progress_start(&prog, "hashing", c->npairs, c->pair_bytes);
 	jd.prog = &prog;
 	threaded = pthread_create(&t, NULL, hash_side, &js) == 0;
