@@ -246,8 +246,17 @@ struct vbox {
 	struct ubase *ub;	/* uidlist records sorted by base */
 };
 
+/* The listing's progress line, drawn by whichever side's thread has
+ * listed another batch of entries. */
+struct vprog {
+	pthread_mutex_t mu;
+	struct progress p;
+};
+
 struct vside {
 	const char *what;	/* "source" or "destination" */
+	struct vprog *prog;
+	uint64_t listed;
 	struct endpoint *ep;
 	const char *root;
 	struct vmsg *m;
@@ -324,6 +333,11 @@ static int list_cb(void *arg, const struct rentry *e)
 
 	if (mm_interrupted)
 		return EINTR;
+	if (++s->listed % 4096 == 0 && s->prog) {
+		pthread_mutex_lock(&s->prog->mu);
+		progress_add(&s->prog->p, 4096, 0);
+		pthread_mutex_unlock(&s->prog->mu);
+	}
 	if (e->kind == 'e') {
 		s->errors = xrealloc(s->errors, (s->nerr + 1) * sizeof *s->errors);
 		s->errors[s->nerr++] = xstrdup(e->path);
@@ -790,25 +804,45 @@ static void flag_string(const struct vmsg *m, const struct vbox *b,
 	buf_release(&names);
 }
 
+/* The same info after the ':' (or none, or an empty "2,") and no keyword
+ * letters: equal flags without resolving anything.  Most messages. */
+static int same_flags_fast(const struct vmsg *s, const struct vmsg *d)
+{
+	const char *a = s->name + s->blen, *b = d->name + d->blen, *p;
+
+	if (!strcmp(a, "") || !strcmp(a, ":2,"))
+		a = "";
+	if (!strcmp(b, "") || !strcmp(b, ":2,"))
+		b = "";
+	if (strcmp(a, b))
+		return 0;
+	for (p = a; *p && *p != ','; p++)
+		;
+	for (p = *p ? p + 1 : p; *p && *p != ','; p++)
+		if (*p >= 'a' && *p <= 'z')
+			return 0;
+	return 1;
+}
+
 static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 			const struct vbox *db, size_t di)
 {
 	const struct vmsg *s = &c->src->m[si], *d = &c->dst->m[di];
 	const char *user = buf_cstr(&c->user), *folder = buf_cstr(&c->folder);
 	struct buf sf = BUF_INIT, df = BUF_INIT;
-	char *base = base_of(s);
+	char *base = NULL;
 	int sfound, dfound;
 	uint32_t suid, duid;
 	json_t *o;
 
-	flag_string(s, sb, &sf);
-	flag_string(d, db, &df);
-	if (strcmp(buf_cstr(&sf), buf_cstr(&df))) {
+	if (!same_flags_fast(s, d) && (flag_string(s, sb, &sf),
+	    flag_string(d, db, &df), strcmp(buf_cstr(&sf), buf_cstr(&df)))) {
 		o = msg_json(s, "src");
 		json_object_set_new(o, "dest_file", verify_json_str(d->name));
 		json_object_set_new(o, "src_flags", verify_json_str(buf_cstr(&sf)));
 		json_object_set_new(o, "dest_flags", verify_json_str(buf_cstr(&df)));
-		verify_note(&c->v->files, VC_FLAGS, user, folder, base, o,
+		verify_note(&c->v->files, VC_FLAGS, user, folder,
+			    base ? base : (base = base_of(s)), o,
 			    "flags \"%s\" here \"%s\"", buf_cstr(&sf),
 			    buf_cstr(&df));
 	}
@@ -816,7 +850,8 @@ static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 		o = json_pack("{s:s, s:I, s:I}", "reason", "size",
 			      "src_size", (json_int_t)s->size,
 			      "dest_size", (json_int_t)d->size);
-		verify_note(&c->v->files, VC_CONTENT, user, folder, base, o,
+		verify_note(&c->v->files, VC_CONTENT, user, folder,
+			    base ? base : (base = base_of(s)), o,
 			    "size %llu here %llu", (unsigned long long)s->size,
 			    (unsigned long long)d->size);
 	} else if (c->v->content) {
@@ -836,7 +871,8 @@ static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 	if (s->mtime != d->mtime) {
 		o = json_pack("{s:I, s:I}", "src_mtime", (json_int_t)s->mtime,
 			      "dest_mtime", (json_int_t)d->mtime);
-		verify_note(&c->v->files, VC_DATE, user, folder, base, o,
+		verify_note(&c->v->files, VC_DATE, user, folder,
+			    base ? base : (base = base_of(s)), o,
 			    "mtime %lld here %lld (seconds)",
 			    (long long)s->mtime, (long long)d->mtime);
 	}
@@ -847,6 +883,8 @@ static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 			o = json_pack("{s:I}", "src_uid", (json_int_t)suid);
 			json_object_set_new(o, "dest_uid", dfound ?
 				json_integer((json_int_t)duid) : json_null());
+			if (!base)
+				base = base_of(s);
 			if (dfound)
 				verify_note(&c->v->files, VC_UID, user, folder,
 					    base, o, "UID %u here %u", suid,
@@ -1039,28 +1077,62 @@ static void pair_path(const struct hash_job *j, const struct vpair *p,
 	buf_printf(out, "/%s/%s", m->sub == 'c' ? "cur" : "new", m->name);
 }
 
+/* One hash request in flight: its id, first pair and size. */
+struct hash_req {
+	uint32_t id;
+	size_t base, n;
+};
+
+/* Sends the next batch of paths (from pair *next on); returns its id. */
+static uint32_t hash_send_batch(struct hash_job *j, size_t *next,
+				struct hash_req *req)
+{
+	char **paths = xcalloc(BATCH_PATHS, sizeof *paths);
+	struct buf p = BUF_INIT;
+	size_t n = 0, bytes = 0, k;
+
+	req->base = *next;
+	while (*next < j->n && n < BATCH_PATHS && bytes < BATCH_BYTES) {
+		pair_path(j, &j->pairs[(*next)++], &p);
+		bytes += p.len + 4;
+		paths[n++] = xstrdup(p.data);
+	}
+	req->n = n;
+	req->id = remote_hash_send(j->s->ep, paths, n);
+	for (k = 0; k < n; k++)
+		free(paths[k]);
+	free(paths);
+	buf_release(&p);
+	return req->id;
+}
+
+/*
+ * Hashes this side's half of every pair, keeping HASH_DEPTH requests in
+ * flight so that the agent always has the next batch queued while the
+ * answers of the last one are taken in.
+ */
+#define HASH_DEPTH 3
 static void *hash_side(void *arg)
 {
 	struct hash_job *j = arg;
-	char **paths = xcalloc(BATCH_PATHS, sizeof *paths);
-	struct buf p = BUF_INIT;
-	size_t i = 0, k;
+	struct hash_req q[HASH_DEPTH];
+	size_t next = 0, head = 0, inflight = 0;
 
-	while (i < j->n && !j->rc) {
-		size_t n = 0, bytes = 0;
-
-		j->base = i;
-		while (i < j->n && n < BATCH_PATHS && bytes < BATCH_BYTES) {
-			pair_path(j, &j->pairs[i++], &p);
-			bytes += p.len + 4;
-			paths[n++] = xstrdup(p.data);
+	while (!j->rc && (next < j->n || inflight)) {
+		while (next < j->n && inflight < HASH_DEPTH) {
+			if (!hash_send_batch(j, &next,
+					     &q[(head + inflight) % HASH_DEPTH])) {
+				j->rc = -1;
+				return NULL;
+			}
+			inflight++;
 		}
-		j->rc = remote_hash(j->s->ep, paths, n, hash_cb, j);
-		for (k = 0; k < n; k++)
-			free(paths[k]);
+		j->base = q[head].base;
+		j->rc = remote_hash_recv(j->s->ep, q[head].id, q[head].n,
+					 hash_cb, j);
+		head = (head + 1) % HASH_DEPTH;
+		inflight--;
 	}
-	free(paths);
-	buf_release(&p);
 	return NULL;
 }
 
@@ -1118,9 +1190,13 @@ static int hash_pairs(struct vcmp *c)
 	for (i = 0; i < c->npairs; i++) {
 		const struct vpair *p = &c->pairs[i];
 		const struct vmsg *s = &c->src->m[p->si], *d = &c->dst->m[p->di];
-		char *base = base_of(s);
+		char *base;
 		json_t *o;
 
+		if (!p->serr && !p->derr && p->shi == p->dhi &&
+		    p->slo == p->dlo)
+			continue;
+		base = base_of(s);
 		box_names(c->v, c->src, p->sb->rel, &c->user, &c->folder);
 		if (p->serr || p->derr) {
 			o = json_pack("{s:s}", "reason", p->serr ?
@@ -1175,6 +1251,7 @@ static void side_errors(struct verify *v, const struct vside *s)
 int verify_files(struct verify *v)
 {
 	struct vside src, dst;
+	struct vprog prog;
 	struct vcmp c;
 	pthread_t t;
 	size_t i, j;
@@ -1190,12 +1267,17 @@ int verify_files(struct verify *v)
 	dst.ep = v->dst;
 	dst.root = v->dst_path;
 	log_verbose("listing %s on both sides", v->src_path);
+	pthread_mutex_init(&prog.mu, NULL);
+	progress_start(&prog.p, "listing", 0, 0);
+	src.prog = dst.prog = &prog;
 	threaded = pthread_create(&t, NULL, side_load, &src) == 0;
 	side_load(&dst);
 	if (threaded)
 		pthread_join(t, NULL);
 	else
 		side_load(&src);
+	progress_end(&prog.p);
+	pthread_mutex_destroy(&prog.mu);
 	if (mm_interrupted) {
 		rc = MM_EINTR;
 		goto out;
