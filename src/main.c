@@ -30,8 +30,7 @@ const struct cmd mm_commands[] = {
 
 	/* slot: verify */
 	{ "verify", cmd_verify, CMD_FROM | CMD_TO | CMD_JSON,
-	  "prove every message arrived: names, flags, sizes, dates, UIDs "
-	  "(and contents)",
+	  "prove every message arrived, with its flags, date and UID",
 	  "verify [--from HOST|DIR] [--to DIR] [--content] [--dovecot] "
 	  "[--json] [SRC [DEST]]",
 	  "  SRC                the old server's tree (default /var/vmail): a\n"
