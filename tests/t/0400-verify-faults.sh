@@ -5,7 +5,7 @@
 # not fail the check.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-verify.sh"
-plan 44
+plan 49
 
 V=var/vmail
 A=$V/example.org/alice/Maildir
@@ -97,6 +97,28 @@ is "$rc" 1 "a changed UIDVALIDITY exits 1"
 is "$(diffs)" "$(printf 'uid\texample.org/bob\tSent\t')" \
 	"the folder is named as a UID difference only"
 like "$out" '"reason":"uidvalidity"' "as UIDVALIDITY"
+
+# A uidlist missing on the destination: one line for the folder (every
+# message would get a new UID), not one per message.
+rm "$T/uv/new/$V/example.org/bob/Maildir/.Sent/dovecot-uidlist"
+verify uv
+is "$(diffs)" "$(printf 'uid\texample.org/bob\tSent\t')" "a missing uidlist is one UID difference of its folder"
+like "$out" '"reason":"uidlist missing"' "named as such"
+
+# A next UID lower on the destination would hand out UIDs clients know.
+make_pair nx
+ul="$T/nx/new/$A/.Drafts/dovecot-uidlist"
+sed -i '1 s/ N[0-9]* / N2 /' "$ul"
+verify nx
+is "$(diffs)" "$(printf 'uid\texample.org/alice\tDrafts\t')" "a lower next UID is a UID difference of the folder"
+like "$out" '"reason":"nextuid"' "named as such"
+
+# dovecot-keywords lost on the destination: the letters mean nothing there.
+make_pair nokw
+rm "$T/nokw/new/$A/.Entw&APw-rfe/dovecot-keywords"
+verify nokw
+is "$(diffs | cut -f1-3 | sort -u)" "$(printf 'flags\texample.org/alice\tEntwürfe')" \
+	"messages with keywords differ in flags when the keyword names are gone"
 
 # An mtime changed (the IMAP INTERNALDATE).
 make_pair date
