@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "maildir.h"
@@ -804,6 +805,17 @@ static void flag_string(const struct vmsg *m, const struct vbox *b,
 	buf_release(&names);
 }
 
+/* Seconds since the epoch as "2026-11-28 19:40:11 UTC". */
+static void utc_time(int64_t t, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(out, n, "%Y-%m-%d %H:%M:%S UTC",
+					       &tm))
+		snprintf(out, n, "%lld", (long long)t);
+}
+
 /* The same info after the ':' (or none, or an empty "2,") and no keyword
  * letters: equal flags without resolving anything.  Most messages. */
 static int same_flags_fast(const struct vmsg *s, const struct vmsg *d)
@@ -843,7 +855,7 @@ static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 		json_object_set_new(o, "dest_flags", verify_json_str(buf_cstr(&df)));
 		verify_note(&c->v->files, VC_FLAGS, user, folder,
 			    base ? base : (base = base_of(s)), o,
-			    "flags \"%s\" here \"%s\"", buf_cstr(&sf),
+			    "flags \"%s\" on the source, \"%s\" here", buf_cstr(&sf),
 			    buf_cstr(&df));
 	}
 	if (s->size != d->size) {
@@ -852,7 +864,7 @@ static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 			      "dest_size", (json_int_t)d->size);
 		verify_note(&c->v->files, VC_CONTENT, user, folder,
 			    base ? base : (base = base_of(s)), o,
-			    "size %llu here %llu", (unsigned long long)s->size,
+			    "size %llu on the source, %llu here", (unsigned long long)s->size,
 			    (unsigned long long)d->size);
 	} else if (c->v->content) {
 		if (c->npairs == c->cappairs) {
@@ -869,12 +881,15 @@ static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 		c->pair_bytes += s->size;
 	}
 	if (s->mtime != d->mtime) {
+		char st[32], dt[32];
+
+		utc_time(s->mtime, st, sizeof st);
+		utc_time(d->mtime, dt, sizeof dt);
 		o = json_pack("{s:I, s:I}", "src_mtime", (json_int_t)s->mtime,
 			      "dest_mtime", (json_int_t)d->mtime);
 		verify_note(&c->v->files, VC_DATE, user, folder,
 			    base ? base : (base = base_of(s)), o,
-			    "mtime %lld here %lld (seconds)",
-			    (long long)s->mtime, (long long)d->mtime);
+			    "mtime %s on the source, %s here", st, dt);
 	}
 	suid = uid_of(sb, s, &sfound);
 	if (sfound && db->ul_state == 1) {
@@ -887,7 +902,7 @@ static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 				base = base_of(s);
 			if (dfound)
 				verify_note(&c->v->files, VC_UID, user, folder,
-					    base, o, "UID %u here %u", suid,
+					    base, o, "UID %u on the source, %u here", suid,
 					    duid);
 			else
 				verify_note(&c->v->files, VC_UID, user, folder,
@@ -927,7 +942,7 @@ static void compare_uidlists(struct vcmp *c, const struct vbox *sb,
 			      "src_uidvalidity", (json_int_t)sb->ul.uidvalidity,
 			      "dest_uidvalidity", (json_int_t)db->ul.uidvalidity);
 		verify_note(&c->v->files, VC_UID, user, folder, NULL, o,
-			    "UIDVALIDITY %u here %u", sb->ul.uidvalidity,
+			    "UIDVALIDITY %u on the source, %u here", sb->ul.uidvalidity,
 			    db->ul.uidvalidity);
 	}
 	if (db->ul.nextuid < sb->ul.nextuid) {
@@ -935,7 +950,7 @@ static void compare_uidlists(struct vcmp *c, const struct vbox *sb,
 			      "src_nextuid", (json_int_t)sb->ul.nextuid,
 			      "dest_nextuid", (json_int_t)db->ul.nextuid);
 		verify_note(&c->v->files, VC_UID, user, folder, NULL, o,
-			    "next UID %u here %u: UIDs clients have seen "
+			    "next UID %u on the source, %u here: UIDs clients have seen "
 			    "would be reused", sb->ul.nextuid, db->ul.nextuid);
 	}
 }
@@ -1226,7 +1241,7 @@ static int hash_pairs(struct vcmp *c)
 			verify_note(&c->v->files, VC_CONTENT,
 				    buf_cstr(&c->user), buf_cstr(&c->folder),
 				    base, o, "same size, different content "
-				    "(XXH3-128 %s here %s)", sh, dh);
+				    "(XXH3-128 %s on the source, %s here)", sh, dh);
 		}
 		free(base);
 	}

@@ -383,7 +383,7 @@ static void compare_boxes(struct verify *v, const char *user,
 					(json_int_t)d->b[j].uidvalidity);
 				verify_note(&v->dove, VC_UID, user,
 					    s->b[i].mailbox, NULL, o,
-					    "UIDVALIDITY %u here %u",
+					    "UIDVALIDITY %u on the source, %u here",
 					    s->b[i].uidvalidity,
 					    d->b[j].uidvalidity);
 			}
@@ -449,7 +449,7 @@ static void compare_msgs(struct verify *v, const char *user,
 				      "src_flags", a->flags, "dest_flags",
 				      b->flags);
 			verify_note(&v->dove, VC_FLAGS, user, a->mailbox,
-				    a->guid, o, "flags \"%s\" here \"%s\"",
+				    a->guid, o, "flags \"%s\" on the source, \"%s\" here",
 				    a->flags, b->flags);
 		}
 		if (a->size != b->size) {
@@ -458,7 +458,7 @@ static void compare_msgs(struct verify *v, const char *user,
 				      (json_int_t)a->size, "dest_size",
 				      (json_int_t)b->size);
 			verify_note(&v->dove, VC_CONTENT, user, a->mailbox,
-				    a->guid, o, "size %llu here %llu",
+				    a->guid, o, "size %llu on the source, %llu here",
 				    (unsigned long long)a->size,
 				    (unsigned long long)b->size);
 		}
@@ -467,14 +467,14 @@ static void compare_msgs(struct verify *v, const char *user,
 				      "src_uid", (json_int_t)a->uid,
 				      "dest_uid", (json_int_t)b->uid);
 			verify_note(&v->dove, VC_UID, user, a->mailbox, a->guid,
-				    o, "UID %u here %u", a->uid, b->uid);
+				    o, "UID %u on the source, %u here", a->uid, b->uid);
 		}
 		if (strcmp(a->date, b->date)) {
 			o = json_pack("{s:s, s:s, s:s}", "via", "doveadm",
 				      "src_date", a->date, "dest_date",
 				      b->date);
 			verify_note(&v->dove, VC_DATE, user, a->mailbox,
-				    a->guid, o, "received %s here %s (UTC)",
+				    a->guid, o, "received %s on the source, %s here (UTC)",
 				    a->date, b->date);
 		}
 		i++;
