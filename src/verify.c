@@ -1277,10 +1277,11 @@ int verify_files(struct verify *v)
 	memset(&c, 0, sizeof c);
 	src.what = "source";
 	src.ep = v->src;
-	src.root = v->src_path;
+	/* Paths are built as root + "/" + the rest: the whole tree is "". */
+	src.root = strcmp(v->src_path, "/") ? v->src_path : "";
 	dst.what = "destination";
 	dst.ep = v->dst;
-	dst.root = v->dst_path;
+	dst.root = strcmp(v->dst_path, "/") ? v->dst_path : "";
 	log_verbose("listing %s on both sides", v->src_path);
 	pthread_mutex_init(&prog.mu, NULL);
 	progress_start(&prog.p, "listing", 0, 0);
