@@ -737,6 +737,7 @@ struct vpair {
 	const struct vbox *sb, *db;
 	size_t si, di;		/* message indexes on each side */
 	uint64_t shi, slo, dhi, dlo;
+	uint64_t ssize, dsize;	/* bytes each agent hashed */
 	int serr, derr;
 };
 
@@ -1067,10 +1068,12 @@ static int hash_cb(void *arg, const struct rhash *h)
 
 	if (j->is_src) {
 		p->serr = h->err ? h->err : 0;
+		p->ssize = h->size;
 		p->shi = h->hi;
 		p->slo = h->lo;
 	} else {
 		p->derr = h->err ? h->err : 0;
+		p->dsize = h->size;
 		p->dhi = h->hi;
 		p->dlo = h->lo;
 		if (j->prog)
@@ -1203,26 +1206,34 @@ static int hash_pairs(struct vcmp *c)
 	if (jd.rc)
 		return MM_EDEST;
 	for (i = 0; i < c->npairs; i++) {
-		const struct vpair *p = &c->pairs[i];
+		struct vpair *p = &c->pairs[i];
 		const struct vmsg *s = &c->src->m[p->si], *d = &c->dst->m[p->di];
 		char *base;
 		json_t *o;
 
+		/* Bytes hashed other than the size listed: the file changed
+		 * or stopped being a regular file since the listing. */
+		if (!p->serr && p->ssize != s->size)
+			p->serr = ESTALE;
+		if (!p->derr && p->dsize != d->size)
+			p->derr = ESTALE;
 		if (!p->serr && !p->derr && p->shi == p->dhi &&
 		    p->slo == p->dlo)
 			continue;
 		base = base_of(s);
 		box_names(c->v, c->src, p->sb->rel, &c->user, &c->folder);
 		if (p->serr || p->derr) {
+			int e = p->serr ? p->serr : p->derr;
+
 			o = json_pack("{s:s}", "reason", p->serr ?
 				      "source unreadable" :
 				      "destination unreadable");
 			verify_note(&c->v->files, VC_ERROR, buf_cstr(&c->user),
 				    buf_cstr(&c->folder), base, o,
-				    "cannot hash on the %s: %s (renamed or "
-				    "removed since the listing?)",
+				    "cannot hash on the %s: %s",
 				    p->serr ? "source" : "destination",
-				    strerror(p->serr ? p->serr : p->derr));
+				    e == ESTALE ? "changed since the listing" :
+				    strerror(e));
 		} else if (p->shi != p->dhi || p->slo != p->dlo) {
 			char sh[33], dh[33];
 

@@ -522,20 +522,26 @@ static int open_regular(struct agent *a, const char *path, struct stat *st)
 }
 
 /*
- * open_regular() for a run of files in few directories (a hash request
- * lists a Maildir's messages one after another): the directory is resolved
- * beneath the root once and kept open, and each file is opened from it by
- * its last component with O_NOFOLLOW.  Saves a whole path walk per file.
+ * Opens a file to hash it, for a run of files in few directories (a hash
+ * request lists a Maildir's messages one after another): the directory is
+ * resolved beneath the root once and kept open, and each file is opened
+ * from it by its last component with O_NOFOLLOW and O_NONBLOCK.  No fstat
+ * here: hash_step() checks the type only when a file is larger than one
+ * read, and reports the bytes it hashed, so a name that is no longer a
+ * regular file shows as an error or a size the caller does not expect
+ * (a directory fails with EISDIR, an empty FIFO reads as 0 bytes, a device
+ * stops at its first full read).  Returns an fd, or -1 with errno.
  */
-static int open_regular_cached(struct agent *a, struct files_state *s,
-			       const char *path, struct stat *st)
+static int open_to_hash(struct agent *a, struct files_state *s,
+			const char *path)
 {
 	const char *slash = strrchr(path, '/');
+	struct stat st;
 	size_t dlen;
 	int fd;
 
 	if (!slash)
-		return open_regular(a, path, st);
+		return open_regular(a, path, &st);
 	dlen = (size_t)(slash - path);
 	if (!s->have_dir || strlen(s->dir) != dlen ||
 	    memcmp(s->dir, path, dlen)) {
@@ -562,9 +568,7 @@ static int open_regular_cached(struct agent *a, struct files_state *s,
 	if (fd < 0 && errno == EPERM)
 		fd = openat(s->dirfd, slash + 1, O_RDONLY | O_NOFOLLOW |
 			    O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	return keep_regular(fd, st);
+	return fd;
 }
 
 static void file_header(struct agent *a, struct job *j, uint32_t index,
@@ -654,8 +658,8 @@ static int hash_step(struct agent *a, struct job *j)
 		struct stat sb;
 		uint64_t size = 0;
 		ssize_t n;
-		int fd = open_regular_cached(a, s, s->paths[s->i], &sb);
-		int err = 0;
+		int fd = open_to_hash(a, s, s->paths[s->i]);
+		int err = 0, checked = 0;
 
 		if (fd < 0) {
 			hash_record(s, s->i++, errno, 0, NULL);
@@ -668,6 +672,15 @@ static int hash_step(struct agent *a, struct job *j)
 					continue;
 				err = errno;
 				break;
+			}
+			/* More than one read: make sure it is a regular file
+			 * before going on (a device could read forever). */
+			if ((size_t)n == MM_DATA_CHUNK && !checked) {
+				checked = 1;
+				if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+					err = EINVAL;
+					break;
+				}
 			}
 			XXH3_128bits_update(&st, s->chunk, (size_t)n);
 			size += (uint64_t)n;
