@@ -93,6 +93,7 @@ int cmd_files(struct mm_ctx *ctx, int argc, char **argv);
 /* slot: cmd_sync */
 
 /* slot: cmd_verify */
+int cmd_verify(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_dns */
 int cmd_dns(struct mm_ctx *ctx, int argc, char **argv);

@@ -38,6 +38,24 @@ const struct cmd mm_commands[] = {
 	/* slot: sync */
 
 	/* slot: verify */
+	{ "verify", cmd_verify, CMD_FROM | CMD_TO | CMD_JSON,
+	  "prove every message arrived, with its flags, date and UID",
+	  "verify [--from HOST|DIR] [--to DIR] [--content] [--dovecot] "
+	  "[--json] [SRC [DEST]]",
+	  "  SRC                the old server's tree (default /var/vmail): a\n"
+	  "                     vmail root, one home or one Maildir; the rsync\n"
+	  "                     form [user@]host:/var/vmail/ sets --from\n"
+	  "  DEST               the tree here, under --to (default /var/vmail)\n"
+	  "  --content          also compare every message's XXH3-128, hashed\n"
+	  "                     on both servers at once\n"
+	  "  --dovecot          also ask doveadm on both servers (mailboxes,\n"
+	  "                     UIDs, GUIDs, flags, dates, sizes)\n"
+	  "  --user USER        with --dovecot: check USER (repeatable; default\n"
+	  "                     every user `doveadm user '*'` lists)\n"
+	  "  --src-doveadm-config FILE   doveadm -c FILE on the old server\n"
+	  "  --dest-doveadm-config FILE  doveadm -c FILE here\n"
+	  "  --src-doveadm PATH          doveadm program on the old server\n"
+	  "  --dest-doveadm PATH         doveadm program here\n" },
 
 	/* slot: dns */
 	{ "dns", cmd_dns, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,

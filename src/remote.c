@@ -417,16 +417,18 @@ int remote_read_file(struct endpoint *ep, const char *path, struct buf *out,
 	return o.err;
 }
 
-int remote_hash(struct endpoint *ep, char *const *paths, size_t n,
-		int (*cb)(void *arg, const struct rhash *h), void *arg)
+uint32_t remote_hash_send(struct endpoint *ep, char *const *paths, size_t n)
 {
-	uint32_t id = send_paths(ep, MT_HASH, HASH_XXH3_128, paths, n);
+	return send_paths(ep, MT_HASH, HASH_XXH3_128, paths, n);
+}
+
+int remote_hash_recv(struct endpoint *ep, uint32_t id, size_t n,
+		     int (*cb)(void *arg, const struct rhash *h), void *arg)
+{
 	uint32_t next = 0;
 	struct frame f;
 	int stop = 0;
 
-	if (!id)
-		return -1;
 	for (;;) {
 		struct rd r;
 
@@ -459,6 +461,14 @@ int remote_hash(struct endpoint *ep, char *const *paths, size_t n,
 				stop = cb(arg, &h);
 		}
 	}
+}
+
+int remote_hash(struct endpoint *ep, char *const *paths, size_t n,
+		int (*cb)(void *arg, const struct rhash *h), void *arg)
+{
+	uint32_t id = remote_hash_send(ep, paths, n);
+
+	return id ? remote_hash_recv(ep, id, n, cb, arg) : -1;
 }
 
 int remote_stat(struct endpoint *ep, char *const *paths, size_t n,

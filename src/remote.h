@@ -71,6 +71,12 @@ struct rhash {
 };
 int remote_hash(struct endpoint *ep, char *const *paths, size_t n,
 		int (*cb)(void *arg, const struct rhash *h), void *arg);
+/* The same in two halves, so that several requests can be in flight (the
+ * agent answers them in order): send returns the request id or 0; recv
+ * takes the whole answer to request `id` (sent for `n` paths). */
+uint32_t remote_hash_send(struct endpoint *ep, char *const *paths, size_t n);
+int remote_hash_recv(struct endpoint *ep, uint32_t id, size_t n,
+		     int (*cb)(void *arg, const struct rhash *h), void *arg);
 
 /* lstat() of each path: cb gets err (0 or errno) and st (NULL on error). */
 int remote_stat(struct endpoint *ep, char *const *paths, size_t n,

@@ -470,6 +470,8 @@ struct files_state {
 	uint64_t sent;
 	unsigned char *chunk;
 	struct buf frame;	/* MT_HASHES records being gathered */
+	char *dir;		/* MT_HASH: the directory open in dirfd */
+	int dirfd, have_dir;
 };
 
 static void files_release(struct job *j)
@@ -479,9 +481,30 @@ static void files_release(struct job *j)
 	if (s->fd >= 0)
 		close(s->fd);
 	free_paths(s->paths, s->n);
+	if (s->have_dir)
+		close(s->dirfd);
+	free(s->dir);
 	free(s->chunk);
 	buf_release(&s->frame);
 	free(s);
+}
+
+/* Checks that an open fd is a regular file and fills *st; closes it and
+ * returns -1 with errno otherwise. */
+static int keep_regular(int fd, struct stat *st)
+{
+	if (fstat(fd, st) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		errno = S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
+		return -1;
+	}
+	return fd;
 }
 
 /* Opens a regular file for reading without following a final symlink and
@@ -495,17 +518,56 @@ static int open_regular(struct agent *a, const char *path, struct stat *st)
 		fd = agent_open(a, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, st) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
+	return keep_regular(fd, st);
+}
+
+/*
+ * Opens a file to hash it, for a run of files in few directories (a hash
+ * request lists a Maildir's messages one after another): the directory is
+ * resolved beneath the root once and kept open, and each file is opened
+ * from it by its last component with O_NOFOLLOW and O_NONBLOCK.  No fstat
+ * here: hash_step() checks the type only when a file is larger than one
+ * read, and reports the bytes it hashed, so a name that is no longer a
+ * regular file shows as an error or a size the caller does not expect
+ * (a directory fails with EISDIR, an empty FIFO reads as 0 bytes, a device
+ * stops at its first full read).  Returns an fd, or -1 with errno.
+ */
+static int open_to_hash(struct agent *a, struct files_state *s,
+			const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	size_t dlen;
+	int fd;
+
+	if (!slash)
+		return open_regular(a, path, &st);
+	dlen = (size_t)(slash - path);
+	if (!s->have_dir || strlen(s->dir) != dlen ||
+	    memcmp(s->dir, path, dlen)) {
+		char *d = xstrndup(path, dlen);
+		int dfd = agent_open(a, d, O_PATH | O_DIRECTORY);
+
+		if (s->have_dir)
+			close(s->dirfd);
+		free(s->dir);
+		s->dir = NULL;
+		s->have_dir = 0;
+		if (dfd < 0) {
+			int e = errno;
+			free(d);
+			errno = e;
+			return -1;
+		}
+		s->dir = d;
+		s->dirfd = dfd;
+		s->have_dir = 1;
 	}
-	if (!S_ISREG(st->st_mode)) {
-		close(fd);
-		errno = S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
-		return -1;
-	}
+	fd = openat(s->dirfd, slash + 1, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_NOATIME | O_CLOEXEC);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(s->dirfd, slash + 1, O_RDONLY | O_NOFOLLOW |
+			    O_NONBLOCK | O_CLOEXEC);
 	return fd;
 }
 
@@ -596,7 +658,8 @@ static int hash_step(struct agent *a, struct job *j)
 		struct stat sb;
 		uint64_t size = 0;
 		ssize_t n;
-		int fd = open_regular(a, s->paths[s->i], &sb), err = 0;
+		int fd = open_to_hash(a, s, s->paths[s->i]);
+		int err = 0, checked = 0;
 
 		if (fd < 0) {
 			hash_record(s, s->i++, errno, 0, NULL);
@@ -610,8 +673,21 @@ static int hash_step(struct agent *a, struct job *j)
 				err = errno;
 				break;
 			}
+			/* More than one read: make sure it is a regular file
+			 * before going on (a device could read forever). */
+			if ((size_t)n == MM_DATA_CHUNK && !checked) {
+				checked = 1;
+				if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+					err = EINVAL;
+					break;
+				}
+			}
 			XXH3_128bits_update(&st, s->chunk, (size_t)n);
 			size += (uint64_t)n;
+			/* A short read of a regular file is its end: saves
+			 * the read that would return 0. */
+			if ((size_t)n < MM_DATA_CHUNK)
+				break;
 		}
 		close(fd);
 		h = XXH3_128bits_digest(&st);
