@@ -200,13 +200,18 @@ static void agent_write_some(struct agent *a)
 	}
 }
 
-/* Runs the head stream job while there is room for its output. */
+/* Runs the head stream job while there is room for its output, handing
+ * what is ready to the controller as it goes, so it can work on the first
+ * answers while the agent produces the next. */
 static void agent_run_jobs(struct agent *a)
 {
 	while (a->head && a->out.len < AGENT_OUT_HIGH) {
 		struct job *j = a->head;
+		int done = j->step(a, j);
 
-		if (j->step(a, j)) {
+		if (a->out.len >= (64u << 10))
+			agent_write_some(a);
+		if (done) {
 			a->head = j->next;
 			if (!a->head)
 				a->tail = NULL;
