@@ -419,7 +419,9 @@ static size_t rowset_slot(const struct rowset *s, uint64_t hi, uint64_t lo)
 {
 	size_t i = (size_t)(lo ^ (hi >> 7)) & (s->cap - 1);
 
-	while (s->count[i] && (s->hi[i] != hi || s->lo[i] != lo))
+	/* A slot is used once it has a label, even when its count went
+	 * back to 0, so probe chains stay intact. */
+	while (s->label[i] && (s->hi[i] != hi || s->lo[i] != lo))
 		i = (i + 1) & (s->cap - 1);
 	return i;
 }
@@ -479,7 +481,7 @@ static int on_diff_row(void *arg, const struct db_value *vals, size_t n)
 	db_row_hash(v, n, &d->job->scratch, &hi, &lo);
 	i = rowset_slot(d->set, hi, lo);
 	if (d->adding) {
-		if (!d->set->count[i]) {
+		if (!d->set->label[i]) {
 			d->set->hi[i] = hi;
 			d->set->lo[i] = lo;
 			d->set->label[i] = row_label(d->tab, v);

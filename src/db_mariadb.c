@@ -87,6 +87,8 @@ static int my_query(struct db *db, const char *sql, size_t len,
 	return 0;
 }
 
+static int my_exec_script(struct db *db, const char *sql);
+
 static int my_open(struct db *db, const struct db_url *u, const char *password,
 		   int for_write)
 {
@@ -97,8 +99,8 @@ static int my_open(struct db *db, const struct db_url *u, const char *password,
 	MYSQL_ROW row;
 	static const char setup[] =
 		"SET SESSION sql_mode='STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,"
-		"NO_ENGINE_SUBSTITUTION', time_zone='+00:00', "
-		"TRANSACTION ISOLATION LEVEL REPEATABLE READ";
+		"NO_ENGINE_SUBSTITUTION', time_zone='+00:00';"
+		"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ";
 
 	(void)for_write;
 	m->h = mysql_init(NULL);
@@ -120,7 +122,7 @@ static int my_open(struct db *db, const struct db_url *u, const char *password,
 		db->impl = NULL;
 		return -1;
 	}
-	if (my_query(db, setup, sizeof setup - 1, "cannot set up the session"))
+	if (my_exec_script(db, setup) < 0)
 		goto fail;
 	m->batch_max = INSERT_BATCH;
 	if (!mysql_query(m->h, "SELECT @@max_allowed_packet") &&
