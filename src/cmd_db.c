@@ -383,11 +383,10 @@ static int on_row(void *arg, const struct db_value *vals, size_t n)
 	if (j->dst.ops->insert_row(&j->dst, v) < 0)
 		return -1;
 	j->copied++;
-	if ((j->copied & 1023) == 0) {
+	if ((j->copied & 1023) == 0)
 		progress_add(&j->prog, 1024, 0);
-		if (mm_interrupted)
-			return 1;
-	}
+	if (mm_interrupted)
+		return 1;
 	if (j->stall_after && j->copied == j->stall_after &&
 	    stall_for_test(j, rc->tab) < 0)
 		return -1;
