@@ -4,14 +4,17 @@
  *
  * Reads use one consistent-snapshot transaction and stream rows
  * (mysql_use_result), so a table of any size costs constant memory.
- * Writes are multi-row INSERT statements of up to INSERT_BATCH bytes with
- * every value escaped by the library, all inside one transaction: a
- * killed run's connection drops and the server rolls it all back.
+ * Writes are multi-row INSERT statements of up to INSERT_BATCH bytes, all
+ * inside one transaction: a killed run's connection drops and the server
+ * rolls it all back.  A sender thread executes one batch while the caller
+ * reads the source and builds the next, so reading and writing overlap as
+ * they do in `mysqldump | mysql`.
  * The session is strict (a value that does not fit is an error, not a
  * silent truncation), in UTC, and keeps explicit ids of 0.
  */
 #include <errno.h>
 #include <mysql.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,12 +27,21 @@
 struct my {
 	MYSQL *h;
 	struct buf ins;		/* the statement being built */
-	size_t ins_head;	/* length of "INSERT INTO t (cols) VALUES " */
+	struct buf head;	/* "INSERT INTO t (cols) VALUES " */
 	size_t ins_rows;
 	size_t ins_cols;
 	size_t batch_max;
 	char first_id[81];	/* first column of the batch's first row */
 	int in_txn;
+	/* The sender thread and the one batch it may be executing. */
+	pthread_t sender;
+	int sender_running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct buf sending;
+	char sending_id[81];
+	int has_batch, stop, failed;
+	struct db *db;
 };
 
 static void my_error(struct db *db, const char *what)
@@ -56,23 +68,42 @@ static void my_ident(struct buf *out, const char *name)
 	buf_putc(out, '`');
 }
 
+/*
+ * A string literal.  The session's character set is utf8mb4 and its
+ * sql_mode keeps backslash escapes (both set in my_open), and no UTF-8
+ * multi-byte sequence contains a quote or backslash byte, so escaping
+ * byte by byte is exact for any value, binary included.  It needs no
+ * connection handle, so the caller can build a batch while the sender
+ * thread uses the handle.
+ */
 static void my_literal(struct db *db, struct buf *out, const struct db_value *v)
 {
-	struct my *m = db->impl;
-	unsigned long n;
+	const unsigned char *p, *end;
+	char *o;
 
+	(void)db;
 	if (!v->p) {
 		buf_addstr(out, "NULL");
 		return;
 	}
 	if (buf_grow(out, v->len * 2 + 3) < 0)
 		return;
-	out->data[out->len++] = '\'';
-	n = mysql_real_escape_string(m->h, out->data + out->len, v->p,
-				     (unsigned long)v->len);
-	out->len += n;
-	out->data[out->len++] = '\'';
-	out->data[out->len] = '\0';
+	o = out->data + out->len;
+	*o++ = '\'';
+	for (p = (const unsigned char *)v->p, end = p + v->len; p < end; p++) {
+		switch (*p) {
+		case '\0': *o++ = '\\'; *o++ = '0'; break;
+		case '\n': *o++ = '\\'; *o++ = 'n'; break;
+		case '\r': *o++ = '\\'; *o++ = 'r'; break;
+		case 0x1a: *o++ = '\\'; *o++ = 'Z'; break;
+		case '\\': case '\'': case '"':
+			*o++ = '\\'; *o++ = (char)*p; break;
+		default: *o++ = (char)*p;
+		}
+	}
+	*o++ = '\'';
+	*o = '\0';
+	out->len = (size_t)(o - out->data);
 }
 
 static int my_query(struct db *db, const char *sql, size_t len,
@@ -88,6 +119,7 @@ static int my_query(struct db *db, const char *sql, size_t len,
 }
 
 static int my_exec_script(struct db *db, const char *sql);
+static void my_stop_sender(struct my *m);
 
 static int my_open(struct db *db, const struct db_url *u, const char *password,
 		   int for_write)
@@ -149,8 +181,11 @@ static void my_close(struct db *db)
 
 	if (!m)
 		return;
+	my_stop_sender(m);
 	mysql_close(m->h);
 	buf_release(&m->ins);
+	buf_release(&m->head);
+	buf_release(&m->sending);
 	free(m);
 	db->impl = NULL;
 }
@@ -186,6 +221,7 @@ static int my_rollback(struct db *db)
 {
 	struct my *m = db->impl;
 
+	my_stop_sender(m);
 	if (!m->in_txn)
 		return 0;
 	m->in_txn = 0;
@@ -349,45 +385,120 @@ static int my_select(struct db *db, const char *table, char *const *cols,
 	return stop;
 }
 
+/* The sender thread: executes each batch handed over in m->sending. */
+static void *my_sender(void *arg)
+{
+	struct my *m = arg;
+
+	pthread_mutex_lock(&m->mu);
+	for (;;) {
+		while (!m->has_batch && !m->stop)
+			pthread_cond_wait(&m->cv, &m->mu);
+		if (!m->has_batch)
+			break;
+		pthread_mutex_unlock(&m->mu);
+		if (mysql_real_query(m->h, m->sending.data,
+				     (unsigned long)m->sending.len)) {
+			/* The server's words name the value and the key. */
+			log_error("%s: table %s, rows from id %s on: %s",
+				  m->db->desc, m->db->table, m->sending_id,
+				  mysql_error(m->h));
+			pthread_mutex_lock(&m->mu);
+			m->failed = 1;
+		} else {
+			pthread_mutex_lock(&m->mu);
+		}
+		m->has_batch = 0;
+		pthread_cond_broadcast(&m->cv);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return NULL;
+}
+
+/* Waits until the sender is idle; returns -1 if a batch failed. */
+static int my_wait_sender(struct my *m)
+{
+	int failed;
+
+	pthread_mutex_lock(&m->mu);
+	while (m->has_batch)
+		pthread_cond_wait(&m->cv, &m->mu);
+	failed = m->failed;
+	pthread_mutex_unlock(&m->mu);
+	return failed ? -1 : 0;
+}
+
+static void my_stop_sender(struct my *m)
+{
+	if (!m->sender_running)
+		return;
+	my_wait_sender(m);
+	pthread_mutex_lock(&m->mu);
+	m->stop = 1;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	pthread_join(m->sender, NULL);
+	pthread_mutex_destroy(&m->mu);
+	pthread_cond_destroy(&m->cv);
+	m->sender_running = 0;
+}
+
 static int my_insert_start(struct db *db, const char *table, char *const *cols,
 			   size_t ncols)
 {
 	struct my *m = db->impl;
 	size_t i;
 
-	buf_reset(&m->ins);
-	buf_addstr(&m->ins, "INSERT INTO ");
-	my_ident(&m->ins, table);
-	buf_addstr(&m->ins, " (");
+	buf_reset(&m->head);
+	buf_addstr(&m->head, "INSERT INTO ");
+	my_ident(&m->head, table);
+	buf_addstr(&m->head, " (");
 	for (i = 0; i < ncols; i++) {
 		if (i)
-			buf_putc(&m->ins, ',');
-		my_ident(&m->ins, cols[i]);
+			buf_putc(&m->head, ',');
+		my_ident(&m->head, cols[i]);
 	}
-	buf_addstr(&m->ins, ") VALUES ");
-	m->ins_head = m->ins.len;
+	buf_addstr(&m->head, ") VALUES ");
+	buf_reset(&m->ins);
+	buf_add(&m->ins, m->head.data, m->head.len);
 	m->ins_rows = 0;
 	m->ins_cols = ncols;
 	db->table = table;
+	m->db = db;
+	m->has_batch = m->stop = m->failed = 0;
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_cond_init(&m->cv, NULL);
+	if (pthread_create(&m->sender, NULL, my_sender, m) != 0) {
+		log_error("%s: cannot start a thread", db->desc);
+		pthread_mutex_destroy(&m->mu);
+		pthread_cond_destroy(&m->cv);
+		return -1;
+	}
+	m->sender_running = 1;
 	return 0;
 }
 
-/* Sends the batch built so far.  A constraint error names the table and
- * the server's words (which quote the offending value and key), and the
- * first row of the batch. */
+/* Hands the batch built so far to the sender (once it is idle) and starts
+ * the next one. */
 static int my_flush(struct db *db)
 {
 	struct my *m = db->impl;
+	struct buf tmp;
 
 	if (!m->ins_rows)
 		return 0;
-	if (mysql_real_query(m->h, m->ins.data, (unsigned long)m->ins.len)) {
-		log_error("%s: table %s, rows from id %s on: %s", db->desc,
-			  db->table, m->first_id, mysql_error(m->h));
+	if (my_wait_sender(m) < 0)
 		return -1;
-	}
-	m->ins.len = m->ins_head;
-	m->ins.data[m->ins.len] = '\0';
+	pthread_mutex_lock(&m->mu);
+	tmp = m->sending;
+	m->sending = m->ins;
+	m->ins = tmp;
+	memcpy(m->sending_id, m->first_id, sizeof m->sending_id);
+	m->has_batch = 1;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	buf_reset(&m->ins);
+	buf_add(&m->ins, m->head.data, m->head.len);
 	m->ins_rows = 0;
 	return 0;
 }
@@ -419,8 +530,12 @@ static int my_insert_row(struct db *db, const struct db_value *vals)
 
 static int my_insert_finish(struct db *db)
 {
+	struct my *m = db->impl;
 	int rc = my_flush(db);
 
+	if (m->sender_running && my_wait_sender(m) < 0)
+		rc = -1;
+	my_stop_sender(m);
 	db->table = NULL;
 	return rc;
 }

@@ -2,7 +2,7 @@
 # independent dumps (by the engines' own command-line clients, not by
 # mailmove) to compare databases with.  Source it after tests/lib.sh.
 #
-#   start_mariadb          datadir, socket and a free port under $T; sets
+#   start_mariadb [OPT...] datadir, socket and a free port under $T; sets
 #                          $MY_SOCK and $MY_PORT; the server runs as root and
 #                          root logs in over the socket (unix_socket auth)
 #   stop_mariadb           stops it by the pid we started
@@ -28,7 +28,7 @@ start_mariadb() {
 		--user=root --pid-file="$d/mysqld.pid" --log-error="$d/error.log" \
 		--innodb-buffer-pool-size=64M --skip-log-bin \
 		--innodb-flush-log-at-trx-commit=2 --character-set-server=utf8mb4 \
-		--collation-server=utf8mb4_unicode_ci
+		--collation-server=utf8mb4_unicode_ci "$@"
 	wait_for my -e 'SELECT 1' || { cat "$d/error.log" >&2; return 1; }
 }
 
