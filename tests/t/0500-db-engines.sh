@@ -11,7 +11,7 @@
 . "$TOP/tests/lib-mariadb.sh"
 have_mariadb || skip_all "no mariadbd"
 command -v sqlite3 >/dev/null || skip_all "no sqlite3"
-plan 46
+plan 50
 
 D="$TOP/tests/data"
 start_mariadb || { echo "Bail out! MariaDB did not start"; exit 1; }
@@ -114,6 +114,14 @@ run_mm db --src "sqlite:$T/dup.sqlite" --dest "$(url trixie2)"
 is "$rc" 4 "a constraint violation exits 4"
 like "$err" "virtual_domains.*Duplicate entry 'example.org' for key 'name'" "and names the table, the row and the key"
 is "$(my -N trixie2 -e 'SELECT (SELECT COUNT(*) FROM virtual_domains) + (SELECT COUNT(*) FROM virtual_users)')" 0 "nothing was changed"
+
+my -e 'CREATE DATABASE fresh'
+run_mm db --src "sqlite:$T/dup.sqlite" --dest "$(url fresh)"
+is "$rc" 4 "the same violation into an empty MariaDB database exits 4"
+is "$(my -N fresh -e 'SHOW TABLES')" "" "and the schema this run had created is dropped again"
+run_mm db --src "sqlite:$T/old.sqlite" --dest "$(url fresh)" --dry-run
+like "$rc:$(printf "%s" "$out" | tr "\n" " ")" '^0:would create the mailserver schema.*would copy 10 rows' "--dry-run says it would create the schema and copy"
+is "$(my -N fresh -e 'SHOW TABLES')" "" "and creates nothing"
 
 # 9. Bad input and unreachable servers: clear errors.
 run_mm db --src "sqlite:$T/old.sqlite" --dest "mysql://root@/x?socket=$T/nope.sock"
