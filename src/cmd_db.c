@@ -1406,7 +1406,7 @@ int cmd_db(struct mm_ctx *ctx, int argc, char **argv)
 	struct endpoint *ep = NULL;
 	struct fwd *fwd = NULL;
 	struct buf mail_host = BUF_INIT;
-	char tmpdir[64] = "";
+	char tmpdir[64] = "", *missing_file = NULL, *src_remote_path = NULL;
 	const char *status = "failed", *stall;
 	int first, rc;
 	size_t i;
@@ -1481,6 +1481,7 @@ int cmd_db(struct mm_ctx *ctx, int argc, char **argv)
 			rc = MM_EDEST;
 			goto out;
 		}
+		src_remote_path = xstrdup(src.url.path);
 		rc = fetch_sqlite(ep, &src.url, tmpdir);
 		if (rc)
 			goto out;
@@ -1507,17 +1508,30 @@ int cmd_db(struct mm_ctx *ctx, int argc, char **argv)
 		rc = ep ? MM_EREMOTE : MM_EUSAGE;
 		goto out;
 	}
+	if (ctx->dry_run && dst.url.engine == DB_SQLITE &&
+	    access(dst.url.path, F_OK) < 0 && errno == ENOENT) {
+		/* Nothing to read yet: an empty database stands in for it. */
+		log_out("would create %s\n", dst.url.path);
+		missing_file = dst.url.path;
+		dst.url.path = xstrdup(":memory:");
+	}
 	if (db_open(&j.dst, &dst.url, dst.has_password ? dst.password.data : NULL,
 		    !ctx->dry_run) < 0) {
 		rc = MM_EDEST;
 		goto out;
+	}
+	if (missing_file) {
+		struct buf d = BUF_INIT;
+		buf_printf(&d, "sqlite:%s", missing_file);
+		free(j.dst.desc);
+		j.dst.desc = buf_detach(&d);
 	}
 	if (ep) {
 		/* Messages name the old server, not the local copy or socket. */
 		struct buf d = BUF_INIT;
 		buf_printf(&d, "%s:", ep->desc);
 		if (src.url.engine == DB_SQLITE)
-			buf_addstr(&d, "sqlite");
+			buf_printf(&d, "sqlite:%s", src_remote_path);
 		else
 			buf_printf(&d, "mysql/%s", src.url.dbname);
 		free(j.src.desc);
@@ -1546,6 +1560,8 @@ out:
 		json_object_set_new(res, "mail_host", json_string(j.mail_host));
 	out_result(res);
 	free(j.backup);
+	free(missing_file);
+	free(src_remote_path);
 	buf_release(&j.scratch);
 	buf_release(&mail_host);
 	db_found_release(&src);

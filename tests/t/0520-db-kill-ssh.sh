@@ -9,7 +9,7 @@
 . "$TOP/tests/lib-mariadb.sh"
 have_mariadb || skip_all "no mariadbd"
 command -v sqlite3 >/dev/null || skip_all "no sqlite3"
-plan 20
+plan 19
 
 D="$TOP/tests/data"
 start_mariadb || { echo "Bail out! MariaDB did not start"; exit 1; }
