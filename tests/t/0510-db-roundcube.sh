@@ -10,7 +10,7 @@
 . "$TOP/tests/lib-mariadb.sh"
 have_mariadb || skip_all "no mariadbd"
 command -v sqlite3 >/dev/null || skip_all "no sqlite3"
-plan 22
+plan 25
 
 R="$TOP/tests/data/roundcube"
 start_mariadb || { echo "Bail out! MariaDB did not start"; exit 1; }
@@ -109,3 +109,25 @@ run_mm db --roundcube --src "$SRC" --dest "mysql://root@/rc16b?socket=$MY_SOCK" 
 is "$rc" 4 "a duplicate user after the mail_host change exits 4"
 like "$err" "users.*Duplicate entry 'alice@example.org-mail.new.example'" "and names the user"
 is "$(my -N rc16b -e 'SELECT COUNT(*) FROM users')" 0 "nothing was changed"
+
+# 5. Both ends from configuration: the old server's debian-db.php read
+#    through the agent (a --from DIR root), its MariaDB reached through
+#    the agent, the new server's SQLite from its own debian-db.php.
+my -e "CREATE USER 'rcold'@'127.0.0.1' IDENTIFIED BY 'old\$pw'; GRANT SELECT ON rc14.* TO 'rcold'@'127.0.0.1';
+       DELETE FROM rc14.users WHERE user_id = 9"
+old="$T/old"
+mkdir -p "$old/etc/roundcube"
+cat >"$old/etc/roundcube/debian-db.php" <<EOF
+<?php
+\$dbuser='rcold';
+\$dbpass='old\$pw';
+\$dbname='rc14';
+\$dbserver='127.0.0.1';
+\$dbport='$MY_PORT';
+\$dbtype='mysql';
+EOF
+rm -f "$db"
+run_mm db --roundcube --from "$old" --to "$new"
+is "$rc" 0 "Roundcube with both ends from their debian-db.php: exit 0"
+like "$err" "old roundcube database: mysql://rcold@127.0.0.1:$MY_PORT/rc14 \(from /etc/roundcube/debian-db.php\)" "the old database came from the old server's debian-db.php"
+is "$(dump_rc sqlite "$db")" "$want" "every value arrives"
