@@ -904,6 +904,7 @@ static int copy_and_verify(struct job *j)
 	size_t i;
 	int rc, bad = 0;
 	uint64_t total = 0;
+	double t0;
 
 	for (i = j->ntabs; i-- > 0;) {
 		struct tab *t = &j->tabs[i];
@@ -943,6 +944,8 @@ static int copy_and_verify(struct job *j)
 		}
 	}
 	progress_end(&j->prog);
+	log_verbose("copied in %.2f s", mm_now() - j->prog.start);
+	t0 = mm_now();
 	log_out("  %-20s %9s %9s  %-16s %-16s\n", "table", "old rows",
 		"new rows", "old checksum", "new checksum");
 	for (i = 0; i < j->ntabs; i++) {
@@ -957,6 +960,7 @@ static int copy_and_verify(struct job *j)
 		if (!ok)
 			bad++;
 	}
+	log_verbose("read back and compared in %.2f s", mm_now() - t0);
 	if (bad) {
 		log_error("%d table%s differ after the copy: rolled back, "
 			  "nothing was changed", bad, bad == 1 ? "" : "s");
@@ -974,6 +978,7 @@ static int run_job(struct job *j, const char **status)
 	int rc, missing, present, identical = 1, empty = 1, began = 0;
 	size_t i;
 	uint64_t total = 0;
+	double t0;
 
 	*status = "failed";
 	if (j->src.ops->begin(&j->src, 0) < 0)
@@ -1126,11 +1131,13 @@ static int run_job(struct job *j, const char **status)
 	rc = copy_and_verify(j);
 	if (rc)
 		goto fail;
+	t0 = mm_now();
 	if (j->dst.ops->commit(&j->dst) < 0) {
 		rc = MM_EDEST;
 		goto fail;
 	}
 	began = 0;
+	log_verbose("committed in %.2f s", mm_now() - t0);
 	if (j->mail_host)
 		log_out("users.mail_host is now %s\n", j->mail_host);
 	log_out("%s: %llu rows copied in one transaction\n", j->set,

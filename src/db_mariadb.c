@@ -22,7 +22,7 @@
 #include "log.h"
 #include "banned.h"
 
-#define INSERT_BATCH (1024 * 1024)
+#define INSERT_BATCH (256 * 1024)
 
 struct my {
 	MYSQL *h;
