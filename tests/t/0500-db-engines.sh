@@ -11,7 +11,7 @@
 . "$TOP/tests/lib-mariadb.sh"
 have_mariadb || skip_all "no mariadbd"
 command -v sqlite3 >/dev/null || skip_all "no sqlite3"
-plan 50
+plan 54
 
 D="$TOP/tests/data"
 start_mariadb || { echo "Bail out! MariaDB did not start"; exit 1; }
@@ -31,7 +31,7 @@ dumps_sqlite() {
 	dump_sqlite "$1" virtual_aliases $cols_a
 }
 mydump() { mysqldump --no-defaults -S "$MY_SOCK" -uroot --no-create-info \
-	--skip-extended-insert --compact --skip-comments --order-by-primary "$@"; }
+	--skip-extended-insert --compact --skip-comments --order-by-primary --single-transaction "$@"; }
 
 # The sources: an SQLite file and a Bullseye-shaped MariaDB database.
 sqlite3 "$T/old.sqlite" <"$D/mailserver-sqlite.sql"
@@ -122,6 +122,21 @@ is "$(my -N fresh -e 'SHOW TABLES')" "" "and the schema this run had created is 
 run_mm db --src "sqlite:$T/old.sqlite" --dest "$(url fresh)" --dry-run
 like "$rc:$(printf "%s" "$out" | tr "\n" " ")" '^0:would create the mailserver schema.*would copy 10 rows' "--dry-run says it would create the schema and copy"
 is "$(my -N fresh -e 'SHOW TABLES')" "" "and creates nothing"
+
+# A value the destination stores differently (text '007' into MariaDB's
+# bigint quota becomes 7): the checksums differ, everything rolls back.
+sqlite3 "$T/odd.sqlite" "CREATE TABLE virtual_domains (id INTEGER PRIMARY KEY, name TEXT);
+  CREATE TABLE virtual_users (id INTEGER PRIMARY KEY, domain_id INTEGER, email TEXT, password TEXT, quota TEXT);
+  CREATE TABLE virtual_aliases (id INTEGER PRIMARY KEY, domain_id INTEGER, source TEXT, destination TEXT);
+  INSERT INTO virtual_domains VALUES (1, 'example.org');
+  INSERT INTO virtual_users VALUES (1, 1, 'a@example.org', 'x', '007')"
+my -e 'CREATE DATABASE odd'
+my odd <"$D/mailserver-trixie-schema.sql"
+run_mm db --src "sqlite:$T/odd.sqlite" --dest "$(url odd)"
+is "$rc" 1 "a value changed by the destination: exit 1"
+like "$out" 'virtual_users +1 +1 .*MISMATCH' "the table's checksums differ"
+like "$err" 'differ after the copy: rolled back' "and the copy is rolled back"
+is "$(my -N odd -e 'SELECT COUNT(*) FROM virtual_domains')" 0 "nothing was changed"
 
 # 9. Bad input and unreachable servers: clear errors.
 run_mm db --src "sqlite:$T/old.sqlite" --dest "mysql://root@/x?socket=$T/nope.sock"

@@ -14,7 +14,7 @@ plan 19
 D="$TOP/tests/data"
 start_mariadb || { echo "Bail out! MariaDB did not start"; exit 1; }
 mydump() { mysqldump --no-defaults -S "$MY_SOCK" -uroot --no-create-info \
-	--skip-extended-insert --compact --skip-comments --order-by-primary "$@"; }
+	--skip-extended-insert --compact --skip-comments --order-by-primary --single-transaction "$@"; }
 url() { printf 'mysql://root@/%s?socket=%s' "$1" "$MY_SOCK"; }
 
 # A source big enough that the copy is still running when it is killed.
@@ -30,13 +30,18 @@ my mailserver <"$D/mailserver-bullseye.sql"
 } | my big
 my dst2 -e "INSERT INTO virtual_domains VALUES (1, 'old.example'); INSERT INTO virtual_users VALUES (1, 1, 'keep@old.example', 'x', 0)"
 
+# bg_pid NAME: $pid of a process start_bg started (its .pid file holds
+# the pid and the process's start time).
+bg_pid() { read -r pid _ <"$T/.pid.$1"; }
+
 # kill_mid_copy NAME ARGS...: runs mailmove db, waits until it has sent
 # 12000 rows inside its transaction, then SIGKILLs it.
 kill_mid_copy() {
 	local name=$1; shift
 	MAILMOVE_TEST_STALL_ROWS=12000 start_bg "$name" "$MM" db "$@"
 	wait_for grep -q 'stalling after 12000 rows' "$T/$name.out"
-	kill -9 "$(cat "$T/.pid.$name")"
+	bg_pid "$name"
+	kill -9 "$pid"
 	rm -f "$T/.pid.$name"
 }
 
@@ -47,7 +52,7 @@ wait_for grep -q 'stalling after 12000 rows' "$T/k1.out"
 like "$(cat "$T/k1.out")" 'stalling after 12000 rows' "the copy is under way"
 ok "$([ "$(my -N -e 'SELECT MAX(trx_rows_modified) FROM information_schema.INNODB_TRX')" -ge 12000 ] && echo 0 || echo 1)" \
 	"12000 rows are in the destination's open transaction"
-kill -9 "$(cat "$T/.pid.k1")"; rm -f "$T/.pid.k1"
+bg_pid k1; kill -9 "$pid"; rm -f "$T/.pid.k1"
 wait_for sh -c "[ \"\$(mariadb --no-defaults -S '$MY_SOCK' -uroot -N -e 'SELECT COUNT(*) FROM information_schema.INNODB_TRX')\" = 0 ]"
 is "$(mydump dst)" "$before" "killed mid-copy: the MariaDB destination is unchanged"
 run_mm db --src "$(url big)" --dest "$(url dst)"
@@ -76,7 +81,7 @@ is "$(sqlite3 "$T/dst.sqlite" 'SELECT COUNT(*) FROM virtual_users')" 20000 "with
 before=$(sqlite3 "$T/dst.sqlite" .dump)
 MAILMOVE_TEST_STALL_ROWS=5 start_bg k4 "$MM" db --src "$(url mailserver)" --dest "sqlite:$T/dst.sqlite" --replace --to "$T/root"
 wait_for grep -q 'stalling after 5 rows' "$T/k4.out"
-pid=$(cat "$T/.pid.k4"); kill -TERM "$pid"; wait "$pid"; st=$?; rm -f "$T/.pid.k4"
+bg_pid k4; kill -TERM "$pid"; wait "$pid"; st=$?; rm -f "$T/.pid.k4"
 is "$st" 5 "SIGTERM mid-copy exits 5"
 is "$(sqlite3 "$T/dst.sqlite" .dump)" "$before" "and the destination is unchanged"
 
