@@ -722,11 +722,6 @@ static int map_columns(struct job *j)
 	return bad ? MM_EDEST : MM_OK;
 }
 
-/* Writes every destination table of the set as SQL statements that
- * restore it (DELETE then INSERT), to a new 0600 file under
- * ROOT/var/backups/mailmove.  Returns 0 or -1. */
-static int write_backup(struct job *j);
-
 struct backup_ctx {
 	struct job *job;
 	struct tab *tab;
@@ -799,6 +794,9 @@ static int make_dirs(const char *root, const char *rel, struct buf *path)
 	return 0;
 }
 
+/* Writes every destination table of the set as SQL statements that
+ * restore it (DELETE then INSERT), to a new 0600 file under
+ * ROOT/var/backups/mailmove.  Returns 0 or -1. */
 static int write_backup(struct job *j)
 {
 	struct backup_ctx b;
