@@ -172,6 +172,8 @@ struct job {
 	struct progress prog;
 	uint64_t copied, stall_after;
 	int created;		/* the schema was created by this run */
+	int dst_failed;		/* the destination refused a row */
+	int src_remote;		/* the source is reached through the agent */
 	struct db_columns tables_before;	/* for dropping what we made */
 	char *backup;
 };
@@ -380,8 +382,10 @@ static int on_row(void *arg, const struct db_value *vals, size_t n)
 	db_sum_add(rc->sum, hi, lo);
 	if (!rc->insert)
 		return 0;
-	if (j->dst.ops->insert_row(&j->dst, v) < 0)
+	if (j->dst.ops->insert_row(&j->dst, v) < 0) {
+		j->dst_failed = 1;
 		return -1;
+	}
 	j->copied++;
 	if ((j->copied & 1023) == 0)
 		progress_add(&j->prog, 1024, 0);
@@ -930,14 +934,19 @@ static int copy_and_verify(struct job *j)
 		rc = j->src.ops->select(&j->src, t->spec->name, t->cols,
 					t->ncols, on_row, &rcx);
 		free(rcx.vals);
-		if (rc == 0)
-			rc = j->dst.ops->insert_finish(&j->dst);
+		if (rc == 0 && j->dst.ops->insert_finish(&j->dst) < 0) {
+			j->dst_failed = 1;
+			rc = -1;
+		}
 		if (rc) {
 			progress_end(&j->prog);
 			if (rc > 0 || mm_interrupted) {
 				log_error("interrupted: nothing was changed");
 				return MM_EINTR;
 			}
+			/* Reading the old database failed, or writing the new. */
+			if (!j->dst_failed)
+				return j->src_remote ? MM_EREMOTE : MM_EUSAGE;
 			return MM_EDEST;
 		}
 	}
@@ -1508,6 +1517,7 @@ int cmd_db(struct mm_ctx *ctx, int argc, char **argv)
 		src.url.port = 0;
 		src.url.socket = xstrdup(fwd_socket_path(fwd));
 	}
+	j.src_remote = ep != NULL;
 	if (db_open(&j.src, &src.url, src.has_password ? src.password.data : NULL,
 		    0) < 0) {
 		rc = ep ? MM_EREMOTE : MM_EUSAGE;
