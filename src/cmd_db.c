@@ -155,6 +155,12 @@ struct tab {
 	size_t ncols;
 	int override_col;	/* index in cols of users.mail_host, or -1 */
 	int label_col;
+	/* Per copied column: what a NULL from the source becomes because the
+	 * destination column is NOT NULL with a literal default (Roundcube's
+	 * SQLite schema where MariaDB's allows NULL), and how many did. */
+	const char **null_default;
+	uint64_t *nulls_replaced;
+	int has_null_defaults;
 	uint64_t src_rows, dst_rows;
 	struct db_sum src_sum, dst_sum, after_sum;
 };
@@ -334,6 +340,8 @@ static void tab_release(struct tab *t)
 	db_columns_release(&t->src_cols);
 	db_columns_release(&t->dst_cols);
 	free(t->cols);
+	free(t->null_default);
+	free(t->nulls_replaced);
 }
 
 /* Row values as the destination gets them: users.mail_host replaced. */
@@ -349,11 +357,25 @@ struct row_ctx {
 static const struct db_value *row_values(struct row_ctx *rc,
 					 const struct db_value *vals, size_t n)
 {
-	if (!rc->from_src || rc->tab->override_col < 0 || !rc->job->mail_host)
+	struct tab *t = rc->tab;
+	int host = t->override_col >= 0 && rc->job->mail_host;
+	size_t i;
+
+	if (!rc->from_src || (!host && !t->has_null_defaults))
 		return vals;
 	memcpy(rc->vals, vals, n * sizeof *vals);
-	rc->vals[rc->tab->override_col].p = rc->job->mail_host;
-	rc->vals[rc->tab->override_col].len = strlen(rc->job->mail_host);
+	if (host) {
+		rc->vals[t->override_col].p = rc->job->mail_host;
+		rc->vals[t->override_col].len = strlen(rc->job->mail_host);
+	}
+	for (i = 0; t->has_null_defaults && i < n; i++) {
+		if (rc->vals[i].p || !t->null_default[i])
+			continue;
+		rc->vals[i].p = t->null_default[i];
+		rc->vals[i].len = strlen(t->null_default[i]);
+		if (rc->insert)
+			t->nulls_replaced[i]++;
+	}
 	return rc->vals;
 }
 
@@ -629,7 +651,7 @@ out:
  * could not roll their creation back. */
 static void undo_schema(struct job *j)
 {
-	struct db_columns now = { NULL, 0 };
+	struct db_columns now = { NULL, NULL, 0 };
 	size_t i;
 
 	if (!j->created || j->dst.ops->ddl_in_transaction)
@@ -701,9 +723,19 @@ static int map_columns(struct job *j)
 			continue;
 		}
 		t->cols = xcalloc(t->src_cols.n + 1, sizeof *t->cols);
+		t->null_default = xcalloc(t->src_cols.n + 1,
+					  sizeof *t->null_default);
+		t->nulls_replaced = xcalloc(t->src_cols.n + 1,
+					    sizeof *t->nulls_replaced);
 		for (k = 0; k < t->src_cols.n; k++) {
 			const char *c = t->src_cols.name[k];
-			if (db_columns_find(dc, c) < 0) {
+			int d = db_columns_find(dc, c);
+			if (d >= 0 && dc->notnull_default &&
+			    dc->notnull_default[d]) {
+				t->null_default[t->ncols] = dc->notnull_default[d];
+				t->has_null_defaults = 1;
+			}
+			if (d < 0) {
 				log_error("%s: column %s.%s of the old database "
 					  "has no place in the new schema",
 					  j->dst.desc, t->spec->name, c);
@@ -952,6 +984,25 @@ static int copy_and_verify(struct job *j)
 	}
 	progress_end(&j->prog);
 	log_verbose("copied in %.2f s", mm_now() - j->prog.start);
+	for (i = 0; i < j->ntabs; i++) {
+		struct tab *t = &j->tabs[i];
+		size_t k;
+		for (k = 0; t->in_src && k < t->ncols; k++) {
+			if (!t->nulls_replaced[k])
+				continue;
+			log_out("  %s.%s: %llu NULL%s stored as '%s', the new "
+				"schema's default for a column that takes no "
+				"NULL\n", t->spec->name, t->cols[k],
+				(unsigned long long)t->nulls_replaced[k],
+				t->nulls_replaced[k] == 1 ? "" : "s",
+				t->null_default[k]);
+			out_event("null_as_default", json_pack(
+				"{s:s, s:s, s:s, s:I, s:s}", "set", j->set,
+				"table", t->spec->name, "column", t->cols[k],
+				"rows", (json_int_t)t->nulls_replaced[k],
+				"value", t->null_default[k]));
+		}
+	}
 	t0 = mm_now();
 	log_out("  %-20s %9s %9s  %-16s %-16s\n", "table", "old rows",
 		"new rows", "old checksum", "new checksum");

@@ -143,11 +143,58 @@ void db_columns_release(struct db_columns *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->n; i++)
+	for (i = 0; i < c->n; i++) {
 		free(c->name[i]);
+		if (c->notnull_default)
+			free(c->notnull_default[i]);
+	}
 	free(c->name);
+	free(c->notnull_default);
 	c->name = NULL;
+	c->notnull_default = NULL;
 	c->n = 0;
+}
+
+void db_columns_add(struct db_columns *c, const char *name,
+		    const char *notnull_default)
+{
+	c->name = xrealloc(c->name, (c->n + 1) * sizeof *c->name);
+	c->notnull_default = xrealloc(c->notnull_default,
+				      (c->n + 1) * sizeof *c->notnull_default);
+	c->name[c->n] = xstrdup(name);
+	c->notnull_default[c->n] = notnull_default ? xstrdup(notnull_default)
+		: NULL;
+	c->n++;
+}
+
+char *db_default_literal(const char *expr)
+{
+	struct buf v = BUF_INIT;
+	const char *p;
+
+	if (!expr)
+		return NULL;
+	if (expr[0] == '\'') {
+		for (p = expr + 1; *p; p++) {
+			if (*p == '\'') {
+				if (p[1] != '\'')
+					break;
+				p++;
+			}
+			buf_putc(&v, *p);
+		}
+		if (*p != '\'' || p[1]) {
+			buf_release(&v);
+			return NULL;
+		}
+		return buf_detach(&v);
+	}
+	p = expr;
+	if (*p == '-')
+		p++;
+	if (!*p || strspn(p, "0123456789.") != strlen(p))
+		return NULL;
+	return xstrdup(expr);
 }
 
 int db_columns_find(const struct db_columns *c, const char *name)

@@ -44,9 +44,20 @@ struct db_value {
 
 struct db_columns {
 	char **name;
+	/* Per column (columns() only, else NULL): the literal default of a
+	 * NOT NULL column, or NULL when the column takes NULL or has no
+	 * literal default. */
+	char **notnull_default;
 	size_t n;
 };
 void db_columns_release(struct db_columns *c);
+/* Appends a column; `notnull_default` may be NULL. */
+void db_columns_add(struct db_columns *c, const char *name,
+		    const char *notnull_default);
+/* The value of a default as the engines report it: 'text' (quotes
+ * doubled) or a number; NULL for NULL, none, or an expression.  The
+ * result is malloc'd. */
+char *db_default_literal(const char *expr);
 /* Index of `name` in c, or -1. */
 int db_columns_find(const struct db_columns *c, const char *name);
 

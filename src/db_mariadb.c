@@ -267,8 +267,14 @@ static int my_list(struct db *db, const char *sql, struct db_columns *out,
 		return -1;
 	}
 	while ((row = mysql_fetch_row(res))) {
-		out->name = xrealloc(out->name, (out->n + 1) * sizeof *out->name);
-		out->name[out->n++] = xstrdup(row[0] ? row[0] : "");
+		char *lit = NULL;
+		/* Columns: name, IS_NULLABLE, COLUMN_DEFAULT (MariaDB 10.2.7
+		 * on quotes string defaults and says NULL for none). */
+		if (mysql_num_fields(res) >= 3 && row[1] &&
+		    !strcmp(row[1], "NO"))
+			lit = db_default_literal(row[2]);
+		db_columns_add(out, row[0] ? row[0] : "", lit);
+		free(lit);
 	}
 	mysql_free_result(res);
 	return 0;
@@ -281,7 +287,8 @@ static int my_columns(struct db *db, const char *table, struct db_columns *out)
 	struct db_value v = { table, strlen(table) };
 	int rc;
 
-	buf_addstr(&q, "SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+	buf_addstr(&q, "SELECT COLUMN_NAME, IS_NULLABLE, COLUMN_DEFAULT "
+		   "FROM information_schema.COLUMNS "
 		   "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
 	my_literal(db, &q, &v);
 	buf_addstr(&q, " ORDER BY ORDINAL_POSITION");

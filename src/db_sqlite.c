@@ -206,8 +206,11 @@ static int sq_columns(struct db *db, const char *table, struct db_columns *out)
 	buf_release(&q);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 1);
-		out->name = xrealloc(out->name, (out->n + 1) * sizeof *out->name);
-		out->name[out->n++] = xstrdup(name ? name : "");
+		const char *dflt = (const char *)sqlite3_column_text(st, 4);
+		char *lit = sqlite3_column_int(st, 3) ? db_default_literal(dflt)
+			: NULL;
+		db_columns_add(out, name ? name : "", lit);
+		free(lit);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -234,8 +237,7 @@ static int sq_tables(struct db *db, struct db_columns *out)
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
-		out->name = xrealloc(out->name, (out->n + 1) * sizeof *out->name);
-		out->name[out->n++] = xstrdup(name ? name : "");
+		db_columns_add(out, name ? name : "", NULL);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {

@@ -5,14 +5,14 @@ CREATE TABLE session (sess_id varchar(128) NOT NULL PRIMARY KEY, changed datetim
 CREATE TABLE users (user_id integer NOT NULL PRIMARY KEY, username varchar(128) NOT NULL default '',
   mail_host varchar(128) NOT NULL default '', created datetime NOT NULL default '0000-00-00 00:00:00',
   last_login datetime DEFAULT NULL, failed_login datetime DEFAULT NULL, failed_login_counter integer DEFAULT NULL,
-  language varchar(16), preferences text);
+  language varchar(16), preferences text NOT NULL default '');
 CREATE UNIQUE INDEX ix_users_username ON users(username, mail_host);
 CREATE TABLE cache (user_id integer NOT NULL default 0, cache_key varchar(128) NOT NULL default '',
   expires datetime DEFAULT NULL, data text NOT NULL, PRIMARY KEY (user_id, cache_key));
 CREATE TABLE contacts (contact_id integer NOT NULL PRIMARY KEY, user_id integer NOT NULL,
   changed datetime NOT NULL default '0000-00-00 00:00:00', del tinyint NOT NULL default '0',
   name varchar(128) NOT NULL default '', email text NOT NULL default '', firstname varchar(128) NOT NULL default '',
-  surname varchar(128) NOT NULL default '', vcard text NULL, words text NULL);
+  surname varchar(128) NOT NULL default '', vcard text NOT NULL default '', words text NOT NULL default '');
 CREATE TABLE collected_addresses (address_id integer NOT NULL PRIMARY KEY, user_id integer NOT NULL,
   changed datetime NOT NULL default '0000-00-00 00:00:00', name varchar(255) NOT NULL default '',
   email varchar(255) NOT NULL, "type" integer NOT NULL);
@@ -26,7 +26,7 @@ CREATE TABLE identities (identity_id integer NOT NULL PRIMARY KEY, user_id integ
   standard tinyint NOT NULL default '0', name varchar(128) NOT NULL default '',
   organization varchar(128) default '', email varchar(128) NOT NULL default '',
   "reply-to" varchar(128) NOT NULL default '', bcc varchar(128) NOT NULL default '',
-  signature text, html_signature tinyint NOT NULL default '0');
+  signature text NOT NULL default '', html_signature tinyint NOT NULL default '0');
 CREATE TABLE responses (response_id integer NOT NULL PRIMARY KEY, user_id integer NOT NULL,
   name varchar(255) NOT NULL, data text NOT NULL, is_html tinyint NOT NULL default '0',
   changed datetime NOT NULL default '0000-00-00 00:00:00', del tinyint NOT NULL default '0');
