@@ -1470,7 +1470,7 @@ int cmd_db(struct mm_ctx *ctx, int argc, char **argv)
 	struct db_found src, dst;
 	struct endpoint *ep = NULL;
 	struct fwd *fwd = NULL;
-	struct buf mail_host = BUF_INIT;
+	struct buf mail_host = BUF_INIT, src_desc = BUF_INIT, dst_desc = BUF_INIT;
 	char tmpdir[64] = "", *missing_file = NULL, *src_remote_path = NULL;
 	const char *status = "failed", *stall;
 	int first, rc;
@@ -1569,8 +1569,16 @@ int cmd_db(struct mm_ctx *ctx, int argc, char **argv)
 		src.url.socket = xstrdup(fwd_socket_path(fwd));
 	}
 	j.src_remote = ep != NULL;
+	if (ep) {
+		/* Messages name the old server, not the local copy or socket. */
+		buf_printf(&src_desc, "%s:", ep->desc);
+		if (src.url.engine == DB_SQLITE)
+			buf_printf(&src_desc, "sqlite:%s", src_remote_path);
+		else
+			buf_printf(&src_desc, "mysql/%s", src.url.dbname);
+	}
 	if (db_open(&j.src, &src.url, src.has_password ? src.password.data : NULL,
-		    0) < 0) {
+		    0, ep ? src_desc.data : NULL) < 0) {
 		rc = ep ? MM_EREMOTE : MM_EUSAGE;
 		goto out;
 	}
@@ -1580,28 +1588,12 @@ int cmd_db(struct mm_ctx *ctx, int argc, char **argv)
 		log_out("would create %s\n", dst.url.path);
 		missing_file = dst.url.path;
 		dst.url.path = xstrdup(":memory:");
+		buf_printf(&dst_desc, "sqlite:%s", missing_file);
 	}
 	if (db_open(&j.dst, &dst.url, dst.has_password ? dst.password.data : NULL,
-		    !ctx->dry_run) < 0) {
+		    !ctx->dry_run, missing_file ? dst_desc.data : NULL) < 0) {
 		rc = MM_EDEST;
 		goto out;
-	}
-	if (missing_file) {
-		struct buf d = BUF_INIT;
-		buf_printf(&d, "sqlite:%s", missing_file);
-		free(j.dst.desc);
-		j.dst.desc = buf_detach(&d);
-	}
-	if (ep) {
-		/* Messages name the old server, not the local copy or socket. */
-		struct buf d = BUF_INIT;
-		buf_printf(&d, "%s:", ep->desc);
-		if (src.url.engine == DB_SQLITE)
-			buf_printf(&d, "sqlite:%s", src_remote_path);
-		else
-			buf_printf(&d, "mysql/%s", src.url.dbname);
-		free(j.src.desc);
-		j.src.desc = buf_detach(&d);
 	}
 	rc = run_job(&j, &status);
 out:
@@ -1630,6 +1622,8 @@ out:
 	free(src_remote_path);
 	buf_release(&j.scratch);
 	buf_release(&mail_host);
+	buf_release(&src_desc);
+	buf_release(&dst_desc);
 	db_found_release(&src);
 	db_found_release(&dst);
 	return rc;

@@ -208,13 +208,16 @@ int db_columns_find(const struct db_columns *c, const char *name)
 }
 
 int db_open(struct db *db, const struct db_url *u, const char *password,
-	    int for_write)
+	    int for_write, const char *desc)
 {
 	struct buf d = BUF_INIT;
 
 	memset(db, 0, sizeof *db);
 	db->ops = u->engine == DB_SQLITE ? &db_sqlite_ops : &db_mariadb_ops;
-	db_url_format(u, &d);
+	if (desc)
+		buf_addstr(&d, desc);
+	else
+		db_url_format(u, &d);
 	db->desc = buf_detach(&d);
 	if (db->ops->open(db, u, password, for_write) < 0) {
 		free(db->desc);

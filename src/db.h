@@ -108,9 +108,10 @@ struct db {
 extern const struct db_ops db_sqlite_ops, db_mariadb_ops;
 
 /* Opens the database `u` names with the right engine.  `password` may be
- * NULL.  Returns 0 or -1 (said why). */
+ * NULL; `desc` names it in messages (NULL: the URL).  Returns 0 or -1
+ * (said why). */
 int db_open(struct db *db, const struct db_url *u, const char *password,
-	    int for_write);
+	    int for_write, const char *desc);
 void db_close(struct db *db);
 
 /*
