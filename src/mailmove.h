@@ -83,7 +83,7 @@ void mm_command_help(FILE *f, const struct cmd *c);
 int cmd_help(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_version(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_check(struct mm_ctx *ctx, int argc, char **argv);
-/* slot: cmd_db */
+int cmd_db(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_redis */
 

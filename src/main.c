@@ -20,7 +20,24 @@ const struct cmd mm_commands[] = {
 	  "preflight: reach the old server, compare systems and disk space",
 	  "check [--from HOST|DIR] [--to DIR] [--json]",
 	  "" },
-	/* slot: db */
+	{ "db", cmd_db, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	  "copy the mailserver (or Roundcube) database, MariaDB or SQLite",
+	  "db [--from HOST|DIR] [--to DIR] [--src URL] [--dest URL] "
+	  "[--roundcube] [--mail-host HOST] [--replace] [--dry-run] [--json]",
+	  "  --src URL          the old database (default: found in the old\n"
+	  "                     server's Postfix, Dovecot or Roundcube config);\n"
+	  "                     sqlite:PATH, mysql://USER@HOST[:PORT]/DB or\n"
+	  "                     mysql://USER@/DB?socket=PATH\n"
+	  "  --dest URL         the new database (default: found in this\n"
+	  "                     server's config under --to)\n"
+	  "  --roundcube        Roundcube's user data instead of the mailserver\n"
+	  "                     tables\n"
+	  "  --mail-host HOST   users.mail_host on the new server (default: the\n"
+	  "                     imap_host of its Roundcube config)\n"
+	  "  --replace          replace different rows on the new server, after\n"
+	  "                     a 0600 backup of them\n"
+	  "  --password-file FILE      the --dest password (first line)\n"
+	  "  --src-password-file FILE  the --src password (first line)\n" },
 
 	/* slot: redis */
 
