@@ -28,13 +28,14 @@
 enum {
 	OPT_YES = 2000, OPT_OLD_STOP, OPT_NEW_STOP, OPT_NEW_START,
 	OPT_RESYNC, OPT_RELAY, OPT_STATE, OPT_POSTFIX_CONFIG, OPT_NO_VERIFY,
+	OPT_SWITCH_STATE,
 };
 
 struct cutover {
 	int yes;
 	int no_verify;
 	const char *old_stop, *new_stop, *new_start, *resync;
-	const char *relay_to, *state, *postfix_config;
+	const char *relay_to, *state, *postfix_config, *switch_state;
 	int step;
 };
 
@@ -52,6 +53,7 @@ static int cutover_opt(void *arg, int key, const char *val)
 	case OPT_RELAY: c->relay_to = val; break;
 	case OPT_STATE: c->state = val; break;
 	case OPT_POSTFIX_CONFIG: c->postfix_config = val; break;
+	case OPT_SWITCH_STATE: c->switch_state = val; break;
 	default: return -1;
 	}
 	return 0;
@@ -207,6 +209,7 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		{ "state", required_argument, NULL, OPT_STATE },
 		{ "postfix-config", required_argument, NULL, OPT_POSTFIX_CONFIG },
 		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
+		{ "switch-state", required_argument, NULL, OPT_SWITCH_STATE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cutover c;
@@ -340,6 +343,10 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 	if (c.postfix_config) {
 		args[n++] = "--postfix-config";
 		args[n++] = c.postfix_config;
+	}
+	if (c.switch_state) {
+		args[n++] = "--state";
+		args[n++] = c.switch_state;
 	}
 	args[n] = NULL;
 	if (!ctx->dry_run) {

@@ -140,6 +140,7 @@ const struct cmd mm_commands[] = {
 	  "                         still reaches it to HOST\n"
 	  "  --state FILE           the sync state (as for sync)\n"
 	  "  --postfix-config DIR   Postfix configuration for soft_bounce\n"
+	  "  --switch-state FILE    where softbounce records when it went on\n"
 	  "  --no-verify            skip the verify step\n" },
 
 	{ "run", cmd_run, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,

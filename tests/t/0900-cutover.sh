@@ -1,0 +1,76 @@
+#!/bin/bash
+# cutover against two real Dovecot instances: after a hot sync, new mail
+# and an expunge on the old server; the cutover stops both Dovecots, runs
+# the cold sync --delete, verifies, rebuilds the new indexes, turns
+# soft_bounce on in a private Postfix configuration and starts the new
+# Dovecot.  doveadm is the oracle.  A failing step stops the cutover with
+# nothing after it done; --dry-run changes nothing.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-dovecot-verify.sh"
+command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
+plan 14
+
+dovecot_start src
+dovecot_start dst
+rm -rf "$T/dst/home/example.org/"*/Maildir
+for i in 1 2 3 4 5; do
+	printf 'From: x@example.net\r\nSubject: m%s\r\n\r\nbody %s\r\n' "$i" "$i" |
+		dva src save -u alice@example.org
+done
+dva src mailbox create -u alice@example.org Archive
+printf 'Subject: a\r\n\r\nx\r\n' | dva src save -u alice@example.org -m Archive
+dva src flags add -u alice@example.org '\Seen' mailbox INBOX uid 1:3
+printf 'Subject: b\r\n\r\nx\r\n' | dva src save -u bob@example.org
+
+mkdir -p "$T/pf"
+printf 'compatibility_level = 3.6\nsoft_bounce = no\n' >"$T/pf/main.cf"
+common=(--from "$T/src" --to "$T/dst" --state "$T/sync.state")
+
+run_mm sync "${common[@]}" /home/ /home/
+is "$rc" 0 "the hot sync runs while both Dovecots serve"
+chown -R 65534:65534 "$T/dst/home"
+
+# Mail keeps arriving and being expunged on the old server.
+printf 'Subject: late\r\n\r\nlate\r\n' | dva src save -u alice@example.org
+dva src expunge -u alice@example.org mailbox INBOX uid 2
+dva src flags add -u alice@example.org '\Flagged' mailbox INBOX uid 4
+
+fetch() { dva "$1" fetch -u "$2" 'mailbox uid guid flags' ALL 2>/dev/null | grep -v '^flags:.*Recent' | sed 's/ *\\Recent//'; }
+want_alice=$(fetch src alice@example.org)
+want_bob=$(fetch src bob@example.org)
+
+# A failing stop: nothing after it happens.
+run_mm cutover "${common[@]}" --yes --old-stop false --new-stop true \
+	--new-start true --resync true --postfix-config "$T/pf" \
+	--switch-state "$T/switch.sqlite" /home/ /home/
+is "$rc" 1 "a failing stop of the old Dovecot exits 1"
+like "$err" 'nothing else was done' "and says nothing else was done"
+is "$(postconf -c "$T/pf" -h soft_bounce)" no "soft_bounce untouched after the failure"
+
+run_mm cutover "${common[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
+is "$rc" 0 "--dry-run exits 0"
+is "$(postconf -c "$T/pf" -h soft_bounce)" no "--dry-run leaves soft_bounce alone"
+
+src_pid=$(cat "$T/src/run/master.pid" 2>/dev/null)
+dst_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
+run_mm cutover "${common[@]}" --yes \
+	--old-stop "doveadm -c $T/src/dovecot.conf stop" \
+	--new-stop "doveadm -c $T/dst/dovecot.conf stop" \
+	--new-start "dovecot -c $T/dst/dovecot.conf" \
+	--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *" \
+	--postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/
+is "$rc" 0 "the cutover exits 0"
+[ "$rc" = 0 ] || diag "$err"
+wait_for bash -c "! kill -0 $src_pid 2>/dev/null"
+ok $? "the old Dovecot was stopped"
+new_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
+[ -n "$new_pid" ] && adopt_pid dovecot-dst-new "$new_pid"
+ok "$([ -n "$new_pid" ] && [ "$new_pid" != "$dst_pid" ] && kill -0 "$new_pid" && echo 0 || echo 1)" \
+	"the new Dovecot was restarted by the cutover"
+is "$(postconf -c "$T/pf" -h soft_bounce)" yes "soft_bounce is on"
+
+chown -R 65534:65534 "$T/dst/home"
+is "$(fetch dst alice@example.org)" "$want_alice" "alice's mail, UIDs, GUIDs and flags match the old server's (late mail in, expunge gone)"
+is "$(fetch dst bob@example.org)" "$want_bob" "bob's too"
+like "$want_alice" 'late|uid: 7' "the oracle includes the late message"
+unlike "$(fetch dst alice@example.org)" 'uid: 2$' "the expunged message is gone"
