@@ -85,6 +85,7 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv);
 /* slot: cmd_files */
 
 /* slot: cmd_sync */
+int cmd_sync(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_verify */
 
