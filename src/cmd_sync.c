@@ -7,7 +7,8 @@
 #include "sync.h"
 #include "banned.h"
 
-enum { OPT_DELETE = 1000, OPT_STATE, OPT_INDEXES, OPT_CHOWN };
+/* Keys above the common options' (options.c uses 1000 up). */
+enum { OPT_DELETE = 2000, OPT_STATE, OPT_INDEXES, OPT_CHOWN };
 
 static int sync_opt(void *arg, int key, const char *val)
 {
@@ -96,7 +97,17 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 		log_verbose("--with-indexes copies the index files as one set; "
 			    "meant for the cold sync between equal Dovecot "
 			    "versions");
-	rc = sync_run(ctx, &o);
+	{
+		/* "/var/vmail/" and "/var/vmail" are the same directory. */
+		char *d = strdup(o.dest);
+		size_t l = strlen(d);
+
+		while (l > 1 && d[l - 1] == '/')
+			d[--l] = '\0';
+		o.dest = d;
+		rc = sync_run(ctx, &o);
+		free(d);
+	}
 	free(host);
 	return rc;
 }

@@ -57,6 +57,7 @@ int state_open(struct state *s, const char *path, int readonly)
 {
 	int flags = readonly ? SQLITE_OPEN_READONLY :
 		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	struct buf uri = BUF_INIT;
 	int fd;
 
 	memset(s, 0, sizeof *s);
@@ -74,13 +75,29 @@ int state_open(struct state *s, const char *path, int readonly)
 		}
 		close(fd);
 	}
+	if (readonly && strcmp(path, ":memory:")) {
+		/* A dry run must not even leave -wal or -shm files behind. */
+		const char *c;
+
+		buf_addstr(&uri, "file:");
+		for (c = path; *c; c++)
+			if (*c == '%' || *c == '?' || *c == '#')
+				buf_printf(&uri, "%%%02X", (unsigned char)*c);
+			else
+				buf_putc(&uri, *c);
+		buf_addstr(&uri, "?immutable=1");
+		path = uri.data;
+		flags |= SQLITE_OPEN_URI;
+	}
 	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+		buf_release(&uri);
 		log_error("state database %s: %s", path,
 			  s->db ? sqlite3_errmsg(s->db) : "cannot open");
 		return -1;
 	}
+	buf_release(&uri);
 	sqlite3_busy_timeout(s->db, 10000);
-	if (!readonly || !strcmp(path, ":memory:")) {
+	if (!readonly || !strcmp(path, ":memory:") || access(path, F_OK) < 0) {
 		if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
 			return fail(s, "schema");
 	}

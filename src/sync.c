@@ -636,6 +636,12 @@ static void classify(struct dnode *d, char parent_kind)
 	struct dnode *c;
 	int has_cur = 0;
 
+	if (d->vanished && d->in_state) {
+		/* gone: what it was is what the state says */
+		for (c = d->child; c; c = c->sibling)
+			classify(c, d->kind);
+		return;
+	}
 	if (parent_kind == 'c' || parent_kind == 'n' || parent_kind == 't' ||
 	    parent_kind == 'x') {
 		d->kind = 'x';
@@ -1884,9 +1890,6 @@ struct goneload {
  * directories unless destination-only messages remain. */
 static void remove_folder(struct sync *s, struct dnode *d)
 {
-	static const char *metas[] = { "dovecot-uidlist", "dovecot-keywords",
-		"subscriptions", "dovecot-acl", "dovecot-shared",
-		"maildirfolder" };
 	struct folder tmp;
 	struct smap P = { 0 }, D = { 0 };
 	struct pmsg **pv = NULL;
@@ -1928,22 +1931,33 @@ static void remove_folder(struct sync *s, struct dnode *d)
 	}
 	if (!s->dry && !kept && s->dst_fd >= 0 &&
 	    fs_walk(s->dst_fd, d->path, 0, NULL, &dirfd) == 0) {
-		for (i = 0; i < sizeof metas / sizeof metas[0]; i++) {
-			char *rel = join(d->path, metas[i]);
-			uint64_t a, b;
-			int64_t c;
-			uint32_t e;
+		int dfd = dup(dirfd);
+		DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+		struct dirent *de;
 
-			if (state_meta_get(&s->state, rel, &a, &c, &e, &b))
-				unlinkat(dirfd, metas[i], 0);
-			state_meta_del(&s->state, rel);
+		/* Every message came from the source: Dovecot's files of
+		 * the folder (metadata, caches, locks) go with it. */
+		while (dir && (de = readdir(dir))) {
+			enum md_kind k = md_classify(de->d_name);
+			char *rel = join(d->path, de->d_name);
+
+			if (k == MD_META || k == MD_INDEX || k == MD_QUOTA ||
+			    k == MD_NEVER) {
+				if (de->d_type != DT_DIR)
+					unlinkat(dirfd, de->d_name, 0);
+				state_meta_del(&s->state, rel);
+			}
 			free(rel);
 		}
-		drop_indexes(dirfd, &tmp);
+		if (dir)
+			closedir(dir);
+		else if (dfd >= 0)
+			close(dfd);
 		/* Our own leftovers in tmp/ are the base names we know. */
 		if (sub_fd(s, &tmp, 't') >= 0)
 			for (i = 0; i < np; i++)
 				unlinkat(tmp.tmp_fd, pv[i]->base, 0);
+		folder_close_fds(&tmp);
 		unlinkat(dirfd, "cur", AT_REMOVEDIR);
 		unlinkat(dirfd, "new", AT_REMOVEDIR);
 		unlinkat(dirfd, "tmp", AT_REMOVEDIR);
