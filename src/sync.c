@@ -508,6 +508,8 @@ static int list_cb(void *arg, const struct rentry *e)
 		if (d) {
 			d->seen = 1;
 			d->vanished = 0;
+			d->have_now = 1;
+			d->now = e->st;
 		} else if (!c->recursive) {
 			d = dnode_get(s, path, 1);
 			d->is_new = 1;
@@ -757,7 +759,8 @@ static int sync_plain(struct sync *s)
 
 		if (d->vanished || d->kind == 'x' || !d->have_now)
 			continue;
-		if (d->is_new || d->listed)
+		/* Every directory seen in a listing is made sure of. */
+		if (d->is_new || d->listed || (d->parent && d->parent->listed))
 			ts_push(&l, d->path, 'd', &d->now, NULL);
 	}
 	for (i = 0; i < s->nfv; i++) {
