@@ -757,7 +757,9 @@ static int sync_plain(struct sync *s)
 	for (i = 0; i < s->ndv; i++) {
 		struct dnode *d = s->dv[i];
 
-		if (d->vanished || d->kind == 'x' || !d->have_now)
+		/* A directory that could not be listed is made next time,
+		 * when it can: its mode might lock us out meanwhile. */
+		if (d->vanished || d->kind == 'x' || !d->have_now || d->failed)
 			continue;
 		/* Every directory seen in a listing is made sure of. */
 		if (d->is_new || d->listed || (d->parent && d->parent->listed))
