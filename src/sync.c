@@ -2294,7 +2294,9 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 		rc = MM_EDEST;
 		goto out_nostate;
 	}
-	s.t0 = remote_clock(&s);
+	/* The racy rule compares directory mtimes with the old server's
+	 * clock; a local source shares ours. */
+	s.t0 = s.ep->local ? (int64_t)time(NULL) : remote_clock(&s);
 	if (s.lost || s.ep->dead) {
 		rc = ep_exit_code(s.ep);
 		goto out;
