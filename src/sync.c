@@ -230,7 +230,9 @@ struct finrow {
 
 struct metafile {
 	char *name;
-	struct mm_stat st;
+	struct mm_stat st;	/* as copied (ino 0: not copied) */
+	struct mm_stat src;	/* as read in this run */
+	char *tmp;		/* the temporary file, until renamed */
 	int index;		/* a dovecot.index* file (--with-indexes) */
 };
 
@@ -247,6 +249,7 @@ struct folder {
 	struct metafile *meta;
 	size_t nmeta;
 	int cur_fd, new_fd, tmp_fd;
+	int dir_fd;		/* while its metadata is written */
 };
 
 struct ustats {
@@ -1058,6 +1061,7 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 	md_user_of(fo->path, &user);
 	fo->user = buf_detach(&user);
 	fo->cur_fd = fo->new_fd = fo->tmp_fd = -1;
+	fo->dir_fd = -1;
 	us = user_stats(s, fo->user);
 	VEC_PUSH(s->folders, s->nfolders, s->capfolders, fo);
 
@@ -1357,92 +1361,239 @@ static void drop_indexes(int dirfd, const struct folder *fo)
 	closedir(dir);
 }
 
-/* Copies the folder's Dovecot files under the dotlock; with a new uidlist
- * the destination's index files go in the same step. */
-static void finish_meta(struct sync *s, struct folder *fo)
+/* The Dovecot files of the folders finished in one flush: read in
+ * batched requests into temporary files beside their targets, made
+ * durable with one syncfs, then renamed into place under each folder's
+ * dotlock; with a new uidlist the folder's index files go in the same
+ * step.  Returns MM_OK or a fatal exit code. */
+struct mref {
+	struct folder *fo;
+	struct metafile *m;
+};
+
+struct metaread {
+	struct sync *s;
+	struct mref *v;
+	int fd;
+	struct buf tmp;
+};
+
+static int meta_begin(void *arg, uint32_t index, int err,
+		      const struct mm_stat *st)
 {
-	struct buf data = BUF_INIT, why = BUF_INIT;
-	int dirfd, e, uidlist_changed = 0;
-	size_t i;
+	struct metaread *c = arg;
+	struct mref *r = &c->v[index];
+	char *rel;
 
-	if (!fo->nmeta || s->dry)
-		return;
-	e = fs_walk(s->dst_fd, fo->path, 0, NULL, &dirfd);
-	if (e) {
-		item_failed(s, fo, fo->path, "cannot open the folder", e);
-		return;
-	}
-	e = dotlock_take(s, dirfd);
-	if (e) {
-		item_failed(s, fo, fo->path, e == EAGAIN ?
-			    "dovecot-uidlist.lock is held by a running Dovecot; "
-			    "folder metadata not copied" : "cannot take the "
-			    "dotlock", e);
-		close(dirfd);
-		return;
-	}
-	for (i = 0; i < fo->nmeta; i++) {
-		struct metafile *m = &fo->meta[i];
-		char *rel = join(fo->path, m->name), *abs = src_abs(s, rel);
-		struct mm_stat st;
-		struct fs_meta fm;
-
-		memset(&fm, 0, sizeof fm);
-		e = remote_read_file(s->ep, abs, &data, META_MAX, &st);
-		free(abs);
-		if (e < 0) {
-			s->lost = 1;
+	c->fd = -1;
+	r->m->st.ino = 0;	/* not copied (yet): no state row */
+	if (err) {
+		if (err != ENOENT) {
+			rel = join(r->fo->path, r->m->name);
+			item_failed(c->s, r->fo, rel, "cannot read on the old server",
+				    err);
 			free(rel);
-			break;
 		}
+		return 0;
+	}
+	r->m->src = *st;
+	/* A fixed name, so that a run killed here leaves nothing that the
+	 * next run does not replace. */
+	buf_reset(&c->tmp);
+	buf_printf(&c->tmp, ".mailmove.%s.tmp", r->m->name);
+	unlinkat(r->fo->dir_fd, c->tmp.data, 0);
+	c->fd = openat(r->fo->dir_fd, c->tmp.data, O_WRONLY | O_CREAT | O_EXCL |
+		       O_NOFOLLOW | O_CLOEXEC, 0600);
+	err = c->fd < 0 ? errno : 0;
+	if (err) {
+		rel = join(r->fo->path, r->m->name);
+		item_failed(c->s, r->fo, rel, "cannot create", err);
+		free(rel);
+		return c->s->fatal ? 1 : 0;
+	}
+	r->m->tmp = xstrdup(c->tmp.data);
+	return 0;
+}
+
+static int meta_data(void *arg, uint32_t index, const void *p, size_t n)
+{
+	struct metaread *c = arg;
+	struct mref *r = &c->v[index];
+	int e;
+
+	if (c->fd < 0)
+		return 0;
+	e = fs_write_all(c->fd, p, n);
+	if (e) {
+		char *rel = join(r->fo->path, r->m->name);
+		close(c->fd);
+		c->fd = -1;
+		unlinkat(r->fo->dir_fd, r->m->tmp, 0);
+		free(r->m->tmp);
+		r->m->tmp = NULL;
+		item_failed(c->s, r->fo, rel, "cannot write", e);
+		free(rel);
+		return c->s->fatal ? 1 : 0;
+	}
+	return 0;
+}
+
+static int meta_end(void *arg, uint32_t index, int err, uint64_t total)
+{
+	struct metaread *c = arg;
+	struct mref *r = &c->v[index];
+	struct fs_meta fm;
+	struct buf why = BUF_INIT;
+	const struct mm_stat *st = &r->m->src;
+
+	(void)total;
+	if (c->fd < 0)
+		return 0;
+	memset(&fm, 0, sizeof fm);
+	fm.mode = st->mode & 07777;
+	fm.set_mtime = 1;
+	fm.mtime_s = st->mtime_s;
+	fm.mtime_ns = st->mtime_ns;
+	fm.set_owner = owner_map_ids(&c->s->owners, st->uid, st->gid, &fm.uid,
+				     &fm.gid, &why) == 0;
+	buf_release(&why);
+	if (!err)
+		err = fs_apply_meta(c->fd, &fm);
+	if (close(c->fd) < 0 && !err)
+		err = errno;
+	c->fd = -1;
+	if (err) {
+		char *rel = join(r->fo->path, r->m->name);
+		unlinkat(r->fo->dir_fd, r->m->tmp, 0);
+		free(r->m->tmp);
+		r->m->tmp = NULL;
+		item_failed(c->s, r->fo, rel, "cannot write", err);
+		free(rel);
+		return c->s->fatal ? 1 : 0;
+	}
+	return 0;
+}
+
+static int finish_meta_batch(struct sync *s, struct folder **v, size_t n)
+{
+	static const struct rread_ops ops = { meta_begin, meta_data, meta_end };
+	struct mref *refs = NULL;
+	size_t nrefs = 0, cap = 0, i, k;
+	int rc = MM_OK, e;
+
+	if (s->dry)
+		return MM_OK;
+	for (i = 0; i < n; i++) {
+		struct folder *fo = v[i];
+
+		if (!fo->nmeta)
+			continue;
+		e = fs_walk(s->dst_fd, fo->path, 0, NULL, &fo->dir_fd);
 		if (e) {
-			if (e != ENOENT)
-				item_failed(s, fo, rel, "cannot read on the old "
-					    "server", e);
-			m->st.ino = 0;	/* not copied: no state row */
-			free(rel);
+			fo->dir_fd = -1;
+			item_failed(s, fo, fo->path, "cannot open the folder", e);
 			continue;
 		}
-		buf_reset(&why);
-		fm.mode = st.mode & 07777;
-		fm.set_mtime = 1;
-		fm.mtime_s = st.mtime_s;
-		fm.mtime_ns = st.mtime_ns;
-		fm.set_owner = owner_map_ids(&s->owners, st.uid, st.gid, &fm.uid,
-					     &fm.gid, &why) == 0;
-		if (!strcmp(m->name, "dovecot-uidlist")) {
-			struct uidlist ul;
-
-			memset(&ul, 0, sizeof ul);
-			buf_reset(&why);
-			if (uidlist_parse(data.data ? data.data : "", data.len,
-					  &ul, &why) < 0)
-				log_warn("%s: %s (copied as it is)", rel,
-					 why.data);
-			uidlist_release(&ul);
-			uidlist_changed = 1;
+		for (k = 0; k < fo->nmeta; k++) {
+			struct mref r = { fo, &fo->meta[k] };
+			VEC_PUSH(refs, nrefs, cap, r);
 		}
-		e = fs_replace_file(dirfd, m->name, data.data ? data.data : "",
-				    data.len, &fm);
+	}
+	for (i = 0; i < nrefs && !s->fatal; i += READ_BATCH_FILES) {
+		size_t cnt = nrefs - i < READ_BATCH_FILES ? nrefs - i :
+			READ_BATCH_FILES;
+		char **paths = xcalloc(cnt, sizeof *paths);
+		struct metaread c;
+		int r;
+
+		memset(&c, 0, sizeof c);
+		c.s = s;
+		c.v = refs + i;
+		c.fd = -1;
+		for (k = 0; k < cnt; k++) {
+			char *rel = join(refs[i + k].fo->path, refs[i + k].m->name);
+			paths[k] = src_abs(s, rel);
+			free(rel);
+		}
+		r = remote_read(s->ep, paths, cnt, &ops, &c);
+		for (k = 0; k < cnt; k++)
+			free(paths[k]);
+		free(paths);
+		buf_release(&c.tmp);
+		if (r < 0) {
+			rc = ep_exit_code(s->ep);
+			goto out;
+		}
+	}
+	if (s->fatal) {
+		rc = MM_EDEST;
+		goto out;
+	}
+	if (nrefs && syncfs(s->dst_fd) < 0) {
+		item_failed(s, NULL, s->dest_name, "syncfs", errno);
+		rc = MM_EDEST;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct folder *fo = v[i];
+		int uidlist_changed = 0, any = 0;
+
+		if (fo->dir_fd < 0)
+			continue;
+		for (k = 0; k < fo->nmeta; k++)
+			any |= fo->meta[k].tmp != NULL;
+		if (!any)
+			continue;
+		e = dotlock_take(s, fo->dir_fd);
 		if (e) {
-			item_failed(s, fo, rel, "cannot write", e);
-			m->st.ino = 0;
-		} else {
-			m->st = st;
+			item_failed(s, fo, fo->path, e == EAGAIN ?
+				    "dovecot-uidlist.lock is held by a running "
+				    "Dovecot; folder metadata not copied" :
+				    "cannot take the dotlock", e);
+			continue;
+		}
+		for (k = 0; k < fo->nmeta; k++) {
+			struct metafile *m = &fo->meta[k];
+
+			if (!m->tmp)
+				continue;
+			if (renameat(fo->dir_fd, m->tmp, fo->dir_fd, m->name) < 0) {
+				char *rel = join(fo->path, m->name);
+				item_failed(s, fo, rel, "cannot move into place",
+					    errno);
+				free(rel);
+				continue;
+			}
+			free(m->tmp);
+			m->tmp = NULL;
+			m->st = m->src;
+			sync_step();
+			if (!strcmp(m->name, "dovecot-uidlist"))
+				uidlist_changed = 1;
+		}
+		if (uidlist_changed) {
+			drop_indexes(fo->dir_fd, fo);
 			sync_step();
 		}
-		free(rel);
-		if (s->fatal)
-			break;
+		unlinkat(fo->dir_fd, "dovecot-uidlist.lock", 0);
 	}
-	if (uidlist_changed && !s->fatal) {
-		drop_indexes(dirfd, fo);
-		sync_step();
+out:
+	for (i = 0; i < n; i++) {
+		struct folder *fo = v[i];
+
+		for (k = 0; k < fo->nmeta; k++)
+			if (fo->meta[k].tmp) {
+				if (fo->dir_fd >= 0)
+					unlinkat(fo->dir_fd, fo->meta[k].tmp, 0);
+				free(fo->meta[k].tmp);
+				fo->meta[k].tmp = NULL;
+			}
+		if (fo->dir_fd >= 0)
+			close(fo->dir_fd);
+		fo->dir_fd = -1;
 	}
-	unlinkat(dirfd, "dovecot-uidlist.lock", 0);
-	close(dirfd);
-	buf_release(&data);
-	buf_release(&why);
+	free(refs);
+	return rc;
 }
 
 static void put_dir_mtime(struct sync *s, struct dnode *d, int ok)
@@ -1751,12 +1902,10 @@ static int flush(struct sync *s)
 	}
 	if (s->fatal)
 		return MM_EDEST;
-	for (i = 0; i < s->nready; i++) {
-		finish_meta(s, s->ready[i]);
-		if (s->lost)
-			return ep_exit_code(s->ep);
-		if (s->fatal)
-			return MM_EDEST;
+	{
+		int rc = finish_meta_batch(s, s->ready, s->nready);
+		if (rc)
+			return rc;
 	}
 	if (s->nready) {
 		if (syncfs(s->dst_fd) < 0) {
@@ -1800,8 +1949,19 @@ static int run_jobs(struct sync *s)
 		return MM_OK;
 	}
 	for (;;) {
-		while (inflight < 2 && next < s->njobs && !s->fatal &&
-		       !mm_interrupted) {
+		/* A flush reads metadata files from the agent: it waits until
+		 * no read request is in flight. */
+		int want_flush = s->nwait >= FLUSH_FILES ||
+			s->wait_bytes >= FLUSH_BYTES || s->nready >= FLUSH_FOLDERS;
+
+		if (want_flush && !inflight && !s->fatal) {
+			rc = flush(s);
+			if (rc)
+				return rc;
+			continue;
+		}
+		while (!want_flush && inflight < 2 && next < s->njobs &&
+		       !s->fatal && !mm_interrupted) {
 			struct chunk *c = &q[(head + inflight) % 2];
 			uint64_t bytes = 0;
 			char **paths;
@@ -1857,14 +2017,6 @@ static int run_jobs(struct sync *s)
 			inflight--;
 			if (r < 0)
 				return ep_exit_code(s->ep);
-		}
-		if (s->fatal)
-			continue;	/* drain the other request */
-		if (s->nwait >= FLUSH_FILES || s->wait_bytes >= FLUSH_BYTES ||
-		    s->nready >= FLUSH_FOLDERS) {
-			rc = flush(s);
-			if (rc)
-				return rc;
 		}
 	}
 	progress_end(&s->prog);
