@@ -91,6 +91,7 @@ int cmd_db(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_files(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_sync */
+int cmd_sync(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_verify */
 int cmd_verify(struct mm_ctx *ctx, int argc, char **argv);

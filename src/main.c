@@ -53,6 +53,20 @@ const struct cmd mm_commands[] = {
 	  "                     /etc/rspamd/local.d/arc.conf on the old server)\n" },
 
 	/* slot: sync */
+	{ "sync", cmd_sync, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	  "copy the Maildirs (hot, repeatable; --delete for the cold sync)",
+	  "sync [--from HOST|DIR] [--to DIR] [--delete] [--dry-run] "
+	  "[--state FILE] [--with-indexes] [--chown USER:GROUP] [--json] "
+	  "[SRC DEST]",
+	  "  SRC DEST           paths on the old server and here (default\n"
+	  "                     /var/vmail/ on both); SRC may be HOST:/path\n"
+	  "  --delete           remove destination messages that came from the\n"
+	  "                     source and are gone there (never others)\n"
+	  "  --state FILE       the sync state (default under\n"
+	  "                     /var/lib/mailmove/ on the destination)\n"
+	  "  --with-indexes     copy Dovecot's index files as one set (cold\n"
+	  "                     sync between equal Dovecot versions)\n"
+	  "  --chown USER:GROUP give every copied file this owner\n" },
 
 	/* slot: verify */
 	{ "verify", cmd_verify, CMD_FROM | CMD_TO | CMD_JSON,

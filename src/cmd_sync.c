@@ -1,0 +1,113 @@
+/* cmd_sync.c: `mailmove sync`, the Maildir-aware hot and cold sync. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mailmove.h"
+#include "sync.h"
+#include "banned.h"
+
+/* Keys above the common options' (options.c uses 1000 up). */
+enum { OPT_DELETE = 2000, OPT_STATE, OPT_INDEXES, OPT_CHOWN };
+
+static int sync_opt(void *arg, int key, const char *val)
+{
+	struct sync_opts *o = arg;
+
+	switch (key) {
+	case OPT_DELETE:
+		o->delete = 1;
+		return 0;
+	case OPT_STATE:
+		o->state_path = val;
+		return 0;
+	case OPT_INDEXES:
+		o->with_indexes = 1;
+		return 0;
+	case OPT_CHOWN:
+		o->chown = val;
+		return 0;
+	}
+	return -1;
+}
+
+/* "host:/path" (rsync's form): 1 with the two parts, 0 for a plain path. */
+static int split_remote(const char *arg, char **host, const char **path)
+{
+	const char *c = strstr(arg, ":/");
+
+	if (*arg == '/' || !c || memchr(arg, '/', (size_t)(c - arg)))
+		return 0;
+	*host = strndup(arg, (size_t)(c - arg));
+	*path = c + 1;
+	return 1;
+}
+
+int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "delete", no_argument, NULL, OPT_DELETE },
+		{ "state", required_argument, NULL, OPT_STATE },
+		{ "with-indexes", no_argument, NULL, OPT_INDEXES },
+		{ "chown", required_argument, NULL, OPT_CHOWN },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sync_opts o;
+	char *host = NULL;
+	int first, rc, n;
+
+	memset(&o, 0, sizeof o);
+	o.src = "/var/vmail";
+	o.dest = "/var/vmail";
+	rc = mm_parse_options(ctx, argc, argv, opts, "", sync_opt, &o, &first);
+	if (rc)
+		return rc < 0 ? MM_OK : rc;
+	n = argc - first;
+	if (n == 1 && !ctx->from && strchr(argv[first], '@') &&
+	    !strchr(argv[first], '/')) {
+		ctx->from = argv[first];	/* mailmove sync root@old */
+	} else if (n == 2) {
+		const char *path;
+
+		if (split_remote(argv[first], &host, &path)) {
+			if (ctx->from && strcmp(ctx->from, host)) {
+				log_error("sync: %s names another server than "
+					  "--from %s", argv[first], ctx->from);
+				free(host);
+				return MM_EUSAGE;
+			}
+			ctx->from = host;
+			o.src = path;
+		} else {
+			o.src = argv[first];
+		}
+		o.dest = argv[first + 1];
+	} else if (n != 0) {
+		log_error("sync: give SRC and DEST (or neither: /var/vmail/ on "
+			  "both sides)");
+		return MM_EUSAGE;
+	}
+	if (*o.src != '/') {
+		log_error("sync: %s: the source must be an absolute path on the "
+			  "old server", o.src);
+		free(host);
+		return MM_EUSAGE;
+	}
+	if (o.with_indexes && !o.delete)
+		log_verbose("--with-indexes copies the index files as one set; "
+			    "meant for the cold sync between equal Dovecot "
+			    "versions");
+	{
+		/* "/var/vmail/" and "/var/vmail" are the same directory. */
+		char *d = strdup(o.dest);
+		size_t l = strlen(d);
+
+		while (l > 1 && d[l - 1] == '/')
+			d[--l] = '\0';
+		o.dest = d;
+		rc = sync_run(ctx, &o);
+		free(d);
+	}
+	free(host);
+	return rc;
+}

@@ -1,0 +1,352 @@
+/* state.c: the SQLite state of `mailmove sync` (see state.h). */
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "log.h"
+#include "banned.h"
+
+static const char schema[] =
+	"PRAGMA journal_mode=WAL;"
+	"PRAGMA synchronous=FULL;"
+	"CREATE TABLE IF NOT EXISTS dirs(path TEXT PRIMARY KEY, kind TEXT, "
+	"  mtime_s INTEGER, mtime_ns INTEGER) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS msgs(folder TEXT, base TEXT, name TEXT, "
+	"  dev INTEGER, ino INTEGER, size INTEGER, gone INTEGER, "
+	"  PRIMARY KEY(folder, base)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS msgs_ino ON msgs(ino);"
+	"CREATE TABLE IF NOT EXISTS meta(path TEXT PRIMARY KEY, size INTEGER, "
+	"  mtime_s INTEGER, mtime_ns INTEGER, ino INTEGER) WITHOUT ROWID;";
+
+static int fail(struct state *s, const char *what)
+{
+	log_error("state database: %s: %s", what, sqlite3_errmsg(s->db));
+	return -1;
+}
+
+static int prep(struct state *s, sqlite3_stmt **st, const char *sql)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+		return fail(s, "prepare");
+	return 0;
+}
+
+/* Makes the parent directories of `path` (mode 0700). */
+static void make_parents(const char *path)
+{
+	char *p = xstrdup(path), *c;
+
+	for (c = p + 1; *c; c++) {
+		if (*c != '/')
+			continue;
+		*c = '\0';
+		mkdir(p, 0700);
+		*c = '/';
+	}
+	free(p);
+}
+
+int state_open(struct state *s, const char *path, int readonly)
+{
+	int flags = readonly ? SQLITE_OPEN_READONLY :
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	struct buf uri = BUF_INIT;
+	int fd;
+
+	memset(s, 0, sizeof *s);
+	s->readonly = readonly;
+	if (readonly && access(path, F_OK) < 0) {
+		path = ":memory:";
+		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	} else if (!readonly) {
+		make_parents(path);
+		/* Create it 0600 ourselves: SQLite would use the umask. */
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0) {
+			log_error("state database %s: %s", path, strerror(errno));
+			return -1;
+		}
+		close(fd);
+	}
+	if (readonly && strcmp(path, ":memory:")) {
+		/* A dry run must not even leave -wal or -shm files behind. */
+		const char *c;
+
+		buf_addstr(&uri, "file:");
+		for (c = path; *c; c++)
+			if (*c == '%' || *c == '?' || *c == '#')
+				buf_printf(&uri, "%%%02X", (unsigned char)*c);
+			else
+				buf_putc(&uri, *c);
+		buf_addstr(&uri, "?immutable=1");
+		path = uri.data;
+		flags |= SQLITE_OPEN_URI;
+	}
+	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+		buf_release(&uri);
+		log_error("state database %s: %s", path,
+			  s->db ? sqlite3_errmsg(s->db) : "cannot open");
+		return -1;
+	}
+	buf_release(&uri);
+	sqlite3_busy_timeout(s->db, 10000);
+	if (!readonly || !strcmp(path, ":memory:") || access(path, F_OK) < 0) {
+		if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
+			return fail(s, "schema");
+	}
+	if (prep(s, &s->st_dir_put, "INSERT OR REPLACE INTO dirs VALUES(?,?,?,?)") ||
+	    prep(s, &s->st_dir_del, "DELETE FROM dirs WHERE path=?") ||
+	    prep(s, &s->st_dirs_all, "SELECT path, kind, mtime_s, mtime_ns FROM dirs") ||
+	    prep(s, &s->st_msg_put, "INSERT OR REPLACE INTO msgs VALUES(?,?,?,?,?,?,?)") ||
+	    prep(s, &s->st_msg_del, "DELETE FROM msgs WHERE folder=? AND base=?") ||
+	    prep(s, &s->st_msg_del_folder, "DELETE FROM msgs WHERE folder=?") ||
+	    prep(s, &s->st_msg_load, "SELECT base, name, dev, ino, size, gone FROM msgs WHERE folder=?") ||
+	    prep(s, &s->st_msg_ino, "SELECT folder, name FROM msgs WHERE ino=? AND dev=? AND size=? AND gone=0 LIMIT 1") ||
+	    prep(s, &s->st_meta_get, "SELECT size, mtime_s, mtime_ns, ino FROM meta WHERE path=?") ||
+	    prep(s, &s->st_meta_put, "INSERT OR REPLACE INTO meta VALUES(?,?,?,?,?)") ||
+	    prep(s, &s->st_meta_del, "DELETE FROM meta WHERE path=?"))
+		return -1;
+	return 0;
+}
+
+void state_release(struct state *s)
+{
+	sqlite3_stmt **all[] = { &s->st_dir_put, &s->st_dir_del, &s->st_msg_put,
+		&s->st_msg_del, &s->st_msg_load, &s->st_msg_ino, &s->st_meta_get,
+		&s->st_meta_put, &s->st_meta_del, &s->st_dirs_all,
+		&s->st_msg_del_folder };
+	size_t i;
+
+	if (s->in_txn)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	for (i = 0; i < sizeof all / sizeof all[0]; i++)
+		sqlite3_finalize(*all[i]);
+	if (s->db)
+		sqlite3_close(s->db);
+	memset(s, 0, sizeof *s);
+}
+
+int state_begin(struct state *s)
+{
+	if (s->readonly || s->in_txn)
+		return 0;
+	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return fail(s, "begin");
+	s->in_txn = 1;
+	return 0;
+}
+
+int state_commit(struct state *s)
+{
+	if (s->readonly || !s->in_txn)
+		return 0;
+	s->in_txn = 0;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		return fail(s, "commit");
+	return 0;
+}
+
+void state_default_path(const char *dest_root, const char *from,
+			const char *src, const char *dest, struct buf *out)
+{
+	struct buf key = BUF_INIT;
+	uint64_t h;
+
+	buf_printf(&key, "%s%c%s%c%s", from ? from : "", 0, src, 0, dest);
+	h = XXH3_64bits(key.data, key.len);
+	buf_reset(out);
+	buf_addstr(out, dest_root);
+	while (out->len && out->data[out->len - 1] == '/')
+		out->len--;
+	buf_printf(out, "/var/lib/mailmove/sync-%016llx.sqlite",
+		   (unsigned long long)h);
+	buf_release(&key);
+}
+
+/* Runs a write statement; resets it.  0 or -1. */
+static int run(struct state *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return fail(s, what);
+	return 0;
+}
+
+static void bind_str(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v, (int)strlen(v), SQLITE_TRANSIENT);
+}
+
+int state_dirs_each(struct state *s, state_dir_cb cb, void *arg)
+{
+	sqlite3_stmt *st = s->st_dirs_all;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && !r) {
+		const char *kind = (const char *)sqlite3_column_text(st, 1);
+		r = cb(arg, (const char *)sqlite3_column_text(st, 0),
+		       kind ? kind[0] : 'd', sqlite3_column_int64(st, 2),
+		       (uint32_t)sqlite3_column_int64(st, 3));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(s, "reading directories");
+	return r;
+}
+
+int state_dir_put(struct state *s, const char *path, char kind,
+		  int64_t mtime_s, uint32_t mtime_ns)
+{
+	char k[2] = { kind, 0 };
+
+	if (s->readonly)
+		return 0;
+	bind_str(s->st_dir_put, 1, path);
+	bind_str(s->st_dir_put, 2, k);
+	sqlite3_bind_int64(s->st_dir_put, 3, mtime_s);
+	sqlite3_bind_int64(s->st_dir_put, 4, mtime_ns);
+	return run(s, s->st_dir_put, "saving a directory");
+}
+
+int state_dir_del(struct state *s, const char *path)
+{
+	if (s->readonly)
+		return 0;
+	bind_str(s->st_dir_del, 1, path);
+	return run(s, s->st_dir_del, "removing a directory");
+}
+
+int state_msgs_each(struct state *s, const char *folder, state_msg_cb cb,
+		    void *arg)
+{
+	sqlite3_stmt *st = s->st_msg_load;
+	struct state_msg m;
+	int rc, r = 0;
+
+	bind_str(st, 1, folder);
+	while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		m.base = (const char *)sqlite3_column_text(st, 0);
+		m.name = (const char *)sqlite3_column_text(st, 1);
+		m.dev = (uint64_t)sqlite3_column_int64(st, 2);
+		m.ino = (uint64_t)sqlite3_column_int64(st, 3);
+		m.size = (uint64_t)sqlite3_column_int64(st, 4);
+		m.gone = sqlite3_column_int(st, 5);
+		if (m.base && m.name)
+			r = cb(arg, &m);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = fail(s, "reading messages");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+int state_msg_put(struct state *s, const char *folder,
+		  const struct state_msg *m)
+{
+	sqlite3_stmt *st = s->st_msg_put;
+
+	if (s->readonly)
+		return 0;
+	bind_str(st, 1, folder);
+	bind_str(st, 2, m->base);
+	bind_str(st, 3, m->name);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)m->dev);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)m->ino);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)m->size);
+	sqlite3_bind_int(st, 7, m->gone);
+	return run(s, st, "saving a message");
+}
+
+int state_msg_del(struct state *s, const char *folder, const char *base)
+{
+	if (s->readonly)
+		return 0;
+	bind_str(s->st_msg_del, 1, folder);
+	bind_str(s->st_msg_del, 2, base);
+	return run(s, s->st_msg_del, "removing a message");
+}
+
+int state_msg_del_folder(struct state *s, const char *folder)
+{
+	if (s->readonly)
+		return 0;
+	bind_str(s->st_msg_del_folder, 1, folder);
+	return run(s, s->st_msg_del_folder, "removing a folder");
+}
+
+int state_msg_by_inode(struct state *s, uint64_t dev, uint64_t ino,
+		       uint64_t size, struct buf *folder, struct buf *name)
+{
+	sqlite3_stmt *st = s->st_msg_ino;
+	int rc, found = 0;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)dev);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		buf_reset(folder);
+		buf_reset(name);
+		buf_addstr(folder, (const char *)sqlite3_column_text(st, 0));
+		buf_addstr(name, (const char *)sqlite3_column_text(st, 1));
+		found = 1;
+	} else if (rc != SQLITE_DONE) {
+		found = fail(s, "looking up an inode");
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return found;
+}
+
+int state_meta_get(struct state *s, const char *path, uint64_t *size,
+		   int64_t *mtime_s, uint32_t *mtime_ns, uint64_t *ino)
+{
+	sqlite3_stmt *st = s->st_meta_get;
+	int found = 0;
+
+	bind_str(st, 1, path);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*size = (uint64_t)sqlite3_column_int64(st, 0);
+		*mtime_s = sqlite3_column_int64(st, 1);
+		*mtime_ns = (uint32_t)sqlite3_column_int64(st, 2);
+		*ino = (uint64_t)sqlite3_column_int64(st, 3);
+		found = 1;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return found;
+}
+
+int state_meta_put(struct state *s, const char *path, uint64_t size,
+		   int64_t mtime_s, uint32_t mtime_ns, uint64_t ino)
+{
+	sqlite3_stmt *st = s->st_meta_put;
+
+	if (s->readonly)
+		return 0;
+	bind_str(st, 1, path);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+	sqlite3_bind_int64(st, 3, mtime_s);
+	sqlite3_bind_int64(st, 4, mtime_ns);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)ino);
+	return run(s, st, "saving a metadata file");
+}
+
+int state_meta_del(struct state *s, const char *path)
+{
+	if (s->readonly)
+		return 0;
+	bind_str(s->st_meta_del, 1, path);
+	return run(s, s->st_meta_del, "removing a metadata file");
+}

@@ -1,0 +1,2533 @@
+/*
+ * sync.c: the Maildir engine (see sync.h).
+ *
+ * One run:
+ *  1. find what changed on the old server: the first run lists the whole
+ *     tree; later runs stat every directory the state knows (one request)
+ *     and list again only those whose mtime moved, plus new directories;
+ *  2. directories, sieve scripts and other plain files go through the
+ *     file-tree sync (treesync.c);
+ *  3. per folder: the source's messages (listed, or from the state when
+ *     cur/ or new/ did not change) against the destination's cur/ and new/
+ *     (read locally): renames for flag changes and moves, deletions with
+ *     --delete when the state proves the file came from the source, copies
+ *     queued;
+ *  4. copies stream from the agent (two read requests in flight) into
+ *     tmp/<base> with the source's mode, owner and mtime; every batch is
+ *     made durable with one syncfs() and then renamed into cur/ or new/;
+ *  5. a folder whose messages are all in place gets its Dovecot files
+ *     (uidlist, keywords, ...) under the dotlock, its stale index files
+ *     removed, and its state rows, committed after a second syncfs().
+ * Killed anywhere, the next run re-derives everything from the source and
+ * the destination's own directories: the state only ever says less than
+ * what is on disk.
+ */
+#include "sync.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "endpoint.h"
+#include "fsops.h"
+#include "log.h"
+#include "maildir.h"
+#include "owners.h"
+#include "remote.h"
+#include "state.h"
+#include "treesync.h"
+#include "banned.h"
+
+#define STAT_BATCH 2048			/* paths per stat request */
+#define READ_BATCH_FILES 256		/* files per read request */
+#define READ_BATCH_BYTES (8u << 20)	/* bytes per read request */
+#define FLUSH_FILES 4096		/* tmp files before a syncfs */
+#define FLUSH_BYTES (128u << 20)
+#define FLUSH_FOLDERS 512		/* finished folders before a commit */
+#define RACY_SECONDS 2
+#define LOCK_WAIT_SECONDS 10
+#define LOCK_STALE_SECONDS 120
+#define META_MAX (64u << 20)
+
+/* ---- the hidden step switch ---- */
+
+static long step_count, step_exit_at = -1;
+
+void sync_step(void)
+{
+	step_count++;
+	if (step_exit_at > 0 && step_count >= step_exit_at)
+		_exit(99);
+}
+
+static void step_setup(void)
+{
+	const char *v = getenv("MAILMOVE_TEST_EXIT_AT");
+
+	step_count = 0;
+	step_exit_at = v && *v ? atol(v) : -1;
+}
+
+/* ---- a string-keyed hash map (keys belong to the values) ---- */
+
+struct smap_slot {
+	const char *key;
+	void *val;
+};
+
+struct smap {
+	struct smap_slot *v;
+	size_t cap, n;
+};
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static void *smap_get(const struct smap *m, const char *key)
+{
+	size_t i;
+
+	if (!m->cap)
+		return NULL;
+	for (i = str_hash(key) & (m->cap - 1); m->v[i].key;
+	     i = (i + 1) & (m->cap - 1))
+		if (!strcmp(m->v[i].key, key))
+			return m->v[i].val;
+	return NULL;
+}
+
+static void smap_put(struct smap *m, const char *key, void *val);
+
+static void smap_grow(struct smap *m)
+{
+	struct smap old = *m;
+	size_t i;
+
+	m->cap = m->cap ? m->cap * 2 : 64;
+	m->v = xcalloc(m->cap, sizeof *m->v);
+	m->n = 0;
+	for (i = 0; i < old.cap; i++)
+		if (old.v[i].key)
+			smap_put(m, old.v[i].key, old.v[i].val);
+	free(old.v);
+}
+
+/* Inserts or replaces. */
+static void smap_put(struct smap *m, const char *key, void *val)
+{
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->cap)
+		smap_grow(m);
+	for (i = str_hash(key) & (m->cap - 1); m->v[i].key;
+	     i = (i + 1) & (m->cap - 1))
+		if (!strcmp(m->v[i].key, key)) {
+			m->v[i].val = val;
+			m->v[i].key = key;
+			return;
+		}
+	m->v[i].key = key;
+	m->v[i].val = val;
+	m->n++;
+}
+
+static void smap_release(struct smap *m)
+{
+	free(m->v);
+	memset(m, 0, sizeof *m);
+}
+
+/* ---- the model of the source tree ---- */
+
+struct folder;
+
+struct dnode {
+	char *path;		/* relative to the source root; "" is the root */
+	const char *name;	/* last component */
+	char kind;		/* 'd' plain, 'F' folder, 'c' cur, 'n' new,
+				   't' tmp, 'x' below cur/new/tmp (ignored) */
+	int depth;
+	struct dnode *parent, *child, *sibling;
+	int in_state;
+	int64_t old_s;
+	uint32_t old_ns;
+	int have_now;
+	struct mm_stat now;
+	int listed;		/* its own entries were listed this run */
+	int is_new;
+	int vanished;
+	int failed;		/* listing or a write below it failed */
+	int seen;		/* seen in its parent's new listing */
+	struct folder *fo;
+};
+
+/* A file or symlink from a listing. */
+struct fentry {
+	char *path;
+	const char *name;
+	char kind;
+	struct mm_stat st;
+	char *target;
+	struct dnode *parent;
+};
+
+/* A message as the source has it. */
+struct smsg {
+	char *base;
+	char *name;		/* without cur/ or new/ */
+	char sub;		/* 'c' or 'n' */
+	int listed;		/* stat is valid */
+	struct mm_stat st;
+};
+
+/* A message as the destination has it. */
+struct dmsg {
+	char *base;
+	char *name;
+	char sub;
+};
+
+/* A message the state says came from the source. */
+struct pmsg {
+	char *base;
+	char *name;		/* "cur/..." */
+	uint64_t dev, ino, size;
+	int gone;
+};
+
+struct job {
+	struct folder *fo;
+	char *base;
+	char *name;
+	char sub;
+	struct mm_stat st;
+	struct fs_meta meta;
+	int state;		/* 0 queued, 1 in tmp, 2 placed, -1 failed,
+				   3 waits for its hard-link twin */
+	struct job *twin;	/* state 3: the job it links to */
+};
+
+/* What the folder's state rows become once it is finished. */
+struct finrow {
+	struct state_msg m;
+	struct job *job;	/* the row is valid once this job is placed */
+	int del;		/* delete the row instead */
+};
+
+struct metafile {
+	char *name;
+	struct mm_stat st;	/* as copied (ino 0: not copied) */
+	struct mm_stat src;	/* as read in this run */
+	char *tmp;		/* the temporary file, until renamed */
+	int index;		/* a dovecot.index* file (--with-indexes) */
+};
+
+struct folder {
+	struct dnode *dir;
+	char *path;
+	char *user;
+	size_t pending;		/* jobs not yet placed or failed */
+	int errors;
+	int planned;
+	int done;
+	struct finrow *rows;
+	size_t nrows, caprows;
+	struct metafile *meta;
+	size_t nmeta;
+	int cur_fd, new_fd, tmp_fd;
+	int dir_fd;		/* while its metadata is written */
+};
+
+struct ustats {
+	char *user;
+	uint64_t copied, linked, renamed, deleted, kept_only, src_gone,
+		bytes, errors;
+};
+
+struct sync {
+	struct mm_ctx *ctx;
+	const struct sync_opts *o;
+	struct endpoint *ep;
+	struct state state;
+	struct idmap src_ids, dst_ids;
+	struct owner_map owners;
+	int dst_fd;		/* the destination base, or -1 (dry run) */
+	const char *src;	/* source root without trailing '/' */
+	char *dest_name;	/* for messages */
+	int dry;
+	int64_t t0;		/* the old server's clock at the start */
+	char hostname[256];
+
+	struct smap dirs;
+	struct dnode **dv;
+	size_t ndv, capdv;
+	struct fentry *fv;
+	size_t nfv, capfv;
+
+	struct folder **folders;
+	size_t nfolders, capfolders;
+	struct job **jobs;
+	size_t njobs, capjobs;
+	struct smap links;	/* "dev:ino" -> a placed job or dest path */
+	struct smap users;
+
+	struct folder **ready;	/* finished folders waiting for a commit */
+	size_t nready, capready;
+	struct job **placed_wait;	/* in tmp, to rename at the flush */
+	size_t nwait, capwait;
+	uint64_t wait_bytes;
+
+	struct progress prog;
+	struct buf errors;	/* the list of failures for the summary */
+	uint64_t nerrors;
+	int fatal;		/* an errno that ends the run (disk full) */
+	int lost;		/* the agent connection is gone */
+	struct ustats total;
+	struct ts_stats files;
+};
+
+#define VEC_PUSH(v, n, cap, x) do { \
+	if ((n) == (cap)) { \
+		(cap) = (cap) ? (cap) * 2 : 64; \
+		(v) = xrealloc((v), (cap) * sizeof *(v)); \
+	} \
+	(v)[(n)++] = (x); \
+} while (0)
+
+/* ---- reporting ---- */
+
+static struct ustats *user_stats(struct sync *s, const char *user)
+{
+	struct ustats *u = smap_get(&s->users, user);
+
+	if (!u) {
+		u = xcalloc(1, sizeof *u);
+		u->user = xstrdup(user);
+		smap_put(&s->users, u->user, u);
+	}
+	return u;
+}
+
+/* Records one failed item: logged now, listed again in the summary. */
+static void item_failed(struct sync *s, struct folder *fo, const char *rel,
+			const char *what, int err)
+{
+	struct buf q = BUF_INIT;
+
+	mm_quote(&q, rel);
+	log_error("%s: %s: %s", q.data, what, strerror(err));
+	if (s->nerrors < 1000)
+		buf_printf(&s->errors, "  %s: %s: %s\n", q.data, what,
+			   strerror(err));
+	s->nerrors++;
+	s->total.errors++;
+	if (fo) {
+		fo->errors++;
+		user_stats(s, fo->user)->errors++;
+	}
+	if (fs_errno_fatal(err) && !s->fatal &&
+	    strstr(what, "old server") == NULL)
+		s->fatal = err;
+	buf_release(&q);
+}
+
+/* The plan line of a dry run (or of --verbose). */
+static void plan_line(struct sync *s, const char *action, const char *path,
+		      const char *to)
+{
+	struct buf q = BUF_INIT;
+
+	if (!s->dry && log_verbosity() < 1)
+		return;
+	mm_quote(&q, path);
+	if (to) {
+		buf_addstr(&q, " -> ");
+		mm_quote(&q, to);
+	}
+	if (log_json())
+		out_event("plan", json_pack("{s:s, s:s}", "action", action,
+					    "path", q.data));
+	else if (s->dry)
+		log_out("%-8s %s\n", action, q.data);
+	else
+		log_verbose("%s %s", action, q.data);
+	buf_release(&q);
+}
+
+/* ---- building the model ---- */
+
+static char *join(const char *a, const char *b)
+{
+	struct buf p = BUF_INIT;
+
+	buf_addstr(&p, a);
+	if (*a && *b)
+		buf_putc(&p, '/');
+	buf_addstr(&p, b);
+	return buf_detach(&p);
+}
+
+static char *src_abs(const struct sync *s, const char *rel)
+{
+	return join(s->src, rel);
+}
+
+static int depth_of(const char *path)
+{
+	int d = *path ? 1 : 0;
+
+	for (; *path; path++)
+		d += *path == '/';
+	return d;
+}
+
+/* Finds or makes the node for `path` (its parent must exist). */
+static struct dnode *dnode_get(struct sync *s, const char *path, int make)
+{
+	struct dnode *d = smap_get(&s->dirs, path), *p = NULL;
+	const char *slash;
+
+	if (d || !make)
+		return d;
+	if (*path) {
+		char *pp;
+
+		slash = strrchr(path, '/');
+		pp = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
+		p = smap_get(&s->dirs, pp);
+		free(pp);
+		if (!p)
+			return NULL;
+	}
+	d = xcalloc(1, sizeof *d);
+	d->path = xstrdup(path);
+	slash = strrchr(d->path, '/');
+	d->name = slash ? slash + 1 : d->path;
+	d->depth = depth_of(path);
+	d->kind = 'd';
+	d->parent = p;
+	if (p) {
+		d->sibling = p->child;
+		p->child = d;
+	}
+	smap_put(&s->dirs, d->path, d);
+	VEC_PUSH(s->dv, s->ndv, s->capdv, d);
+	return d;
+}
+
+static int load_dir_cb(void *arg, const char *path, char kind,
+		       int64_t mtime_s, uint32_t mtime_ns)
+{
+	struct sync *s = arg;
+	struct dnode *d;
+
+	/* Rows come in path order, so a parent precedes its children. */
+	d = dnode_get(s, path, 1);
+	if (!d) {
+		log_debug("state: %s has no parent row; ignored", path);
+		return 0;
+	}
+	d->in_state = 1;
+	d->kind = kind;
+	d->old_s = mtime_s;
+	d->old_ns = mtime_ns;
+	return 0;
+}
+
+struct listctx {
+	struct sync *s;
+	const char *prefix;	/* the listed directory's path */
+	struct dnode *top;
+	int recursive;
+};
+
+static void fentry_add(struct sync *s, const char *path, const struct rentry *e,
+		       struct dnode *parent)
+{
+	struct fentry f;
+
+	memset(&f, 0, sizeof f);
+	f.path = xstrdup(path);
+	f.name = strrchr(f.path, '/') ? strrchr(f.path, '/') + 1 : f.path;
+	f.kind = e->kind;
+	f.st = e->st;
+	f.target = e->target ? xstrdup(e->target) : NULL;
+	f.parent = parent;
+	VEC_PUSH(s->fv, s->nfv, s->capfv, f);
+}
+
+static int list_cb(void *arg, const struct rentry *e)
+{
+	struct listctx *c = arg;
+	struct sync *s = c->s;
+	char *path = join(c->prefix, e->path);
+	struct dnode *d, *parent;
+	const char *slash;
+
+	if (e->kind == 'e') {
+		d = dnode_get(s, path, 0);
+		item_failed(s, NULL, path, "cannot read the directory on the old server",
+			    e->err);
+		if (d)
+			d->failed = 1;
+		free(path);
+		return 0;
+	}
+	if (e->index == 0) {
+		c->top->have_now = 1;
+		c->top->now = e->st;
+		c->top->listed = 1;
+		free(path);
+		return 0;
+	}
+	slash = strrchr(path, '/');
+	{
+		char *pp = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
+		parent = smap_get(&s->dirs, pp);
+		free(pp);
+	}
+	if (!parent) {		/* below a directory we ignore */
+		free(path);
+		return 0;
+	}
+	if (e->kind == 'd' && strchr("cntx", parent->kind)) {
+		/* nothing below cur/, new/ or tmp/ is ours */
+	} else if (e->kind == 'd') {
+		d = dnode_get(s, path, 0);
+		if (d) {
+			d->seen = 1;
+			d->vanished = 0;
+			d->have_now = 1;
+			d->now = e->st;
+		} else if (!c->recursive) {
+			d = dnode_get(s, path, 1);
+			d->is_new = 1;
+			d->seen = 1;
+			d->have_now = 1;
+			d->now = e->st;
+			d->listed = 0;	/* listed below, recursively */
+		} else {
+			d = dnode_get(s, path, 1);
+			d->is_new = 1;
+			d->seen = 1;
+			d->have_now = 1;
+			d->now = e->st;
+			d->listed = 1;
+		}
+	} else if (e->kind == 'f' || e->kind == 'l') {
+		fentry_add(s, path, e, parent);
+	} else {
+		log_warn("%s/%s: not a file, directory or symlink; skipped",
+			 s->src, path);
+	}
+	free(path);
+	return 0;
+}
+
+/* Lists `d` on the old server: its own entries (depth 1) or, for a new
+ * directory, everything below it.  0, or -1 when the agent is lost. */
+static int list_dir(struct sync *s, struct dnode *d, int recursive)
+{
+	struct listctx c = { s, d->path, d, recursive };
+	char *abs = src_abs(s, d->path);
+	struct dnode *ch;
+	int rc;
+
+	for (ch = d->child; ch; ch = ch->sibling)
+		ch->seen = 0;
+	rc = remote_list(s->ep, abs, LIST_STAT | (recursive ? LIST_RECURSE : 0),
+			 recursive ? 0 : 1, list_cb, &c);
+	free(abs);
+	if (rc < 0)
+		return -1;
+	if (rc > 0) {
+		if (rc == ENOENT || rc == ENOTDIR) {
+			d->vanished = 1;
+		} else {
+			item_failed(s, NULL, d->path,
+				    "cannot list on the old server", rc);
+			d->failed = 1;
+		}
+		return 0;
+	}
+	d->listed = 1;
+	return 0;
+}
+
+static void mark_vanished(struct dnode *d)
+{
+	struct dnode *c;
+
+	d->vanished = 1;
+	for (c = d->child; c; c = c->sibling)
+		mark_vanished(c);
+}
+
+struct statctx {
+	struct sync *s;
+	struct dnode **v;
+};
+
+static int stat_cb(void *arg, uint32_t index, int err, const struct mm_stat *st)
+{
+	struct statctx *c = arg;
+	struct dnode *d = c->v[index];
+
+	if (err == ENOENT || err == ENOTDIR || (!err && !S_ISDIR(st->mode))) {
+		d->vanished = 1;
+	} else if (err) {
+		item_failed(c->s, NULL, d->path, "cannot stat on the old server",
+			    err);
+		d->failed = 1;
+	} else {
+		d->have_now = 1;
+		d->now = *st;
+	}
+	return 0;
+}
+
+/* Stats every known directory (tmp/ and below excepted) in batches. */
+static int stat_known_dirs(struct sync *s)
+{
+	struct dnode **v = xcalloc(s->ndv + 1, sizeof *v);
+	size_t n = 0, i, j;
+	int rc = 0;
+
+	for (i = 0; i < s->ndv; i++)
+		if (s->dv[i]->kind != 't' && s->dv[i]->kind != 'x')
+			v[n++] = s->dv[i];
+	for (i = 0; i < n && !rc; i += STAT_BATCH) {
+		size_t cnt = n - i < STAT_BATCH ? n - i : STAT_BATCH;
+		char **paths = xcalloc(cnt, sizeof *paths);
+		struct statctx c = { s, v + i };
+
+		for (j = 0; j < cnt; j++)
+			paths[j] = src_abs(s, v[i + j]->path);
+		rc = remote_stat(s->ep, paths, cnt, stat_cb, &c);
+		for (j = 0; j < cnt; j++)
+			free(paths[j]);
+		free(paths);
+	}
+	free(v);
+	return rc < 0 ? -1 : 0;
+}
+
+static int dir_changed(const struct dnode *d)
+{
+	if (!d->have_now || d->vanished)
+		return 0;
+	if (!d->in_state || (d->old_s == 0 && d->old_ns == 0))
+		return 1;
+	return d->old_s != d->now.mtime_s || d->old_ns != d->now.mtime_ns;
+}
+
+/* Kinds from the tree's shape: a directory with a cur/ is a folder. */
+static void classify(struct dnode *d, char parent_kind)
+{
+	struct dnode *c;
+	int has_cur = 0;
+
+	if (d->vanished && d->in_state) {
+		/* gone: what it was is what the state says */
+		for (c = d->child; c; c = c->sibling)
+			classify(c, d->kind);
+		return;
+	}
+	if (parent_kind == 'c' || parent_kind == 'n' || parent_kind == 't' ||
+	    parent_kind == 'x') {
+		d->kind = 'x';
+	} else if (parent_kind == 'F' && (!strcmp(d->name, "cur") ||
+					  !strcmp(d->name, "new") ||
+					  !strcmp(d->name, "tmp"))) {
+		d->kind = d->name[0] == 'c' ? 'c' : d->name[0] == 'n' ? 'n' : 't';
+	} else {
+		for (c = d->child; c; c = c->sibling)
+			if (!c->vanished && !strcmp(c->name, "cur"))
+				has_cur = 1;
+		d->kind = has_cur ? 'F' : 'd';
+	}
+	for (c = d->child; c; c = c->sibling)
+		classify(c, d->kind);
+}
+
+/* Step 1: what is there and what changed. */
+static int discover(struct sync *s)
+{
+	struct dnode *root;
+	size_t i, n;
+
+	if (state_dirs_each(&s->state, load_dir_cb, s) < 0)
+		return MM_EDEST;
+	root = dnode_get(s, "", 1);
+	if (!root->in_state) {
+		if (list_dir(s, root, 1) < 0)
+			return ep_exit_code(s->ep);
+		root->is_new = 1;
+	} else {
+		if (stat_known_dirs(s) < 0)
+			return ep_exit_code(s->ep);
+		/* Relist what changed; new directories appear in the listing
+		 * of their parent and are listed whole. */
+		n = s->ndv;
+		for (i = 0; i < n; i++) {
+			struct dnode *d = s->dv[i], *c;
+
+			if (d->kind == 't' || d->kind == 'x' || !dir_changed(d))
+				continue;
+			if (list_dir(s, d, 0) < 0)
+				return ep_exit_code(s->ep);
+			if (!d->listed || d->kind == 'c' || d->kind == 'n')
+				continue;
+			for (c = d->child; c; c = c->sibling)
+				if (!c->seen && !c->is_new)
+					mark_vanished(c);
+		}
+		for (i = 0; i < s->ndv; i++) {
+			struct dnode *d = s->dv[i];
+
+			if (d->is_new && !d->listed && !d->vanished &&
+			    list_dir(s, d, 1) < 0)
+				return ep_exit_code(s->ep);
+		}
+	}
+	if (root->vanished || (!root->have_now && !root->in_state)) {
+		log_error("%s on the old server: no such directory", s->src);
+		return MM_EDIFF;
+	}
+	classify(root, 0);
+	return MM_OK;
+}
+
+/* ---- step 2: directories and plain files ---- */
+
+static int by_depth(const void *a, const void *b)
+{
+	const struct ts_entry *x = a, *y = b;
+	int dx = depth_of(x->path), dy = depth_of(y->path);
+
+	if (dx != dy)
+		return dx < dy ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+static void ts_push(struct ts_list *l, const char *path, char kind,
+		    const struct mm_stat *st, const char *target)
+{
+	struct ts_entry *t;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	t = &l->v[l->n++];
+	t->path = xstrdup(path);
+	t->kind = kind;
+	t->st = *st;
+	t->target = target ? xstrdup(target) : NULL;
+}
+
+/* A file of a listed directory that the file-tree sync owns. */
+static int is_plain_file(const struct fentry *f)
+{
+	if (f->parent->vanished)
+		return 0;
+	if (f->parent->kind == 'd')
+		return 1;
+	return f->parent->kind == 'F' && md_classify(f->name) == MD_OTHER;
+}
+
+static int sync_plain(struct sync *s)
+{
+	struct ts_list l = { NULL, 0, 0 };
+	struct treesync ts;
+	size_t i;
+	int rc = MM_OK;
+
+	for (i = 0; i < s->ndv; i++) {
+		struct dnode *d = s->dv[i];
+
+		/* A directory that could not be listed is made next time,
+		 * when it can: its mode might lock us out meanwhile. */
+		if (d->vanished || d->kind == 'x' || !d->have_now || d->failed)
+			continue;
+		/* Every directory seen in a listing is made sure of. */
+		if (d->is_new || d->listed || (d->parent && d->parent->listed))
+			ts_push(&l, d->path, 'd', &d->now, NULL);
+	}
+	for (i = 0; i < s->nfv; i++) {
+		struct fentry *f = &s->fv[i];
+
+		if (is_plain_file(f))
+			ts_push(&l, f->path, f->kind, &f->st, f->target);
+	}
+	if (!l.n)
+		return MM_OK;
+	qsort(l.v, l.n, sizeof *l.v, by_depth);
+	if (s->dst_fd < 0) {	/* dry run, no destination yet */
+		for (i = 0; i < l.n; i++)
+			plan_line(s, l.v[i].kind == 'd' ? "mkdir" : "copy",
+				  l.v[i].path, NULL);
+		ts_list_release(&l);
+		return MM_OK;
+	}
+	memset(&ts, 0, sizeof ts);
+	ts.ep = s->ep;
+	ts.src_root = s->src;
+	ts.dst_fd = s->dst_fd;
+	ts.dst_name = s->dest_name;
+	ts.owners = &s->owners;
+	ts.flags = TS_KEEP_ROOT | (s->dry ? TS_DRY_RUN : 0);
+	rc = treesync_entries(&ts, &l);
+	s->files = ts.st;
+	ts_list_release(&l);
+	if (rc == MM_EDIFF) {
+		s->nerrors += ts.st.errors;
+		buf_printf(&s->errors, "  %llu other files or directories "
+			   "(listed above)\n", (unsigned long long)ts.st.errors);
+		for (i = 0; i < s->ndv; i++)
+			if (s->dv[i]->kind == 'd')
+				s->dv[i]->failed = 1;
+		rc = MM_OK;
+	}
+	return rc;
+}
+
+/* ---- step 3: planning a folder ---- */
+
+static int sub_fd(struct sync *s, struct folder *fo, char sub)
+{
+	int *fdp = sub == 'c' ? &fo->cur_fd : sub == 'n' ? &fo->new_fd :
+		&fo->tmp_fd;
+	const char *nm = sub == 'c' ? "cur" : sub == 'n' ? "new" : "tmp";
+	char *rel;
+	int e;
+
+	if (*fdp >= 0 || s->dst_fd < 0)
+		return *fdp;
+	rel = join(fo->path, nm);
+	e = fs_walk(s->dst_fd, rel, 0, NULL, fdp);
+	free(rel);
+	if (e) {
+		*fdp = -1;
+		errno = e;
+	}
+	return *fdp;
+}
+
+static void folder_close_fds(struct folder *fo)
+{
+	if (fo->cur_fd >= 0)
+		close(fo->cur_fd);
+	if (fo->new_fd >= 0)
+		close(fo->new_fd);
+	if (fo->tmp_fd >= 0)
+		close(fo->tmp_fd);
+	fo->cur_fd = fo->new_fd = fo->tmp_fd = -1;
+}
+
+static char *msg_rel(const struct folder *fo, char sub, const char *name)
+{
+	struct buf p = BUF_INIT;
+
+	if (*fo->path)
+		buf_printf(&p, "%s/", fo->path);
+	buf_printf(&p, "%s/%s", sub == 'c' ? "cur" : "new", name);
+	return buf_detach(&p);
+}
+
+static void row_add(struct folder *fo, const char *base, char sub,
+		    const char *name, uint64_t dev, uint64_t ino, uint64_t size,
+		    int gone, struct job *job, int del)
+{
+	struct finrow r;
+	struct buf n = BUF_INIT;
+
+	memset(&r, 0, sizeof r);
+	buf_printf(&n, "%s/%s", sub == 'c' ? "cur" : "new", name);
+	r.m.base = xstrdup(base);
+	r.m.name = buf_detach(&n);
+	r.m.dev = dev;
+	r.m.ino = ino;
+	r.m.size = size;
+	r.m.gone = gone;
+	r.job = job;
+	r.del = del;
+	VEC_PUSH(fo->rows, fo->nrows, fo->caprows, r);
+}
+
+struct linkref {
+	char key[48];
+	struct job *job;	/* a job of this run, or NULL */
+	char *dest;		/* a destination path (relative), or NULL */
+};
+
+static void link_key(char *key, size_t n, const struct mm_stat *st)
+{
+	snprintf(key, n, "%llx:%llx", (unsigned long long)st->dev,
+		 (unsigned long long)st->ino);
+}
+
+static void link_register(struct sync *s, const struct mm_stat *st,
+			  struct job *job, const char *dest)
+{
+	struct linkref *r;
+	char key[48];
+
+	if (st->nlink < 2)
+		return;
+	link_key(key, sizeof key, st);
+	r = smap_get(&s->links, key);
+	if (r && r->job && r->job->state != -1)
+		return;
+	if (!r) {
+		r = xcalloc(1, sizeof *r);
+		memcpy(r->key, key, sizeof key);
+		smap_put(&s->links, r->key, r);
+	}
+	r->job = job;
+	free(r->dest);
+	r->dest = dest ? xstrdup(dest) : NULL;
+}
+
+/* The destination's cur/ or new/ into `dm` (base -> dmsg). */
+static void read_dest_sub(struct sync *s, struct folder *fo, char sub,
+			  struct smap *dm, struct dmsg ***all, size_t *n,
+			  size_t *cap)
+{
+	int fd = sub_fd(s, fo, sub), dfd;
+	DIR *dir;
+	struct dirent *de;
+
+	if (fd < 0)
+		return;
+	dfd = dup(fd);
+	if (dfd < 0 || !(dir = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	while ((de = readdir(dir))) {
+		struct dmsg *m;
+		size_t bl;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		bl = md_base_len(de->d_name);
+		m = xcalloc(1, sizeof *m);
+		m->base = xstrndup(de->d_name, bl);
+		m->name = xstrdup(de->d_name);
+		m->sub = sub;
+		if (smap_get(dm, m->base)) {
+			char *rel = msg_rel(fo, sub, m->name);
+			log_warn("%s: a second file with the same base name on "
+				 "the destination; left alone", rel);
+			free(rel);
+			free(m->base);
+			free(m->name);
+			free(m);
+			continue;
+		}
+		smap_put(dm, m->base, m);
+		VEC_PUSH(*all, *n, *cap, m);
+	}
+	closedir(dir);
+}
+
+struct ploadctx {
+	struct smap *map;
+	struct pmsg ***all;
+	size_t *n, *cap;
+};
+
+static int pload_cb(void *arg, const struct state_msg *m)
+{
+	struct ploadctx *c = arg;
+	struct pmsg *p = xcalloc(1, sizeof *p);
+
+	p->base = xstrdup(m->base);
+	p->name = xstrdup(m->name);
+	p->dev = m->dev;
+	p->ino = m->ino;
+	p->size = m->size;
+	p->gone = m->gone;
+	smap_put(c->map, p->base, p);
+	VEC_PUSH(*c->all, *c->n, *c->cap, p);
+	return 0;
+}
+
+static struct dnode *child_named(struct dnode *d, const char *name)
+{
+	struct dnode *c;
+
+	for (c = d->child; c; c = c->sibling)
+		if (!c->vanished && !strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+static int meta_wanted(struct sync *s, const char *name)
+{
+	enum md_kind k = md_classify(name);
+
+	if (k == MD_META)
+		return 1;
+	return k == MD_INDEX && s->o->with_indexes &&
+		!strncmp(name, "dovecot.index", 13);
+}
+
+static void smsg_add(struct smap *sm, struct smsg ***all, size_t *n,
+		     size_t *cap, const char *name, char sub, int listed,
+		     const struct mm_stat *st)
+{
+	struct smsg *m = xcalloc(1, sizeof *m);
+	struct smsg *old;
+
+	m->base = xstrndup(name, md_base_len(name));
+	m->name = xstrdup(name);
+	m->sub = sub;
+	m->listed = listed;
+	if (st)
+		m->st = *st;
+	old = smap_get(sm, m->base);
+	if (old && old->sub == 'c') {	/* cur/ wins over new/ */
+		free(m->base);
+		free(m->name);
+		free(m);
+		return;
+	}
+	if (old) {
+		old->sub = m->sub;
+		free(old->name);
+		old->name = m->name;
+		old->listed = m->listed;
+		old->st = m->st;
+		free(m->base);
+		free(m);
+		return;
+	}
+	smap_put(sm, m->base, m);
+	VEC_PUSH(*all, *n, *cap, m);
+}
+
+static int rename_msg(struct sync *s, struct folder *fo, struct dmsg *dm,
+		      struct smsg *sm)
+{
+	int from = sub_fd(s, fo, dm->sub), to = sub_fd(s, fo, sm->sub);
+
+	if (from < 0 || to < 0)
+		return errno ? errno : ENOENT;
+	if (renameat(from, dm->name, to, sm->name) < 0)
+		return errno;
+	sync_step();
+	return 0;
+}
+
+/* Plans and does the renames and deletions of one folder; queues its
+ * copies.  Returns MM_OK or a fatal exit code. */
+static int plan_folder(struct sync *s, struct dnode *fd_node,
+		       struct fentry **files, size_t nfiles)
+{
+	struct folder *fo = xcalloc(1, sizeof *fo);
+	struct dnode *cur = child_named(fd_node, "cur");
+	struct dnode *nw = child_named(fd_node, "new");
+	struct smap S = { 0 }, D = { 0 }, P = { 0 };
+	struct smsg **sv = NULL;
+	struct dmsg **dv = NULL;
+	struct pmsg **pv = NULL;
+	size_t ns = 0, caps = 0, nd = 0, capd = 0, np = 0, capp = 0, i;
+	struct ploadctx pc = { &P, &pv, &np, &capp };
+	struct buf user = BUF_INIT;
+	struct ustats *us;
+
+	fo->dir = fd_node;
+	fd_node->fo = fo;
+	fo->path = xstrdup(fd_node->path);
+	md_user_of(fo->path, &user);
+	fo->user = buf_detach(&user);
+	fo->cur_fd = fo->new_fd = fo->tmp_fd = -1;
+	fo->dir_fd = -1;
+	us = user_stats(s, fo->user);
+	VEC_PUSH(s->folders, s->nfolders, s->capfolders, fo);
+
+	if (state_msgs_each(&s->state, fo->path, pload_cb, &pc) < 0)
+		return MM_EDEST;
+	/* The source: listed subdirectories, else the state's names. */
+	for (i = 0; i < nfiles; i++) {
+		struct fentry *f = files[i];
+
+		if (f->kind != 'f')
+			continue;
+		if (f->parent == cur || f->parent == nw)
+			smsg_add(&S, &sv, &ns, &caps, f->name,
+				 f->parent == cur ? 'c' : 'n', 1, &f->st);
+	}
+	for (i = 0; i < np; i++) {
+		struct pmsg *p = pv[i];
+		char sub = p->name[0] == 'c' ? 'c' : 'n';
+		struct dnode *sd = sub == 'c' ? cur : nw;
+
+		if (p->gone || !sd || sd->listed || strlen(p->name) < 5)
+			continue;
+		smsg_add(&S, &sv, &ns, &caps, p->name + 4, sub, 0, NULL);
+	}
+	read_dest_sub(s, fo, 'c', &D, &dv, &nd, &capd);
+	read_dest_sub(s, fo, 'n', &D, &dv, &nd, &capd);
+
+	for (i = 0; i < ns && !s->fatal; i++) {
+		struct smsg *sm = sv[i];
+		struct dmsg *dm = smap_get(&D, sm->base);
+		struct pmsg *pm = smap_get(&P, sm->base);
+		char *rel;
+
+		if (dm) {
+			if (dm->sub != sm->sub || strcmp(dm->name, sm->name)) {
+				char *from = msg_rel(fo, dm->sub, dm->name);
+				int e = 0;
+
+				rel = msg_rel(fo, sm->sub, sm->name);
+				plan_line(s, "rename", from, rel);
+				if (!s->dry)
+					e = rename_msg(s, fo, dm, sm);
+				if (e) {
+					item_failed(s, fo, from, "cannot rename", e);
+				} else {
+					s->total.renamed++;
+					us->renamed++;
+				}
+				free(from);
+				free(rel);
+			}
+			if (sm->listed) {
+				rel = msg_rel(fo, sm->sub, sm->name);
+				link_register(s, &sm->st, NULL, rel);
+				free(rel);
+			}
+			if (!pm || pm->gone || strcmp(pm->name + 4, sm->name) ||
+			    pm->name[0] != (sm->sub == 'c' ? 'c' : 'n'))
+				row_add(fo, sm->base, sm->sub, sm->name,
+					sm->listed ? sm->st.dev : pm ? pm->dev : 0,
+					sm->listed ? sm->st.ino : pm ? pm->ino : 0,
+					sm->listed ? sm->st.size : pm ? pm->size : 0,
+					0, NULL, 0);
+			continue;
+		}
+		if (!sm->listed) {
+			/* The state knows it but the destination lost it:
+			 * list this folder again next time. */
+			fo->errors++;
+			continue;
+		}
+		{
+			struct job *j = xcalloc(1, sizeof *j);
+			struct buf why = BUF_INIT;
+
+			j->fo = fo;
+			j->base = xstrdup(sm->base);
+			j->name = xstrdup(sm->name);
+			j->sub = sm->sub;
+			j->st = sm->st;
+			j->meta.mode = sm->st.mode & 07777;
+			j->meta.set_owner = 1;
+			j->meta.set_mtime = 1;
+			j->meta.mtime_s = sm->st.mtime_s;
+			j->meta.mtime_ns = sm->st.mtime_ns;
+			rel = msg_rel(fo, sm->sub, sm->name);
+			if (owner_map_ids(&s->owners, sm->st.uid, sm->st.gid,
+					  &j->meta.uid, &j->meta.gid, &why) < 0) {
+				log_error("%s: %s", rel, why.data);
+				item_failed(s, fo, rel, "owner missing on this "
+					    "server", EINVAL);
+				free(j->base);
+				free(j->name);
+				free(j);
+			} else {
+				plan_line(s, "copy", rel, NULL);
+				VEC_PUSH(s->jobs, s->njobs, s->capjobs, j);
+				fo->pending++;
+				row_add(fo, sm->base, sm->sub, sm->name,
+					sm->st.dev, sm->st.ino, sm->st.size, 0,
+					j, 0);
+			}
+			free(rel);
+			buf_release(&why);
+		}
+	}
+	for (i = 0; i < nd && !s->fatal; i++) {
+		struct dmsg *dm = dv[i];
+		struct pmsg *pm;
+		char *rel;
+
+		if (smap_get(&S, dm->base))
+			continue;
+		pm = smap_get(&P, dm->base);
+		rel = msg_rel(fo, dm->sub, dm->name);
+		if (pm && s->o->delete) {
+			int e = 0;
+
+			plan_line(s, "delete", rel, NULL);
+			if (!s->dry) {
+				int dfd = sub_fd(s, fo, dm->sub);
+				if (dfd < 0 || unlinkat(dfd, dm->name, 0) < 0)
+					e = errno ? errno : ENOENT;
+				else
+					sync_step();
+			}
+			if (e && e != ENOENT) {
+				item_failed(s, fo, rel, "cannot delete", e);
+			} else {
+				s->total.deleted++;
+				us->deleted++;
+				row_add(fo, dm->base, dm->sub, dm->name, 0, 0,
+					0, 0, NULL, 1);
+			}
+		} else if (pm) {
+			s->total.src_gone++;
+			us->src_gone++;
+			if (!pm->gone)
+				row_add(fo, pm->base, pm->name[0], pm->name + 4,
+					pm->dev, pm->ino, pm->size, 1, NULL, 0);
+		} else {
+			plan_line(s, "keep", rel, NULL);
+			s->total.kept_only++;
+			us->kept_only++;
+		}
+		free(rel);
+	}
+	/* Rows for files gone from both sides. */
+	for (i = 0; i < np; i++)
+		if (!smap_get(&D, pv[i]->base) && !smap_get(&S, pv[i]->base))
+			row_add(fo, pv[i]->base, pv[i]->name[0],
+				pv[i]->name + 4, 0, 0, 0, 0, NULL, 1);
+	/* Dovecot's files of the folder, when its directory was listed. */
+	if (fd_node->listed) {
+		for (i = 0; i < nfiles; i++) {
+			struct fentry *f = files[i];
+			uint64_t size, ino;
+			int64_t ms;
+			uint32_t mns;
+			struct stat dst;
+			int dirfd;
+
+			if (f->parent != fd_node || f->kind != 'f' ||
+			    !meta_wanted(s, f->name))
+				continue;
+			if (state_meta_get(&s->state, f->path, &size, &ms, &mns,
+					   &ino) && size == f->st.size &&
+			    ms == f->st.mtime_s && mns == f->st.mtime_ns &&
+			    ino == f->st.ino && s->dst_fd >= 0 &&
+			    fstatat(s->dst_fd, f->path, &dst,
+				    AT_SYMLINK_NOFOLLOW) == 0)
+				continue;
+			(void)dirfd;
+			plan_line(s, "metadata", f->path, NULL);
+			fo->meta = xrealloc(fo->meta, (fo->nmeta + 1) *
+					    sizeof *fo->meta);
+			fo->meta[fo->nmeta].name = xstrdup(f->name);
+			fo->meta[fo->nmeta].st = f->st;
+			fo->meta[fo->nmeta].index =
+				md_classify(f->name) == MD_INDEX;
+			fo->nmeta++;
+		}
+	}
+	fo->planned = 1;
+	for (i = 0; i < ns; i++) {
+		free(sv[i]->base);
+		free(sv[i]->name);
+		free(sv[i]);
+	}
+	for (i = 0; i < nd; i++) {
+		free(dv[i]->base);
+		free(dv[i]->name);
+		free(dv[i]);
+	}
+	for (i = 0; i < np; i++) {
+		free(pv[i]->base);
+		free(pv[i]->name);
+		free(pv[i]);
+	}
+	free(sv);
+	free(dv);
+	free(pv);
+	smap_release(&S);
+	smap_release(&D);
+	smap_release(&P);
+	folder_close_fds(fo);
+	if (!fo->pending)
+		VEC_PUSH(s->ready, s->nready, s->capready, fo);
+	return s->fatal ? MM_EDEST : MM_OK;
+}
+
+/* ---- step 5: a finished folder's Dovecot files and state ---- */
+
+/* Dovecot's dotlock: O_EXCL create of dovecot-uidlist.lock holding
+ * "<pid>:<host>"; a lock is stale after 120 s unchanged or when it names a
+ * dead process of this host.  0 or an errno (EAGAIN: still held). */
+static int dotlock_take(struct sync *s, int dirfd)
+{
+	const char *lock = "dovecot-uidlist.lock";
+	double until = mm_now() + LOCK_WAIT_SECONDS;
+	char content[300];
+	int fd, n;
+
+	n = snprintf(content, sizeof content, "%ld:%s", (long)getpid(),
+		     s->hostname);
+	for (;;) {
+		fd = openat(dirfd, lock, O_WRONLY | O_CREAT | O_EXCL |
+			    O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			int e = fs_write_all(fd, content, (size_t)n);
+			close(fd);
+			if (e)
+				unlinkat(dirfd, lock, 0);
+			return e;
+		}
+		if (errno != EEXIST)
+			return errno;
+		{
+			char held[300];
+			struct stat st;
+			ssize_t r = -1;
+			int stale = 0;
+
+			fd = openat(dirfd, lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0) {
+				r = read(fd, held, sizeof held - 1);
+				if (fstat(fd, &st) == 0 &&
+				    st.st_mtime + LOCK_STALE_SECONDS < time(NULL))
+					stale = 1;
+				close(fd);
+			}
+			if (r > 0) {
+				char *colon;
+				held[r] = '\0';
+				colon = strchr(held, ':');
+				if (colon && !strcmp(colon + 1, s->hostname) &&
+				    kill((pid_t)atol(held), 0) < 0 &&
+				    errno == ESRCH)
+					stale = 1;
+			}
+			if (stale) {
+				unlinkat(dirfd, lock, 0);
+				continue;
+			}
+		}
+		if (mm_now() > until)
+			return EAGAIN;
+		usleep(100000);
+	}
+}
+
+/* Removes the destination's index files of a folder (all of them, or
+ * those not in `keep`). */
+static void drop_indexes(int dirfd, const struct folder *fo)
+{
+	int dfd = dup(dirfd);
+	DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *de;
+	size_t i;
+
+	if (!dir) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	while ((de = readdir(dir))) {
+		int keep = 0;
+
+		if (strncmp(de->d_name, "dovecot.index", 13))
+			continue;
+		for (i = 0; i < fo->nmeta; i++)
+			if (fo->meta[i].index && !strcmp(fo->meta[i].name, de->d_name))
+				keep = 1;
+		if (!keep)
+			unlinkat(dirfd, de->d_name, 0);
+	}
+	closedir(dir);
+}
+
+/* The Dovecot files of the folders finished in one flush: read in
+ * batched requests into temporary files beside their targets, made
+ * durable with one syncfs, then renamed into place under each folder's
+ * dotlock; with a new uidlist the folder's index files go in the same
+ * step.  Returns MM_OK or a fatal exit code. */
+struct mref {
+	struct folder *fo;
+	struct metafile *m;
+};
+
+struct metaread {
+	struct sync *s;
+	struct mref *v;
+	int fd;
+	struct buf tmp;
+};
+
+static int meta_begin(void *arg, uint32_t index, int err,
+		      const struct mm_stat *st)
+{
+	struct metaread *c = arg;
+	struct mref *r = &c->v[index];
+	char *rel;
+
+	c->fd = -1;
+	r->m->st.ino = 0;	/* not copied (yet): no state row */
+	if (err) {
+		if (err != ENOENT) {
+			rel = join(r->fo->path, r->m->name);
+			item_failed(c->s, r->fo, rel, "cannot read on the old server",
+				    err);
+			free(rel);
+		}
+		return 0;
+	}
+	r->m->src = *st;
+	/* A fixed name, so that a run killed here leaves nothing that the
+	 * next run does not replace. */
+	buf_reset(&c->tmp);
+	buf_printf(&c->tmp, ".mailmove.%s.tmp", r->m->name);
+	unlinkat(r->fo->dir_fd, c->tmp.data, 0);
+	c->fd = openat(r->fo->dir_fd, c->tmp.data, O_WRONLY | O_CREAT | O_EXCL |
+		       O_NOFOLLOW | O_CLOEXEC, 0600);
+	err = c->fd < 0 ? errno : 0;
+	if (err) {
+		rel = join(r->fo->path, r->m->name);
+		item_failed(c->s, r->fo, rel, "cannot create", err);
+		free(rel);
+		return c->s->fatal ? 1 : 0;
+	}
+	r->m->tmp = xstrdup(c->tmp.data);
+	return 0;
+}
+
+static int meta_data(void *arg, uint32_t index, const void *p, size_t n)
+{
+	struct metaread *c = arg;
+	struct mref *r = &c->v[index];
+	int e;
+
+	if (c->fd < 0)
+		return 0;
+	e = fs_write_all(c->fd, p, n);
+	if (e) {
+		char *rel = join(r->fo->path, r->m->name);
+		close(c->fd);
+		c->fd = -1;
+		unlinkat(r->fo->dir_fd, r->m->tmp, 0);
+		free(r->m->tmp);
+		r->m->tmp = NULL;
+		item_failed(c->s, r->fo, rel, "cannot write", e);
+		free(rel);
+		return c->s->fatal ? 1 : 0;
+	}
+	return 0;
+}
+
+static int meta_end(void *arg, uint32_t index, int err, uint64_t total)
+{
+	struct metaread *c = arg;
+	struct mref *r = &c->v[index];
+	struct fs_meta fm;
+	struct buf why = BUF_INIT;
+	const struct mm_stat *st = &r->m->src;
+
+	(void)total;
+	if (c->fd < 0)
+		return 0;
+	memset(&fm, 0, sizeof fm);
+	fm.mode = st->mode & 07777;
+	fm.set_mtime = 1;
+	fm.mtime_s = st->mtime_s;
+	fm.mtime_ns = st->mtime_ns;
+	fm.set_owner = owner_map_ids(&c->s->owners, st->uid, st->gid, &fm.uid,
+				     &fm.gid, &why) == 0;
+	buf_release(&why);
+	if (!err)
+		err = fs_apply_meta(c->fd, &fm);
+	if (close(c->fd) < 0 && !err)
+		err = errno;
+	c->fd = -1;
+	if (err) {
+		char *rel = join(r->fo->path, r->m->name);
+		unlinkat(r->fo->dir_fd, r->m->tmp, 0);
+		free(r->m->tmp);
+		r->m->tmp = NULL;
+		item_failed(c->s, r->fo, rel, "cannot write", err);
+		free(rel);
+		return c->s->fatal ? 1 : 0;
+	}
+	return 0;
+}
+
+static int finish_meta_batch(struct sync *s, struct folder **v, size_t n)
+{
+	static const struct rread_ops ops = { meta_begin, meta_data, meta_end };
+	struct mref *refs = NULL;
+	size_t nrefs = 0, cap = 0, i, k;
+	int rc = MM_OK, e;
+
+	if (s->dry)
+		return MM_OK;
+	for (i = 0; i < n; i++) {
+		struct folder *fo = v[i];
+
+		if (!fo->nmeta)
+			continue;
+		e = fs_walk(s->dst_fd, fo->path, 0, NULL, &fo->dir_fd);
+		if (e) {
+			fo->dir_fd = -1;
+			item_failed(s, fo, fo->path, "cannot open the folder", e);
+			continue;
+		}
+		for (k = 0; k < fo->nmeta; k++) {
+			struct mref r = { fo, &fo->meta[k] };
+			VEC_PUSH(refs, nrefs, cap, r);
+		}
+	}
+	for (i = 0; i < nrefs && !s->fatal; i += READ_BATCH_FILES) {
+		size_t cnt = nrefs - i < READ_BATCH_FILES ? nrefs - i :
+			READ_BATCH_FILES;
+		char **paths = xcalloc(cnt, sizeof *paths);
+		struct metaread c;
+		int r;
+
+		memset(&c, 0, sizeof c);
+		c.s = s;
+		c.v = refs + i;
+		c.fd = -1;
+		for (k = 0; k < cnt; k++) {
+			char *rel = join(refs[i + k].fo->path, refs[i + k].m->name);
+			paths[k] = src_abs(s, rel);
+			free(rel);
+		}
+		r = remote_read(s->ep, paths, cnt, &ops, &c);
+		for (k = 0; k < cnt; k++)
+			free(paths[k]);
+		free(paths);
+		buf_release(&c.tmp);
+		if (r < 0) {
+			rc = ep_exit_code(s->ep);
+			goto out;
+		}
+	}
+	if (s->fatal) {
+		rc = MM_EDEST;
+		goto out;
+	}
+	if (nrefs && syncfs(s->dst_fd) < 0) {
+		item_failed(s, NULL, s->dest_name, "syncfs", errno);
+		rc = MM_EDEST;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct folder *fo = v[i];
+		int uidlist_changed = 0, any = 0;
+
+		if (fo->dir_fd < 0)
+			continue;
+		for (k = 0; k < fo->nmeta; k++)
+			any |= fo->meta[k].tmp != NULL;
+		if (!any)
+			continue;
+		e = dotlock_take(s, fo->dir_fd);
+		if (e) {
+			item_failed(s, fo, fo->path, e == EAGAIN ?
+				    "dovecot-uidlist.lock is held by a running "
+				    "Dovecot; folder metadata not copied" :
+				    "cannot take the dotlock", e);
+			continue;
+		}
+		for (k = 0; k < fo->nmeta; k++) {
+			struct metafile *m = &fo->meta[k];
+
+			if (!m->tmp)
+				continue;
+			if (renameat(fo->dir_fd, m->tmp, fo->dir_fd, m->name) < 0) {
+				char *rel = join(fo->path, m->name);
+				item_failed(s, fo, rel, "cannot move into place",
+					    errno);
+				free(rel);
+				continue;
+			}
+			free(m->tmp);
+			m->tmp = NULL;
+			m->st = m->src;
+			sync_step();
+			if (!strcmp(m->name, "dovecot-uidlist"))
+				uidlist_changed = 1;
+		}
+		if (uidlist_changed) {
+			drop_indexes(fo->dir_fd, fo);
+			sync_step();
+		}
+		unlinkat(fo->dir_fd, "dovecot-uidlist.lock", 0);
+	}
+out:
+	for (i = 0; i < n; i++) {
+		struct folder *fo = v[i];
+
+		for (k = 0; k < fo->nmeta; k++)
+			if (fo->meta[k].tmp) {
+				if (fo->dir_fd >= 0)
+					unlinkat(fo->dir_fd, fo->meta[k].tmp, 0);
+				free(fo->meta[k].tmp);
+				fo->meta[k].tmp = NULL;
+			}
+		if (fo->dir_fd >= 0)
+			close(fo->dir_fd);
+		fo->dir_fd = -1;
+	}
+	free(refs);
+	return rc;
+}
+
+static void put_dir_mtime(struct sync *s, struct dnode *d, int ok)
+{
+	int racy;
+
+	if (!d || d->vanished || !d->have_now)
+		return;
+	if (!d->listed && !d->is_new)
+		return;
+	racy = d->now.mtime_s >= s->t0 - RACY_SECONDS;
+	if (ok && !d->failed && !racy)
+		state_dir_put(&s->state, d->path, d->kind, d->now.mtime_s,
+			      d->now.mtime_ns);
+	else
+		state_dir_put(&s->state, d->path, d->kind, 0, 0);
+}
+
+/* The state rows of a finished folder (inside the open transaction). */
+static void commit_folder(struct sync *s, struct folder *fo)
+{
+	size_t i;
+	int ok = !fo->errors;
+	struct dnode *c;
+
+	for (i = 0; i < fo->nrows; i++) {
+		struct finrow *r = &fo->rows[i];
+
+		if (r->del)
+			state_msg_del(&s->state, fo->path, r->m.base);
+		else if (!r->job || r->job->state == 2)
+			state_msg_put(&s->state, fo->path, &r->m);
+	}
+	for (i = 0; i < fo->nmeta; i++) {
+		char *rel = join(fo->path, fo->meta[i].name);
+
+		if (fo->meta[i].st.ino)
+			state_meta_put(&s->state, rel, fo->meta[i].st.size,
+				       fo->meta[i].st.mtime_s,
+				       fo->meta[i].st.mtime_ns,
+				       fo->meta[i].st.ino);
+		else
+			ok = 0;
+		free(rel);
+	}
+	put_dir_mtime(s, fo->dir, ok);
+	for (c = fo->dir->child; c; c = c->sibling)
+		if (c->kind == 'c' || c->kind == 'n' || c->kind == 't')
+			put_dir_mtime(s, c, ok);
+	fo->done = 1;
+}
+
+/* ---- step 4: copies ---- */
+
+static void job_failed(struct sync *s, struct job *j, const char *what, int err)
+{
+	char *rel = msg_rel(j->fo, j->sub, j->name);
+
+	item_failed(s, j->fo, rel, what, err);
+	free(rel);
+	j->state = -1;
+	if (j->fo->pending && --j->fo->pending == 0)
+		VEC_PUSH(s->ready, s->nready, s->capready, j->fo);
+}
+
+static void job_placed(struct sync *s, struct job *j, int linked)
+{
+	struct ustats *us = user_stats(s, j->fo->user);
+
+	j->state = 2;
+	if (linked) {
+		s->total.linked++;
+		us->linked++;
+	} else {
+		s->total.copied++;
+		us->copied++;
+		s->total.bytes += j->st.size;
+		us->bytes += j->st.size;
+	}
+	progress_add(&s->prog, 1, linked ? 0 : j->st.size);
+	if (j->fo->pending && --j->fo->pending == 0)
+		VEC_PUSH(s->ready, s->nready, s->capready, j->fo);
+}
+
+/* Links `j` to an existing destination file `from_rel`.  0 or errno. */
+static int link_from(struct sync *s, struct job *j, const char *from_rel)
+{
+	const char *slash = strrchr(from_rel, '/');
+	char *dir = slash ? xstrndup(from_rel, (size_t)(slash - from_rel)) :
+		xstrdup("");
+	int dfd, to = sub_fd(s, j->fo, j->sub), e;
+	struct stat st;
+
+	if (to < 0) {
+		free(dir);
+		return errno ? errno : ENOENT;
+	}
+	e = fs_walk(s->dst_fd, dir, 0, NULL, &dfd);
+	free(dir);
+	if (e)
+		return e;
+	/* Only the same content: same size as the source says. */
+	if (fstatat(dfd, slash ? slash + 1 : from_rel, &st,
+		    AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != j->st.size) {
+		close(dfd);
+		return ENOENT;
+	}
+	if (linkat(dfd, slash ? slash + 1 : from_rel, to, j->name, 0) < 0)
+		e = errno;
+	close(dfd);
+	if (!e)
+		sync_step();
+	return e;
+}
+
+/* Decides at dispatch whether a job is a hard link: 1 linked now, 2 wait
+ * for its twin in this run, 0 read it. */
+static int try_link(struct sync *s, struct job *j)
+{
+	struct linkref *r;
+	char key[48];
+	struct buf folder = BUF_INIT, name = BUF_INIT;
+	int rc = 0;
+
+	if (j->st.nlink < 2)
+		return 0;
+	link_key(key, sizeof key, &j->st);
+	r = smap_get(&s->links, key);
+	if (r && r->job && r->job != j && r->job->state >= 0) {
+		if (r->job->state == 2) {
+			char *from = msg_rel(r->job->fo, r->job->sub,
+					     r->job->name);
+			rc = link_from(s, j, from) == 0 ? 1 : 0;
+			free(from);
+			return rc;
+		}
+		j->state = 3;
+		j->twin = r->job;
+		return 2;
+	}
+	if (r && r->dest && link_from(s, j, r->dest) == 0)
+		return 1;
+	if (state_msg_by_inode(&s->state, j->st.dev, j->st.ino, j->st.size,
+			       &folder, &name) == 1) {
+		char *from = join(folder.data, name.data);
+		rc = link_from(s, j, from) == 0 ? 1 : 0;
+		free(from);
+	}
+	buf_release(&folder);
+	buf_release(&name);
+	if (!rc)
+		link_register(s, &j->st, j, NULL);
+	return rc;
+}
+
+struct chunk {
+	struct job **v;
+	size_t n;
+	uint32_t id;
+	struct sync *s;
+	int fd;			/* the tmp file being written */
+	struct job *cur;
+};
+
+static int rd_begin(void *arg, uint32_t index, int err, const struct mm_stat *st)
+{
+	struct chunk *c = arg;
+	struct job *j = c->v[index];
+	int tfd;
+
+	(void)st;
+	c->fd = -1;
+	c->cur = j;
+	if (err) {
+		job_failed(c->s, j, err == ENOENT ? "vanished on the old server "
+			   "before it was read" : "cannot read on the old server",
+			   err);
+		if (err == ENOENT)
+			j->fo->errors++;
+		return 0;
+	}
+	tfd = sub_fd(c->s, j->fo, 't');
+	if (tfd < 0) {
+		job_failed(c->s, j, "cannot open the folder's tmp/",
+			   errno ? errno : ENOENT);
+		return c->s->fatal ? 1 : 0;
+	}
+	unlinkat(tfd, j->base, 0);
+	c->fd = openat(tfd, j->base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		       O_CLOEXEC, 0600);
+	if (c->fd < 0) {
+		job_failed(c->s, j, "cannot create in tmp/", errno);
+		return c->s->fatal ? 1 : 0;
+	}
+	return 0;
+}
+
+static void rd_abort(struct chunk *c)
+{
+	if (c->fd >= 0) {
+		close(c->fd);
+		unlinkat(c->cur->fo->tmp_fd, c->cur->base, 0);
+		c->fd = -1;
+	}
+}
+
+static int rd_data(void *arg, uint32_t index, const void *p, size_t n)
+{
+	struct chunk *c = arg;
+	int e;
+
+	(void)index;
+	if (c->fd < 0)
+		return 0;
+	e = fs_write_all(c->fd, p, n);
+	if (e) {
+		rd_abort(c);
+		job_failed(c->s, c->cur, "cannot write", e);
+		return c->s->fatal ? 1 : 0;
+	}
+	return 0;
+}
+
+static int rd_end(void *arg, uint32_t index, int err, uint64_t total)
+{
+	struct chunk *c = arg;
+	struct job *j = c->cur;
+	int e;
+
+	(void)index;
+	(void)total;
+	if (c->fd < 0)
+		return 0;
+	if (err) {
+		rd_abort(c);
+		job_failed(c->s, j, "read failed on the old server", err);
+		return 0;
+	}
+	e = fs_apply_meta(c->fd, &j->meta);
+	if (close(c->fd) < 0 && !e)
+		e = errno;
+	c->fd = -1;
+	if (e) {
+		unlinkat(j->fo->tmp_fd, j->base, 0);
+		job_failed(c->s, j, "cannot write", e);
+		return c->s->fatal ? 1 : 0;
+	}
+	j->state = 1;
+	VEC_PUSH(c->s->placed_wait, c->s->nwait, c->s->capwait, j);
+	c->s->wait_bytes += j->st.size;
+	sync_step();
+	return 0;
+}
+
+/* Makes the batch durable and visible, finishes ready folders and commits
+ * their state.  MM_OK or a fatal exit code. */
+static int flush(struct sync *s)
+{
+	size_t i;
+
+	if (s->dry) {
+		s->nready = 0;
+		return MM_OK;
+	}
+	if (s->nwait && syncfs(s->dst_fd) < 0) {
+		item_failed(s, NULL, s->dest_name, "syncfs", errno);
+		return MM_EDEST;
+	}
+	if (s->nwait)
+		sync_step();
+	for (i = 0; i < s->nwait; i++) {
+		struct job *j = s->placed_wait[i];
+		int to = sub_fd(s, j->fo, j->sub);
+
+		if (to < 0 || renameat(j->fo->tmp_fd, j->base, to, j->name) < 0) {
+			job_failed(s, j, "cannot move into place", errno);
+			continue;
+		}
+		sync_step();
+		job_placed(s, j, 0);
+	}
+	s->nwait = 0;
+	s->wait_bytes = 0;
+	/* Hard links whose twin was in this batch. */
+	for (i = 0; i < s->njobs; i++) {
+		struct job *j = s->jobs[i];
+
+		if (j->state != 3 || !j->twin || j->twin->state < 2)
+			continue;
+		if (j->twin->state == 2) {
+			char *from = msg_rel(j->twin->fo, j->twin->sub,
+					     j->twin->name);
+			int e = link_from(s, j, from);
+			free(from);
+			if (!e)
+				job_placed(s, j, 1);
+			else
+				job_failed(s, j, "cannot make the hard link", e);
+		}
+	}
+	for (i = 0; i < s->njobs; i++) {
+		struct job *j = s->jobs[i];
+		if (j->state == 3 && j->twin && j->twin->state == -1)
+			job_failed(s, j, "its hard-linked twin failed", EIO);
+	}
+	if (s->fatal)
+		return MM_EDEST;
+	{
+		int rc = finish_meta_batch(s, s->ready, s->nready);
+		if (rc)
+			return rc;
+	}
+	if (s->nready) {
+		if (syncfs(s->dst_fd) < 0) {
+			item_failed(s, NULL, s->dest_name, "syncfs", errno);
+			return MM_EDEST;
+		}
+		sync_step();
+		if (state_begin(&s->state) < 0)
+			return MM_EDEST;
+		for (i = 0; i < s->nready; i++) {
+			commit_folder(s, s->ready[i]);
+			folder_close_fds(s->ready[i]);
+		}
+		if (state_commit(&s->state) < 0)
+			return MM_EDEST;
+		sync_step();
+	}
+	s->nready = 0;
+	return MM_OK;
+}
+
+/* Streams every queued copy, two read requests in flight. */
+static int run_jobs(struct sync *s)
+{
+	static const struct rread_ops ops = { rd_begin, rd_data, rd_end };
+	struct chunk q[2];
+	size_t next = 0, head = 0, inflight = 0, k;
+	int rc = MM_OK;
+
+	memset(q, 0, sizeof q);
+	progress_start(&s->prog, "messages", s->njobs, 0);
+	if (s->dry) {
+		for (k = 0; k < s->njobs; k++) {
+			s->total.copied++;
+			s->total.bytes += s->jobs[k]->st.size;
+			user_stats(s, s->jobs[k]->fo->user)->copied++;
+			user_stats(s, s->jobs[k]->fo->user)->bytes +=
+				s->jobs[k]->st.size;
+		}
+		progress_end(&s->prog);
+		return MM_OK;
+	}
+	for (;;) {
+		/* A flush reads metadata files from the agent: it waits until
+		 * no read request is in flight. */
+		int want_flush = s->nwait >= FLUSH_FILES ||
+			s->wait_bytes >= FLUSH_BYTES || s->nready >= FLUSH_FOLDERS;
+
+		if (want_flush && !inflight && !s->fatal) {
+			rc = flush(s);
+			if (rc)
+				return rc;
+			continue;
+		}
+		while (!want_flush && inflight < 2 && next < s->njobs &&
+		       !s->fatal && !mm_interrupted) {
+			struct chunk *c = &q[(head + inflight) % 2];
+			uint64_t bytes = 0;
+			char **paths;
+
+			c->v = xcalloc(READ_BATCH_FILES, sizeof *c->v);
+			c->n = 0;
+			c->s = s;
+			c->fd = -1;
+			while (next < s->njobs && c->n < READ_BATCH_FILES &&
+			       bytes < READ_BATCH_BYTES) {
+				struct job *j = s->jobs[next++];
+				int l = try_link(s, j);
+
+				if (l == 1) {
+					job_placed(s, j, 1);
+					continue;
+				}
+				if (l == 2)
+					continue;
+				c->v[c->n++] = j;
+				bytes += j->st.size;
+			}
+			if (!c->n) {
+				free(c->v);
+				c->v = NULL;
+				continue;
+			}
+			paths = xcalloc(c->n, sizeof *paths);
+			for (k = 0; k < c->n; k++) {
+				char *rel = msg_rel(c->v[k]->fo, c->v[k]->sub,
+						    c->v[k]->name);
+				paths[k] = src_abs(s, rel);
+				free(rel);
+			}
+			c->id = remote_read_send(s->ep, paths, c->n);
+			for (k = 0; k < c->n; k++)
+				free(paths[k]);
+			free(paths);
+			if (!c->id)
+				return ep_exit_code(s->ep);
+			inflight++;
+		}
+		if (!inflight)
+			break;
+		{
+			struct chunk *c = &q[head];
+			int r = remote_read_recv(s->ep, c->id, c->n, &ops, c);
+
+			rd_abort(c);
+			free(c->v);
+			c->v = NULL;
+			head = (head + 1) % 2;
+			inflight--;
+			if (r < 0)
+				return ep_exit_code(s->ep);
+		}
+	}
+	progress_end(&s->prog);
+	if (s->fatal) {
+		size_t i;
+		/* Nothing half-done stays: the batch's tmp files go. */
+		for (i = 0; i < s->nwait; i++)
+			unlinkat(s->placed_wait[i]->fo->tmp_fd,
+				 s->placed_wait[i]->base, 0);
+		s->nwait = 0;
+		return MM_EDEST;
+	}
+	if (mm_interrupted)
+		return MM_EINTR;
+	return flush(s);
+}
+
+/* ---- vanished folders and directories ---- */
+
+struct goneload {
+	struct smap *map;
+	struct pmsg ***all;
+	size_t *n, *cap;
+};
+
+/* A folder gone from the source (deleted or renamed): with --delete its
+ * messages that the state proves go, then its Dovecot files and empty
+ * directories unless destination-only messages remain. */
+static void remove_folder(struct sync *s, struct dnode *d)
+{
+	struct folder tmp;
+	struct smap P = { 0 }, D = { 0 };
+	struct pmsg **pv = NULL;
+	struct dmsg **dv = NULL;
+	size_t np = 0, capp = 0, nd = 0, capd = 0, i;
+	struct ploadctx pc = { &P, &pv, &np, &capp };
+	struct buf user = BUF_INIT;
+	struct ustats *us;
+	int kept = 0, dirfd = -1;
+
+	memset(&tmp, 0, sizeof tmp);
+	tmp.path = d->path;
+	tmp.cur_fd = tmp.new_fd = tmp.tmp_fd = -1;
+	md_user_of(d->path, &user);
+	tmp.user = user.data ? user.data : (char *)"";
+	us = user_stats(s, tmp.user);
+	state_msgs_each(&s->state, d->path, pload_cb, &pc);
+	read_dest_sub(s, &tmp, 'c', &D, &dv, &nd, &capd);
+	read_dest_sub(s, &tmp, 'n', &D, &dv, &nd, &capd);
+	for (i = 0; i < nd; i++) {
+		char *rel = msg_rel(&tmp, dv[i]->sub, dv[i]->name);
+
+		if (smap_get(&P, dv[i]->base)) {
+			plan_line(s, "delete", rel, NULL);
+			if (!s->dry) {
+				int fd = sub_fd(s, &tmp, dv[i]->sub);
+				if (fd >= 0 && unlinkat(fd, dv[i]->name, 0) == 0)
+					sync_step();
+			}
+			s->total.deleted++;
+			us->deleted++;
+		} else {
+			plan_line(s, "keep", rel, NULL);
+			s->total.kept_only++;
+			us->kept_only++;
+			kept = 1;
+		}
+		free(rel);
+	}
+	if (!s->dry && !kept && s->dst_fd >= 0 &&
+	    fs_walk(s->dst_fd, d->path, 0, NULL, &dirfd) == 0) {
+		int dfd = dup(dirfd);
+		DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+		struct dirent *de;
+
+		/* Every message came from the source: Dovecot's files of
+		 * the folder (metadata, caches, locks) go with it. */
+		while (dir && (de = readdir(dir))) {
+			enum md_kind k = md_classify(de->d_name);
+			char *rel = join(d->path, de->d_name);
+
+			if (k == MD_META || k == MD_INDEX || k == MD_QUOTA ||
+			    k == MD_NEVER) {
+				if (de->d_type != DT_DIR)
+					unlinkat(dirfd, de->d_name, 0);
+				state_meta_del(&s->state, rel);
+			}
+			free(rel);
+		}
+		if (dir)
+			closedir(dir);
+		else if (dfd >= 0)
+			close(dfd);
+		/* Our own leftovers in tmp/ are the base names we know. */
+		if (sub_fd(s, &tmp, 't') >= 0)
+			for (i = 0; i < np; i++)
+				unlinkat(tmp.tmp_fd, pv[i]->base, 0);
+		folder_close_fds(&tmp);
+		unlinkat(dirfd, "cur", AT_REMOVEDIR);
+		unlinkat(dirfd, "new", AT_REMOVEDIR);
+		unlinkat(dirfd, "tmp", AT_REMOVEDIR);
+		close(dirfd);
+	}
+	folder_close_fds(&tmp);
+	if (!s->dry) {
+		for (i = 0; i < np; i++)
+			if (!kept || !smap_get(&D, pv[i]->base) ||
+			    smap_get(&P, pv[i]->base))
+				state_msg_del(&s->state, d->path, pv[i]->base);
+	}
+	for (i = 0; i < nd; i++) {
+		free(dv[i]->base);
+		free(dv[i]->name);
+		free(dv[i]);
+	}
+	for (i = 0; i < np; i++) {
+		free(pv[i]->base);
+		free(pv[i]->name);
+		free(pv[i]);
+	}
+	free(dv);
+	free(pv);
+	smap_release(&P);
+	smap_release(&D);
+	buf_release(&user);
+}
+
+static int by_depth_desc(const void *a, const void *b)
+{
+	const struct dnode *x = *(struct dnode *const *)a;
+	const struct dnode *y = *(struct dnode *const *)b;
+
+	return y->depth - x->depth;
+}
+
+/* Without --delete a vanished directory stays in the state, so that a
+ * later --delete can still prove what came from the source. */
+static int handle_vanished(struct sync *s)
+{
+	struct dnode **v = xcalloc(s->ndv + 1, sizeof *v);
+	size_t n = 0, i;
+
+	for (i = 0; i < s->ndv; i++)
+		if (s->dv[i]->vanished && s->dv[i]->in_state)
+			v[n++] = s->dv[i];
+	if (!n || !s->o->delete) {
+		free(v);
+		return MM_OK;
+	}
+	qsort(v, n, sizeof *v, by_depth_desc);
+	if (state_begin(&s->state) < 0) {
+		free(v);
+		return MM_EDEST;
+	}
+	for (i = 0; i < n; i++) {
+		struct dnode *d = v[i];
+
+		if (d->kind == 'F')
+			remove_folder(s, d);
+		if (!s->dry && s->dst_fd >= 0 && *d->path &&
+		    (d->kind == 'F' || d->kind == 'd'))
+			unlinkat(s->dst_fd, d->path, AT_REMOVEDIR);
+		state_dir_del(&s->state, d->path);
+	}
+	free(v);
+	if (state_commit(&s->state) < 0)
+		return MM_EDEST;
+	sync_step();
+	return MM_OK;
+}
+
+/* ---- the run ---- */
+
+static int64_t remote_clock(struct sync *s)
+{
+	char *argv[] = { "date", "+%s", NULL };
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	int status = -1;
+	int64_t t = 0;
+
+	if (remote_run(s->ep, argv, NULL, &out, &err, 4096, &status) == 0 &&
+	    status == 0 && out.len)
+		t = strtoll(out.data, NULL, 10);
+	buf_release(&out);
+	buf_release(&err);
+	return t > 0 ? t : (int64_t)time(NULL);
+}
+
+static json_t *ustats_json(const struct ustats *u)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "copied", (json_int_t)u->copied,
+			 "linked", (json_int_t)u->linked,
+			 "renamed", (json_int_t)u->renamed,
+			 "deleted", (json_int_t)u->deleted,
+			 "kept_only_on_destination", (json_int_t)u->kept_only,
+			 "gone_from_source_kept", (json_int_t)u->src_gone,
+			 "bytes", (json_int_t)u->bytes,
+			 "errors", (json_int_t)u->errors);
+}
+
+static void report(struct sync *s, int rc)
+{
+	char hb[32];
+	size_t i;
+
+	mm_human_bytes(s->total.bytes, hb, sizeof hb);
+	log_out("%s%llu copied (%s), %llu hard links, %llu renamed, "
+		"%llu deleted, %llu kept only on the destination, "
+		"%llu gone from the source but kept%s; other files: %llu new, "
+		"%llu updated\n",
+		s->dry ? "dry run, would do: " : "",
+		(unsigned long long)s->total.copied, hb,
+		(unsigned long long)s->total.linked,
+		(unsigned long long)s->total.renamed,
+		(unsigned long long)s->total.deleted,
+		(unsigned long long)s->total.kept_only,
+		(unsigned long long)s->total.src_gone,
+		s->total.src_gone && !s->o->delete ? " (--delete removes them)" : "",
+		(unsigned long long)s->files.copied,
+		(unsigned long long)s->files.updated);
+	if (s->nerrors)
+		log_error("%llu items failed and were skipped:\n%s",
+			  (unsigned long long)s->nerrors,
+			  s->errors.data ? s->errors.data : "");
+	if (log_json()) {
+		json_t *users = json_object(), *res;
+
+		for (i = 0; i < s->users.cap; i++)
+			if (s->users.v[i].key) {
+				struct ustats *u = s->users.v[i].val;
+				json_object_set_new(users, u->user,
+						    ustats_json(u));
+			}
+		res = ustats_json(&s->total);
+		json_object_set_new(res, "files_copied",
+				    json_integer((json_int_t)s->files.copied));
+		json_object_set_new(res, "files_updated",
+				    json_integer((json_int_t)s->files.updated));
+		json_object_set_new(res, "dry_run", json_boolean(s->dry));
+		json_object_set_new(res, "users", users);
+		json_object_set_new(res, "exit", json_integer(rc));
+		out_result(res);
+	}
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Step 1 to 5 in order; returns the exit code. */
+static int sync_steps(struct sync *s)
+{
+	struct fentry ***byparent;
+	size_t *nby, *capby, i;
+	int rc;
+
+	rc = discover(s);
+	if (rc)
+		return rc;
+	/* New directories are in the state at once (mtime 0): a run killed
+	 * before they are finished lists them again. */
+	if (state_begin(&s->state) < 0)
+		return MM_EDEST;
+	for (i = 0; i < s->ndv; i++) {
+		struct dnode *d = s->dv[i];
+
+		if (!d->vanished && d->kind != 'x' &&
+		    (!d->in_state || d->is_new))
+			state_dir_put(&s->state, d->path, d->kind, 0, 0);
+		else if (d->in_state && d->kind == 'x')
+			state_dir_del(&s->state, d->path);
+	}
+	if (state_commit(&s->state) < 0)
+		return MM_EDEST;
+	sync_step();
+
+	rc = sync_plain(s);
+	if (rc)
+		return rc;
+	if (state_begin(&s->state) < 0)
+		return MM_EDEST;
+	for (i = 0; i < s->ndv; i++)
+		if (s->dv[i]->kind == 'd')
+			put_dir_mtime(s, s->dv[i], 1);
+	if (state_commit(&s->state) < 0)
+		return MM_EDEST;
+
+	/* The listed files of each directory, for the folders. */
+	byparent = xcalloc(s->ndv + 1, sizeof *byparent);
+	nby = xcalloc(s->ndv + 1, sizeof *nby);
+	capby = xcalloc(s->ndv + 1, sizeof *capby);
+	{
+		struct smap idx = { 0 };
+		size_t *ids = xcalloc(s->ndv + 1, sizeof *ids);
+
+		for (i = 0; i < s->ndv; i++) {
+			ids[i] = i;
+			smap_put(&idx, s->dv[i]->path, &ids[i]);
+		}
+		for (i = 0; i < s->nfv; i++) {
+			struct fentry *f = &s->fv[i];
+			struct dnode *folder = f->parent;
+			size_t *k;
+
+			if (f->parent->kind == 'c' || f->parent->kind == 'n')
+				folder = f->parent->parent;
+			else if (f->parent->kind != 'F')
+				continue;
+			k = smap_get(&idx, folder->path);
+			if (k)
+				VEC_PUSH(byparent[*k], nby[*k], capby[*k], f);
+		}
+		for (i = 0; i < s->ndv && !rc; i++) {
+			struct dnode *d = s->dv[i], *c, *n;
+
+			if (d->kind != 'F' || d->vanished)
+				continue;
+			c = child_named(d, "cur");
+			n = child_named(d, "new");
+			if (!d->listed && !d->is_new && !(c && (c->listed || c->is_new)) &&
+			    !(n && (n->listed || n->is_new)))
+				continue;
+			rc = plan_folder(s, d, byparent[i], nby[i]);
+			if (s->nready >= FLUSH_FOLDERS && !s->njobs && !rc)
+				rc = flush(s);
+		}
+		for (i = 0; i < s->ndv; i++)
+			free(byparent[i]);
+		smap_release(&idx);
+		free(ids);
+	}
+	free(byparent);
+	free(nby);
+	free(capby);
+	if (rc)
+		return rc;
+	rc = run_jobs(s);
+	if (rc)
+		return rc;
+	return handle_vanished(s);
+}
+
+int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
+{
+	struct sync s;
+	struct buf state_path = BUF_INIT, src = BUF_INIT;
+	int rc, e;
+	size_t i;
+
+	memset(&s, 0, sizeof s);
+	s.ctx = ctx;
+	s.o = o;
+	s.dry = ctx->dry_run;
+	s.dst_fd = -1;
+	step_setup();
+	raise_fd_limit();
+	gethostname(s.hostname, sizeof s.hostname - 1);
+	buf_addstr(&src, o->src);
+	while (src.len > 1 && src.data[src.len - 1] == '/')
+		src.data[--src.len] = '\0';
+	s.src = src.data;
+	{
+		struct buf dn = BUF_INIT;
+		buf_addstr(&dn, mm_dest_root(ctx));
+		while (dn.len > 1 && dn.data[dn.len - 1] == '/')
+			dn.data[--dn.len] = '\0';
+		if (*o->dest != '/' && dn.len && dn.data[dn.len - 1] != '/')
+			buf_putc(&dn, '/');
+		buf_addstr(&dn, !strcmp(mm_dest_root(ctx), "/") && *o->dest == '/' ?
+			   o->dest + 1 : o->dest);
+		s.dest_name = buf_detach(&dn);
+	}
+
+	rc = ep_open_ctx(ctx, &s.ep);
+	if (rc)
+		goto out_nostate;
+	if (o->state_path)
+		buf_addstr(&state_path, o->state_path);
+	else
+		state_default_path(mm_dest_root(ctx), ctx->from, s.src, o->dest,
+				   &state_path);
+
+	/* Owners: by name, or forced. */
+	e = idmap_load_local(mm_dest_root(ctx), &s.dst_ids);
+	if (e) {
+		log_error("cannot read this server's users and groups: %s",
+			  strerror(e > 0 ? e : EIO));
+		rc = MM_EDEST;
+		goto out_nostate;
+	}
+	s.owners.src = &s.src_ids;
+	s.owners.dst = &s.dst_ids;
+	if (o->chown) {
+		if (owner_parse_chown(&s.dst_ids, o->chown, &s.owners.force_uid,
+				      &s.owners.force_gid) < 0) {
+			log_error("--chown %s: no such user or group on this "
+				  "server (give USER:GROUP)", o->chown);
+			rc = MM_EUSAGE;
+			goto out_nostate;
+		}
+		s.owners.forced = 1;
+	} else {
+		e = idmap_load_remote(s.ep, &s.src_ids);
+		if (e < 0) {
+			rc = ep_exit_code(s.ep);
+			goto out_nostate;
+		}
+		if (e > 0)
+			log_warn("cannot read the old server's users: %s; "
+				 "owners keep their numbers", strerror(e));
+	}
+	e = fs_open_base(mm_dest_root(ctx), o->dest, !s.dry, &s.dst_fd);
+	if (e && !(s.dry && e == ENOENT)) {
+		log_error("%s: cannot open the destination: %s", s.dest_name,
+			  strerror(e));
+		rc = MM_EDEST;
+		goto out_nostate;
+	}
+	if (state_open(&s.state, state_path.data, s.dry) < 0) {
+		rc = MM_EDEST;
+		goto out_nostate;
+	}
+	/* The racy rule compares directory mtimes with the old server's
+	 * clock; a local source shares ours. */
+	s.t0 = s.ep->local ? (int64_t)time(NULL) : remote_clock(&s);
+	if (s.lost || s.ep->dead) {
+		rc = ep_exit_code(s.ep);
+		goto out;
+	}
+	log_verbose("state: %s", state_path.data);
+	rc = sync_steps(&s);
+	if (rc == MM_EDEST && s.fatal)
+		log_error("%s: %s; stopped.  Nothing partial is visible in "
+			  "cur/ or new/; free space (or fix the cause) and run "
+			  "mailmove sync again to complete", s.dest_name,
+			  strerror(s.fatal));
+	if (rc == MM_OK && s.nerrors)
+		rc = MM_EDIFF;
+out:
+	report(&s, rc);
+	if (step_exit_at >= 0)
+		fprintf(stderr, "mailmove: test: %ld steps\n", step_count);
+	state_release(&s.state);
+out_nostate:
+	if (s.ep)
+		ep_close(s.ep);
+	if (s.dst_fd >= 0)
+		close(s.dst_fd);
+	idmap_release(&s.src_ids);
+	idmap_release(&s.dst_ids);
+	for (i = 0; i < s.nfolders; i++) {
+		struct folder *fo = s.folders[i];
+		size_t k;
+
+		folder_close_fds(fo);
+		for (k = 0; k < fo->nrows; k++) {
+			free((char *)fo->rows[k].m.base);
+			free((char *)fo->rows[k].m.name);
+		}
+		for (k = 0; k < fo->nmeta; k++)
+			free(fo->meta[k].name);
+		free(fo->rows);
+		free(fo->meta);
+		free(fo->path);
+		free(fo->user);
+		free(fo);
+	}
+	for (i = 0; i < s.njobs; i++) {
+		free(s.jobs[i]->base);
+		free(s.jobs[i]->name);
+		free(s.jobs[i]);
+	}
+	for (i = 0; i < s.ndv; i++) {
+		free(s.dv[i]->path);
+		free(s.dv[i]);
+	}
+	for (i = 0; i < s.nfv; i++) {
+		free(s.fv[i].path);
+		free(s.fv[i].target);
+	}
+	for (i = 0; i < s.links.cap; i++)
+		if (s.links.v && s.links.v[i].key) {
+			struct linkref *r = s.links.v[i].val;
+			free(r->dest);
+			free(r);
+		}
+	for (i = 0; i < s.users.cap; i++)
+		if (s.users.v && s.users.v[i].key) {
+			struct ustats *u = s.users.v[i].val;
+			free(u->user);
+			free(u);
+		}
+	smap_release(&s.links);
+	smap_release(&s.users);
+	smap_release(&s.dirs);
+	free(s.folders);
+	free(s.jobs);
+	free(s.dv);
+	free(s.fv);
+	free(s.ready);
+	free(s.placed_wait);
+	buf_release(&s.errors);
+	buf_release(&state_path);
+	buf_release(&src);
+	free(s.dest_name);
+	return rc;
+}
