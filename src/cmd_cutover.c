@@ -3,9 +3,9 @@
  *
  * The seed procedure's "Downtime" and "Migrate the emails cold" steps, in
  * their order: stop Dovecot on the old server and on this one, the cold
- * sync with --delete, a verify of the result, `doveadm force-resync` (and a
- * quota recount) for the new Dovecot, soft_bounce on, Postfix and Dovecot
- * started here; optionally the old Postfix relays what still reaches it to
+ * sync with --delete, a verify of the result, Dovecot started here and
+ * its indexes rebuilt (`doveadm force-resync`, a quota recount), soft_bounce
+ * on, Postfix started here; optionally the old Postfix relays what still reaches it to
  * this server.  Every step is idempotent, so after a failure or an
  * interruption the same command picks up where it stopped.  The sync,
  * verify and softbounce steps run this same mailmove binary as a child,
@@ -28,13 +28,13 @@
 enum {
 	OPT_YES = 2000, OPT_OLD_STOP, OPT_NEW_STOP, OPT_NEW_START,
 	OPT_RESYNC, OPT_RELAY, OPT_STATE, OPT_POSTFIX_CONFIG, OPT_NO_VERIFY,
-	OPT_SWITCH_STATE,
+	OPT_SWITCH_STATE, OPT_POSTFIX_START,
 };
 
 struct cutover {
 	int yes;
 	int no_verify;
-	const char *old_stop, *new_stop, *new_start, *resync;
+	const char *old_stop, *new_stop, *new_start, *postfix_start, *resync;
 	const char *relay_to, *state, *postfix_config, *switch_state;
 	int step;
 };
@@ -49,6 +49,7 @@ static int cutover_opt(void *arg, int key, const char *val)
 	case OPT_OLD_STOP: c->old_stop = val; break;
 	case OPT_NEW_STOP: c->new_stop = val; break;
 	case OPT_NEW_START: c->new_start = val; break;
+	case OPT_POSTFIX_START: c->postfix_start = val; break;
 	case OPT_RESYNC: c->resync = val; break;
 	case OPT_RELAY: c->relay_to = val; break;
 	case OPT_STATE: c->state = val; break;
@@ -63,9 +64,12 @@ static int cutover_opt(void *arg, int key, const char *val)
 static const char stop_dovecot_sh[] =
 	"if [ -d /run/systemd/system ]; then systemctl stop dovecot; "
 	"else service dovecot stop; fi";
-static const char start_new_sh[] =
-	"if [ -d /run/systemd/system ]; then systemctl start postfix dovecot; "
-	"else service postfix start && service dovecot start; fi";
+static const char start_dovecot_sh[] =
+	"if [ -d /run/systemd/system ]; then systemctl start dovecot; "
+	"else service dovecot start; fi";
+static const char start_postfix_sh[] =
+	"if [ -d /run/systemd/system ]; then systemctl start postfix; "
+	"else service postfix start; fi";
 
 static void step_header(struct mm_ctx *ctx, struct cutover *c,
 			const char *what)
@@ -204,6 +208,7 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		{ "old-stop", required_argument, NULL, OPT_OLD_STOP },
 		{ "new-stop", required_argument, NULL, OPT_NEW_STOP },
 		{ "new-start", required_argument, NULL, OPT_NEW_START },
+		{ "postfix-start", required_argument, NULL, OPT_POSTFIX_START },
 		{ "resync", required_argument, NULL, OPT_RESYNC },
 		{ "relay-to", required_argument, NULL, OPT_RELAY },
 		{ "state", required_argument, NULL, OPT_STATE },
@@ -320,6 +325,15 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		}
 	}
 
+	/* doveadm -A lists the users through Dovecot's auth service, so the
+	 * new Dovecot runs again before its indexes are rebuilt. */
+	step_header(ctx, &c, "start Dovecot on this server");
+	if (!ctx->dry_run && (st = run_local_cmd(c.new_start, start_dovecot_sh))) {
+		log_error("starting Dovecot failed (status %d)", st);
+		rc = MM_EDEST;
+		goto out;
+	}
+
 	step_header(ctx, &c, "rebuild Dovecot's indexes (force-resync)");
 	if (!ctx->dry_run) {
 		char *fr[] = { "doveadm", "force-resync", "-A", "*", NULL };
@@ -360,9 +374,10 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		}
 	}
 
-	step_header(ctx, &c, "start Postfix and Dovecot on this server");
-	if (!ctx->dry_run && (st = run_local_cmd(c.new_start, start_new_sh))) {
-		log_error("starting the services failed (status %d)", st);
+	step_header(ctx, &c, "start Postfix on this server");
+	if (!ctx->dry_run &&
+	    (st = run_local_cmd(c.postfix_start, start_postfix_sh))) {
+		log_error("starting Postfix failed (status %d)", st);
 		rc = MM_EDEST;
 		goto out;
 	}

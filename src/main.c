@@ -141,13 +141,14 @@ const struct cmd mm_commands[] = {
 
 	{ "cutover", cmd_cutover, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
 	  "the downtime: stop Dovecot on both servers, cold sync, verify, "
-	  "resync indexes, soft_bounce on, start the new server",
+	  "start and resync the new Dovecot, soft_bounce on, start Postfix",
 	  "cutover [--from HOST|DIR] [--to DIR] [--yes] [options] [SRC DEST]",
 	  "  --yes                  do not ask before stopping Dovecot\n"
 	  "  --old-stop CMD         stops Dovecot on the old server (default:\n"
 	  "                         systemctl stop dovecot, or service)\n"
 	  "  --new-stop CMD         stops Dovecot here (same default)\n"
-	  "  --new-start CMD        starts Postfix and Dovecot here\n"
+	  "  --new-start CMD        starts Dovecot here\n"
+	  "  --postfix-start CMD    starts Postfix here\n"
 	  "  --resync CMD           rebuilds the new Dovecot's indexes (default:\n"
 	  "                         doveadm force-resync -A '*', quota recalc)\n"
 	  "  --relay-to HOST        then make the old Postfix relay the mail that\n"

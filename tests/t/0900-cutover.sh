@@ -24,6 +24,7 @@ printf 'Subject: b\r\n\r\nx\r\n' | dva src save -u bob@example.org
 
 mkdir -p "$T/pf"
 printf 'compatibility_level = 3.6\nsoft_bounce = no\n' >"$T/pf/main.cf"
+: >"$T/pf/master.cf"
 common=(--from "$T/src" --to "$T/dst" --state "$T/sync.state")
 
 run_mm sync "${common[@]}" /home/ /home/
@@ -41,7 +42,7 @@ want_bob=$(fetch src bob@example.org)
 
 # A failing stop: nothing after it happens.
 run_mm cutover "${common[@]}" --yes --old-stop false --new-stop true \
-	--new-start true --resync true --postfix-config "$T/pf" \
+	--new-start true --postfix-start true --resync true --postfix-config "$T/pf" \
 	--switch-state "$T/switch.sqlite" /home/ /home/
 is "$rc" 1 "a failing stop of the old Dovecot exits 1"
 like "$err" 'nothing else was done' "and says nothing else was done"
@@ -56,7 +57,7 @@ dst_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
 run_mm cutover "${common[@]}" --yes \
 	--old-stop "doveadm -c $T/src/dovecot.conf stop" \
 	--new-stop "doveadm -c $T/dst/dovecot.conf stop" \
-	--new-start "dovecot -c $T/dst/dovecot.conf" \
+	--new-start "dovecot -c $T/dst/dovecot.conf" --postfix-start true \
 	--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *" \
 	--postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/
 is "$rc" 0 "the cutover exits 0"
