@@ -1,0 +1,32 @@
+#!/bin/bash
+# run: the whole plan between two sample servers, stopped by a failing step
+# and resumed from its journal; --dry-run changes nothing.
+. "$(dirname "$0")/../lib.sh"
+plan 11
+
+"$TOP/scripts/sample-servers" "$T/s" >/dev/null
+old="$T/s/old"
+new="$T/s/new"
+snapshot() { (cd "$new" && find . -printf '%p %s %T@\n' | sort); }
+
+before=$(snapshot)
+run_mm run --from "$old" --to "$new" --journal "$T/j" --dry-run --skip redis --skip cutover
+is "$rc" 0 "--dry-run of the plan exits 0"
+is "$(snapshot)" "$before" "--dry-run wrote nothing in the new root"
+ok "$([ ! -e "$T/j" ] && echo 0 || echo 1)" "--dry-run wrote no journal"
+
+# Nothing answers for Redis here: the plan stops at that step.
+run_mm run --from "$old" --to "$new" --journal "$T/j" --skip cutover
+ok "$([ "$rc" != 0 ] && echo 0 || echo 1)" "a failing step stops the plan (exit $rc)"
+like "$err" 'step redis ended with exit' "and names the step"
+is "$(cat "$T/j" 2>/dev/null | tr '\n' ' ')" "check db " "the journal holds the steps done before it"
+
+run_mm run --from "$old" --to "$new" --journal "$T/j" --skip redis --skip cutover
+is "$rc" 0 "the rerun with --skip redis finishes"
+like "$err" 'check already done' "done steps are not run again"
+is "$(cat "$T/j" | tr '\n' ' ')" "check db files sync " "the journal holds every step done"
+
+run_mm verify --from "$old" --to "$new" --content /var/vmail/ /var/vmail/
+is "$rc" 0 "what the plan moved verifies clean"
+ok "$([ -L "$new/etc/letsencrypt/live/mail.example.org/cert.pem" ] && echo 0 || echo 1)" \
+	"certificates came along as links"
