@@ -81,6 +81,7 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv);
 /* slot: cmd_db */
 
 /* slot: cmd_redis */
+int cmd_redis(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_files */
 

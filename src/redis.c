@@ -1,0 +1,1842 @@
+/*
+ * redis.c: the Redis copy engine behind `mailmove redis`.
+ *
+ * The fast path moves each key as its DUMP payload: SCAN a batch of keys
+ * on the old server, pipeline DUMP and PTTL for all of them, pipeline
+ * RESTORE (never REPLACE first) on the new one.  While the new server
+ * restores one batch, the old one already scans and dumps the next.
+ *
+ * RESTORE answers BUSYKEY for a key the destination already has: then the
+ * two are compared (payload bytes, else content) and an identical key is
+ * skipped, a different one kept and reported unless --replace.
+ *
+ * A destination that refuses the payload (another RDB version, another
+ * server family, RESTORE disabled) gets the type-aware copy instead: the
+ * value is read with GET/HGETALL/SMEMBERS/ZRANGE/LRANGE/XRANGE, written
+ * under a temporary name that expires within the hour, given its TTL, and
+ * renamed into place with RENAMENX, so a half-written key is never seen
+ * under its real name and a kill leaves nothing that lasts.
+ *
+ * The comparison after the copy scans the source again and compares every
+ * key: payload bytes when they match, else a content digest (XXH3-128,
+ * independent of element order for hashes, sets and sorted sets), and the
+ * remaining TTL.
+ */
+#include "redis.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "log.h"
+#include "mailmove.h"
+#include "banned.h"
+
+#define HISTORY_PREFIX "rs_history"
+#define TMP_TTL_MS "3600000"	/* a temporary key outlives no crash long */
+#define CHUNK_ELEMENTS 256	/* elements per write command (fallback) */
+#define TTL_SLACK_MS 1500	/* TTLs compared across two reads */
+
+/* ---- addresses ---------------------------------------------------------- */
+
+void redis_addr_init(struct redis_addr *a)
+{
+	memset(a, 0, sizeof *a);
+	a->db = -1;
+}
+
+void redis_addr_release(struct redis_addr *a)
+{
+	free(a->path);
+	free(a->host);
+	redis_addr_init(a);
+}
+
+/* Parses "HOST[:PORT]" or "[V6][:PORT]" into a. */
+static int parse_host_port(struct redis_addr *a, const char *s, size_t n,
+			   const char **why)
+{
+	const char *colon = NULL, *host = s;
+	size_t hlen = n;
+	uint64_t port = 6379;
+
+	if (n && s[0] == '[') {
+		const char *end = memchr(s, ']', n);
+		if (!end) {
+			*why = "unclosed [ in the host";
+			return -1;
+		}
+		host = s + 1;
+		hlen = (size_t)(end - s - 1);
+		if (end + 1 < s + n) {
+			if (end[1] != ':') {
+				*why = "junk after ]";
+				return -1;
+			}
+			colon = end + 1;
+		}
+	} else {
+		colon = memchr(s, ':', n);
+		if (colon) {
+			hlen = (size_t)(colon - s);
+			if (memchr(colon + 1, ':', n - hlen - 1)) {
+				*why = "an IPv6 address needs [brackets]";
+				return -1;
+			}
+		}
+	}
+	if (hlen == 0) {
+		*why = "no host";
+		return -1;
+	}
+	if (colon) {
+		char *p = xstrndup(colon + 1, (size_t)(s + n - colon - 1));
+		int bad = mm_parse_u64(p, &port) || port == 0 || port > 65535;
+		free(p);
+		if (bad) {
+			*why = "the port is not a number from 1 to 65535";
+			return -1;
+		}
+	}
+	a->host = xstrndup(host, hlen);
+	a->port = (int)port;
+	return 0;
+}
+
+int redis_addr_parse(struct redis_addr *a, const char *s, int loose,
+		     const char **why)
+{
+	const char *rest, *slash;
+	uint64_t db;
+
+	redis_addr_release(a);
+	*why = "";
+	if (!strncmp(s, "unix:", 5) || (loose && s[0] == '/')) {
+		const char *p = s[0] == '/' ? s : s + 5;
+		if (p[0] != '/') {
+			*why = "a unix socket needs an absolute path";
+			return -1;
+		}
+		if (strlen(p) >= 100) {
+			*why = "the socket path is too long";
+			return -1;
+		}
+		a->path = xstrdup(p);
+		return 0;
+	}
+	if (!strncmp(s, "redis://", 8))
+		rest = s + 8;
+	else if (loose)
+		rest = s;
+	else {
+		*why = "give redis://HOST:PORT[/DB] or unix:PATH";
+		return -1;
+	}
+	if (strchr(rest, '@')) {
+		*why = "no user or password in the address (use "
+		       "--password-file)";
+		return -1;
+	}
+	slash = strchr(rest, '/');
+	if (parse_host_port(a, rest, slash ? (size_t)(slash - rest)
+					   : strlen(rest), why))
+		goto bad;
+	if (slash && slash[1]) {
+		if (mm_parse_u64(slash + 1, &db) || db > 1000000) {
+			*why = "the database is not a number";
+			goto bad;
+		}
+		a->db = (int)db;
+	}
+	return 0;
+bad:
+	redis_addr_release(a);
+	return -1;
+}
+
+void redis_addr_target(const struct redis_addr *a, struct buf *out)
+{
+	buf_reset(out);
+	if (a->path)
+		buf_printf(out, "unix:%s", a->path);
+	else if (strchr(a->host, ':'))
+		buf_printf(out, "tcp:[%s]:%d", a->host, a->port);
+	else
+		buf_printf(out, "tcp:%s:%d", a->host, a->port);
+}
+
+/* ---- rspamd's configuration --------------------------------------------- */
+
+void redis_conf_init(struct redis_conf *c)
+{
+	memset(c, 0, sizeof *c);
+	redis_addr_init(&c->addr);
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void redis_conf_release(struct redis_conf *c)
+{
+	redis_addr_release(&c->addr);
+	free_secret(c->password);
+	free(c->username);
+	redis_conf_init(c);
+}
+
+/* Skips blanks and comments (#, //, and C comments). */
+static const char *ucl_skip(const char *p, const char *end)
+{
+	while (p < end) {
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			p++;
+		else if (*p == '#' || (*p == '/' && p + 1 < end && p[1] == '/')) {
+			while (p < end && *p != '\n')
+				p++;
+		} else if (*p == '/' && p + 1 < end && p[1] == '*') {
+			p += 2;
+			while (p + 1 < end && !(p[0] == '*' && p[1] == '/'))
+				p++;
+			p = p + 1 < end ? p + 2 : end;
+		} else
+			break;
+	}
+	return p;
+}
+
+/* Reads a UCL value (quoted or bare; the first element of a [list]) into
+ * out.  Returns the position after it. */
+static const char *ucl_value(const char *p, const char *end, struct buf *out)
+{
+	buf_reset(out);
+	p = ucl_skip(p, end);
+	if (p < end && *p == '[')
+		p = ucl_skip(p + 1, end);
+	if (p < end && (*p == '"' || *p == '\'')) {
+		char q = *p++;
+		while (p < end && *p != q) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			buf_putc(out, *p++);
+		}
+		return p < end ? p + 1 : end;
+	}
+	while (p < end && !strchr(";,}]\n\r \t#", *p))
+		buf_putc(out, *p++);
+	return p;
+}
+
+int redis_conf_parse(struct redis_conf *c, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	struct buf key = BUF_INIT, val = BUF_INIT;
+	char *servers[3] = { NULL, NULL, NULL };	/* write, plain, read */
+	const char *why;
+	int rc = 0, i;
+
+	while ((p = ucl_skip(p, end)) < end) {
+		const char *k = p;
+		while (p < end && (isalnum((unsigned char)*p) || *p == '_' ||
+				   *p == '-'))
+			p++;
+		if (p == k) {
+			p++;	/* braces, semicolons, anything else */
+			continue;
+		}
+		buf_reset(&key);
+		buf_add(&key, k, (size_t)(p - k));
+		p = ucl_skip(p, end);
+		if (p < end && (*p == '=' || *p == ':'))
+			p++;
+		else if (p < end && *p == '{')
+			continue;	/* a section: look inside */
+		p = ucl_value(p, end, &val);
+		if (!strcmp(key.data, "servers") || !strcmp(key.data, "server")) {
+			if (!servers[1]) servers[1] = xstrdup(buf_cstr(&val));
+		} else if (!strcmp(key.data, "write_servers")) {
+			if (!servers[0]) servers[0] = xstrdup(buf_cstr(&val));
+		} else if (!strcmp(key.data, "read_servers")) {
+			if (!servers[2]) servers[2] = xstrdup(buf_cstr(&val));
+		} else if (!strcmp(key.data, "password") && val.len) {
+			if (!c->password) c->password = xstrdup(buf_cstr(&val));
+		} else if (!strcmp(key.data, "username") && val.len) {
+			if (!c->username) c->username = xstrdup(buf_cstr(&val));
+		}
+		if (val.data)
+			explicit_bzero(val.data, val.cap);
+	}
+	for (i = 0; i < 3 && !c->has_addr; i++) {
+		char *s = servers[i], *comma;
+		if (!s || !*s)
+			continue;
+		comma = strchr(s, ',');
+		if (comma)
+			*comma = '\0';
+		while (*s == ' ')
+			s++;
+		if (redis_addr_parse(&c->addr, s, 1, &why) < 0) {
+			rc = -1;
+			break;
+		}
+		c->has_addr = 1;
+		rc = 1;
+	}
+	for (i = 0; i < 3; i++)
+		free(servers[i]);
+	buf_release(&key);
+	buf_release(&val);
+	return rc;
+}
+
+/* ---- history keys, quoting ---------------------------------------------- */
+
+/* Returns 1 if name is OLD or OLD_zst after `skip` bytes, and writes the
+ * same with NEW into out. */
+static int history_map(const char *old, const char *new_host, const char *pfx,
+		       const char *name, size_t len, struct buf *out)
+{
+	size_t pl = strlen(pfx), ol = strlen(old);
+
+	if (!old || !new_host || len < pl + ol || memcmp(name, pfx, pl) ||
+	    memcmp(name + pl, old, ol))
+		return 0;
+	if (len != pl + ol && !(len == pl + ol + 4 &&
+				!memcmp(name + pl + ol, "_zst", 4)))
+		return 0;
+	buf_reset(out);
+	buf_addstr(out, pfx);
+	buf_addstr(out, new_host);
+	buf_add(out, name + pl + ol, len - pl - ol);
+	return 1;
+}
+
+int redis_history_rename_key(const char *old, const char *new_host,
+			     const char *name, size_t len, struct buf *out)
+{
+	if (!old || !new_host)
+		return 0;
+	return history_map(old, new_host, HISTORY_PREFIX, name, len, out);
+}
+
+int redis_history_rename_member(const char *old, const char *new_host,
+				const char *name, size_t len, struct buf *out)
+{
+	if (!old || !new_host)
+		return 0;
+	return history_map(old, new_host, "", name, len, out);
+}
+
+void redis_quote(struct buf *out, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			buf_putc(out, ch);
+		else if (ch == '\\')
+			buf_addstr(out, "\\\\");
+		else
+			buf_printf(out, "\\x%02x", ch);
+	}
+}
+
+/* A quoted key as a C string, in a static ring so a few can be printed in
+ * one message. */
+static const char *qkey(const char *p, size_t n)
+{
+	static struct buf ring[4];
+	static int next;
+	struct buf *b = &ring[next++ % 4];
+
+	buf_reset(b);
+	if (n > 200) {
+		redis_quote(b, p, 200);
+		buf_addstr(b, "...");
+	} else
+		redis_quote(b, p, n);
+	return buf_cstr(b);
+}
+
+/* ---- connecting --------------------------------------------------------- */
+
+static int reply_is(const redisReply *r, int type)
+{
+	return r && r->type == type;
+}
+
+static int reply_error_starts(const redisReply *r, const char *pfx)
+{
+	return reply_is(r, REDIS_REPLY_ERROR) &&
+	       !strncmp(r->str, pfx, strlen(pfx));
+}
+
+redisContext *redis_connect(const char *what, const struct redis_addr *a,
+			    const char *connect_path, const char *username,
+			    const char *password)
+{
+	struct timeval tv = { 30, 0 };
+	redisContext *c;
+	redisReply *r = NULL;
+
+	if (connect_path)
+		c = redisConnectUnixWithTimeout(connect_path, tv);
+	else if (a->path)
+		c = redisConnectUnixWithTimeout(a->path, tv);
+	else
+		c = redisConnectWithTimeout(a->host, a->port, tv);
+	if (!c || c->err) {
+		log_error("redis: cannot connect to %s: %s", what,
+			  c ? c->errstr : "out of memory");
+		if (c)
+			redisFree(c);
+		return NULL;
+	}
+	tv.tv_sec = 300;	/* a huge key may take a while */
+	redisSetTimeout(c, tv);
+	if (password) {
+		if (username)
+			r = redisCommand(c, "AUTH %s %s", username, password);
+		else
+			r = redisCommand(c, "AUTH %s", password);
+		if (!r || r->type == REDIS_REPLY_ERROR) {
+			/* Redis's own message never contains the password. */
+			log_error("redis: %s refused the password: %s", what,
+				  r ? r->str : c->errstr);
+			goto fail;
+		}
+		freeReplyObject(r);
+	}
+	r = redisCommand(c, "PING");
+	if (reply_error_starts(r, "NOAUTH")) {
+		log_error("redis: %s needs a password: none was found in "
+			  "rspamd's configuration; give --password-file", what);
+		goto fail;
+	}
+	if (!r || r->type == REDIS_REPLY_ERROR) {
+		log_error("redis: %s: %s", what, r ? r->str : c->errstr);
+		goto fail;
+	}
+	freeReplyObject(r);
+	return c;
+fail:
+	if (r)
+		freeReplyObject(r);
+	redisFree(c);
+	return NULL;
+}
+
+/* ---- the engine's state ------------------------------------------------- */
+
+struct engine {
+	redisContext *src, *dst;
+	const struct redis_copy_opts *o;
+	struct redis_copy_result *res;
+	struct redis_db_stats *st;
+	struct progress prog;
+	int failed;		/* MM_EREMOTE or MM_EDEST once a link broke */
+	int fallback;
+	uint64_t tmp_counter;
+	struct buf name;	/* scratch: a mapped key name */
+};
+
+static void link_failed(struct engine *e, redisContext *c)
+{
+	int src = c == e->src;
+
+	if (!e->failed)
+		log_error("redis: lost the connection to the %s Redis: %s",
+			  src ? "old server's" : "new server's",
+			  c->errstr[0] ? c->errstr : "closed");
+	if (!e->failed)
+		e->failed = src ? MM_EREMOTE : MM_EDEST;
+}
+
+static redisReply *get_reply(struct engine *e, redisContext *c)
+{
+	void *r = NULL;
+
+	if (e->failed)
+		return NULL;
+	if (redisGetReply(c, &r) != REDIS_OK || !r) {
+		link_failed(e, c);
+		return NULL;
+	}
+	return r;
+}
+
+/* Sends what is buffered for c without waiting for the answers. */
+static int flush_out(struct engine *e, redisContext *c)
+{
+	int done = 0;
+
+	while (!done)
+		if (redisBufferWrite(c, &done) != REDIS_OK) {
+			link_failed(e, c);
+			return -1;
+		}
+	return 0;
+}
+
+static void append(redisContext *c, int argc, const char **argv,
+		   const size_t *lens)
+{
+	redisAppendCommandArgv(c, argc, argv, lens);
+}
+
+/* One command of two arguments: NAME KEY. */
+static void append2(redisContext *c, const char *cmd, const char *k, size_t n)
+{
+	const char *argv[2] = { cmd, k };
+	size_t lens[2] = { strlen(cmd), n };
+
+	append(c, 2, argv, lens);
+}
+
+/* Runs one command and returns its reply (NULL: the link failed). */
+static redisReply *run(struct engine *e, redisContext *c, int argc,
+		       const char **argv, const size_t *lens)
+{
+	append(c, argc, argv, lens);
+	return get_reply(e, c);
+}
+
+static int select_db(struct engine *e, redisContext *c, int db)
+{
+	char num[16];
+	const char *argv[2] = { "SELECT", num };
+	size_t lens[2];
+	redisReply *r;
+	int rc = 0;
+
+	snprintf(num, sizeof num, "%d", db);
+	lens[0] = 6;
+	lens[1] = strlen(num);
+	r = run(e, c, 2, argv, lens);
+	if (!r)
+		return -1;
+	if (r->type == REDIS_REPLY_ERROR) {
+		log_error("redis: cannot select database %d on the %s Redis: %s",
+			  db, c == e->src ? "old" : "new", r->str);
+		rc = -1;
+		if (!e->failed)
+			e->failed = c == e->src ? MM_EREMOTE : MM_EDEST;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/* The destination key name for a source key (history renamed). */
+static void dest_name(struct engine *e, const char *k, size_t n,
+		      const char **out, size_t *outlen)
+{
+	if (redis_history_rename_key(e->o->hist_old, e->o->hist_new, k, n,
+				     &e->name)) {
+		*out = e->name.data;
+		*outlen = e->name.len;
+	} else {
+		*out = k;
+		*outlen = n;
+	}
+}
+
+/* The history index set: its members are host names to rename. */
+static int is_history_index(const struct engine *e, const char *k, size_t n)
+{
+	return e->o->hist_old && n == strlen(HISTORY_PREFIX) &&
+	       !memcmp(k, HISTORY_PREFIX, n);
+}
+
+/* ---- values: read, digest, write (the type-aware path) ------------------ */
+
+enum vtype { VT_NONE, VT_STRING, VT_HASH, VT_SET, VT_ZSET, VT_LIST,
+	     VT_STREAM, VT_OTHER };
+
+struct rvalue {
+	enum vtype type;
+	long long pttl;		/* -1 none */
+	double read_at;		/* when PTTL was read */
+	redisReply *type_r;	/* TYPE (kept for its name) */
+	redisReply *data;
+	redisReply *sinfo;	/* stream: XINFO STREAM */
+	redisReply *groups;	/* stream: XINFO GROUPS */
+};
+
+static void rvalue_release(struct rvalue *v)
+{
+	if (v->type_r) freeReplyObject(v->type_r);
+	if (v->data) freeReplyObject(v->data);
+	if (v->sinfo) freeReplyObject(v->sinfo);
+	if (v->groups) freeReplyObject(v->groups);
+	memset(v, 0, sizeof *v);
+}
+
+static enum vtype type_of(const char *s)
+{
+	static const char *names[] = { "none", "string", "hash", "set", "zset",
+				       "list", "stream" };
+	size_t i;
+
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (!strcmp(s, names[i]))
+			return (enum vtype)i;
+	return VT_OTHER;
+}
+
+/*
+ * Reads a whole value from c.  Returns 0 (v filled; v->type VT_NONE if the
+ * key does not exist), 1 for an item error (reported), -1 if the link
+ * failed.  A type that changes between TYPE and the read is retried.
+ */
+static int rvalue_read(struct engine *e, redisContext *c, const char *k,
+		       size_t n, struct rvalue *v)
+{
+	static const char *readers[] = { NULL, "GET", "HGETALL", "SMEMBERS",
+					 "ZRANGE", "LRANGE", "XRANGE" };
+	int attempt;
+	redisReply *pt;
+
+	for (attempt = 0; attempt < 3; attempt++) {
+		const char *argv[5];
+		size_t lens[5];
+		int argc = 2;
+
+		memset(v, 0, sizeof *v);
+		append2(c, "TYPE", k, n);
+		append2(c, "PTTL", k, n);
+		v->type_r = get_reply(e, c);
+		pt = get_reply(e, c);
+		if (!v->type_r || !pt)
+			goto linkfail;
+		v->read_at = mm_now();
+		v->pttl = reply_is(pt, REDIS_REPLY_INTEGER) ? pt->integer : -1;
+		freeReplyObject(pt);
+		if (!reply_is(v->type_r, REDIS_REPLY_STATUS)) {
+			log_error("redis: TYPE %s: %s", qkey(k, n),
+				  v->type_r->str ? v->type_r->str : "?");
+			rvalue_release(v);
+			return 1;
+		}
+		v->type = type_of(v->type_r->str);
+		if (v->type == VT_NONE)
+			return 0;
+		if (v->type == VT_OTHER) {
+			log_error("redis: %s: type %s cannot be copied without "
+				  "DUMP/RESTORE", qkey(k, n), v->type_r->str);
+			rvalue_release(v);
+			return 1;
+		}
+		argv[0] = readers[v->type];
+		argv[1] = k;
+		lens[1] = n;
+		if (v->type == VT_ZSET || v->type == VT_LIST) {
+			argv[2] = "0";
+			argv[3] = "-1";
+			argc = 4;
+			if (v->type == VT_ZSET)
+				argv[argc++] = "WITHSCORES";
+		} else if (v->type == VT_STREAM) {
+			argv[2] = "-";
+			argv[3] = "+";
+			argc = 4;
+		}
+		for (int i = 0; i < argc; i++)
+			if (i != 1)
+				lens[i] = strlen(argv[i]);
+		append(c, argc, argv, lens);
+		if (v->type == VT_STREAM) {
+			const char *a2[3] = { "XINFO", "STREAM", k };
+			size_t l2[3] = { 5, 6, n };
+			append(c, 3, a2, l2);
+			a2[1] = "GROUPS";
+			append(c, 3, a2, l2);
+		}
+		v->data = get_reply(e, c);
+		if (v->type == VT_STREAM) {
+			v->sinfo = get_reply(e, c);
+			v->groups = get_reply(e, c);
+			if (!v->sinfo || !v->groups)
+				goto linkfail;
+		}
+		if (!v->data)
+			goto linkfail;
+		if (reply_error_starts(v->data, "WRONGTYPE") ||
+		    reply_error_starts(v->sinfo, "ERR no such key") ||
+		    reply_is(v->data, REDIS_REPLY_NIL)) {
+			rvalue_release(v);	/* changed under us: again */
+			continue;
+		}
+		if (reply_is(v->data, REDIS_REPLY_ERROR) ||
+		    reply_is(v->sinfo, REDIS_REPLY_ERROR) ||
+		    reply_is(v->groups, REDIS_REPLY_ERROR)) {
+			log_error("redis: reading %s: %s", qkey(k, n),
+				  reply_is(v->data, REDIS_REPLY_ERROR) ?
+				  v->data->str : "XINFO failed");
+			rvalue_release(v);
+			return 1;
+		}
+		return 0;
+	}
+	log_error("redis: %s keeps changing type; skipped", qkey(k, n));
+	return 1;
+linkfail:
+	rvalue_release(v);
+	return -1;
+}
+
+/* Adds h to an order-independent 128-bit sum. */
+static void sum_add(XXH128_hash_t *sum, XXH128_hash_t h)
+{
+	uint64_t lo = sum->low64 + h.low64;
+
+	sum->high64 += h.high64 + (lo < sum->low64);
+	sum->low64 = lo;
+}
+
+static void hash_field(XXH3_state_t *st, const char *p, size_t n)
+{
+	uint64_t len = n;
+
+	XXH3_128bits_update(st, &len, sizeof len);
+	XXH3_128bits_update(st, p, n);
+}
+
+/* The value of a field in an XINFO reply (name, value, name, value...). */
+static const redisReply *info_field(const redisReply *r, const char *name)
+{
+	size_t i;
+
+	if (!reply_is(r, REDIS_REPLY_ARRAY))
+		return NULL;
+	for (i = 0; i + 1 < r->elements; i += 2)
+		if (reply_is(r->element[i], REDIS_REPLY_STRING) ||
+		    reply_is(r->element[i], REDIS_REPLY_STATUS))
+			if (!strcmp(r->element[i]->str, name))
+				return r->element[i + 1];
+	return NULL;
+}
+
+/* A reply element as bytes ("" for what is not a string). */
+static const char *el(const redisReply *r, size_t *n)
+{
+	if (r && (r->type == REDIS_REPLY_STRING ||
+		  r->type == REDIS_REPLY_STATUS)) {
+		*n = r->len;
+		return r->str;
+	}
+	if (r && r->type == REDIS_REPLY_INTEGER) {
+		static char num[32];
+		snprintf(num, sizeof num, "%lld", r->integer);
+		*n = strlen(num);
+		return num;
+	}
+	*n = 0;
+	return "";
+}
+
+/*
+ * The content digest of a value: the type, then the elements (in order for
+ * strings, lists and streams; as an order-independent sum for hashes, sets
+ * and sorted sets, so the servers' internal orders do not matter).  Scores
+ * are compared as numbers.  With `map`, set members are renamed first
+ * (rspamd's history index).  TTLs are compared apart.
+ */
+static XXH128_hash_t rvalue_digest(const struct rvalue *v,
+				   const struct engine *map)
+{
+	XXH3_state_t *st = XXH3_createState();
+	XXH128_hash_t sum = { 0, 0 }, out;
+	struct buf mapped = BUF_INIT;
+	const redisReply *d = v->data;
+	uint32_t t = v->type;
+	size_t i, j, n, m;
+	const char *p, *q;
+
+	XXH3_128bits_reset(st);
+	XXH3_128bits_update(st, &t, sizeof t);
+	switch (v->type) {
+	case VT_STRING:
+		p = el(d, &n);
+		hash_field(st, p, n);
+		break;
+	case VT_HASH:
+		for (i = 0; i + 1 < d->elements; i += 2) {
+			XXH3_state_t *one = XXH3_createState();
+			XXH3_128bits_reset(one);
+			p = el(d->element[i], &n);
+			hash_field(one, p, n);
+			p = el(d->element[i + 1], &n);
+			hash_field(one, p, n);
+			sum_add(&sum, XXH3_128bits_digest(one));
+			XXH3_freeState(one);
+		}
+		break;
+	case VT_SET:
+		for (i = 0; i < d->elements; i++) {
+			p = el(d->element[i], &n);
+			if (map && redis_history_rename_member(map->o->hist_old,
+					map->o->hist_new, p, n, &mapped)) {
+				p = mapped.data;
+				n = mapped.len;
+			}
+			sum_add(&sum, XXH3_128bits(p, n));
+		}
+		break;
+	case VT_ZSET:
+		for (i = 0; i + 1 < d->elements; i += 2) {
+			XXH3_state_t *one = XXH3_createState();
+			double score;
+			char *sc;
+			XXH3_128bits_reset(one);
+			p = el(d->element[i], &n);
+			hash_field(one, p, n);
+			q = el(d->element[i + 1], &m);
+			sc = xstrndup(q, m);
+			score = strtod(sc, NULL);
+			free(sc);
+			if (score == 0)
+				score = 0;	/* -0 and 0 are one score */
+			XXH3_128bits_update(one, &score, sizeof score);
+			sum_add(&sum, XXH3_128bits_digest(one));
+			XXH3_freeState(one);
+		}
+		break;
+	case VT_LIST:
+		for (i = 0; i < d->elements; i++) {
+			p = el(d->element[i], &n);
+			hash_field(st, p, n);
+		}
+		break;
+	case VT_STREAM:
+		for (i = 0; i < d->elements; i++) {
+			const redisReply *en = d->element[i];
+			if (!reply_is(en, REDIS_REPLY_ARRAY) || en->elements < 2)
+				continue;
+			p = el(en->element[0], &n);
+			hash_field(st, p, n);
+			for (j = 0; reply_is(en->element[1], REDIS_REPLY_ARRAY) &&
+				    j < en->element[1]->elements; j++) {
+				p = el(en->element[1]->element[j], &n);
+				hash_field(st, p, n);
+			}
+		}
+		p = el(info_field(v->sinfo, "last-generated-id"), &n);
+		hash_field(st, p, n);
+		for (i = 0; reply_is(v->groups, REDIS_REPLY_ARRAY) &&
+			    i < v->groups->elements; i++) {
+			const redisReply *g = v->groups->element[i];
+			p = el(info_field(g, "name"), &n);
+			hash_field(st, p, n);
+			p = el(info_field(g, "last-delivered-id"), &n);
+			hash_field(st, p, n);
+		}
+		break;
+	default:
+		break;
+	}
+	XXH3_128bits_update(st, &sum, sizeof sum);
+	out = XXH3_128bits_digest(st);
+	XXH3_freeState(st);
+	buf_release(&mapped);
+	return out;
+}
+
+/* A command being built from pieces that live until it is appended. */
+struct cmdv {
+	const char **argv;
+	size_t *lens;
+	int n, cap;
+};
+
+static void cmdv_add(struct cmdv *c, const char *p, size_t n)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->argv = xrealloc(c->argv, (size_t)c->cap * sizeof *c->argv);
+		c->lens = xrealloc(c->lens, (size_t)c->cap * sizeof *c->lens);
+	}
+	c->argv[c->n] = p;
+	c->lens[c->n++] = n;
+}
+
+static void cmdv_addr(struct cmdv *c, const redisReply *r)
+{
+	size_t n;
+	const char *p = el(r, &n);
+
+	/* el() may use a static buffer for integers: copy is not needed
+	 * because only string elements reach here. */
+	cmdv_add(c, p, n);
+}
+
+/* Appends the command to c and starts a new one; returns 1 (one reply). */
+static int cmdv_send(struct cmdv *c, redisContext *ctx)
+{
+	append(ctx, c->n, c->argv, c->lens);
+	c->n = 0;
+	return 1;
+}
+
+static void cmdv_release(struct cmdv *c)
+{
+	free(c->argv);
+	free(c->lens);
+	memset(c, 0, sizeof *c);
+}
+
+/* Writes the elements of an aggregate with `cmd` in chunks; `step` reply
+ * elements per written element (2 for hashes and zsets). */
+static int write_chunks(struct engine *e, redisContext *c, const char *cmd,
+			const char *tmp, size_t tn, const redisReply *d,
+			size_t step, int swap, int map_members)
+{
+	struct cmdv cv = { NULL, NULL, 0, 0 };
+	struct buf *mapped = NULL;
+	size_t i, inchunk = 0, nmapped = 0;
+	int sent = 0;
+
+	if (map_members)
+		mapped = xcalloc(d->elements + 1, sizeof *mapped);
+	for (i = 0; i + step <= d->elements; i += step) {
+		if (!inchunk) {
+			cmdv_add(&cv, cmd, strlen(cmd));
+			cmdv_add(&cv, tmp, tn);
+		}
+		if (swap) {	/* ZADD takes score, member */
+			cmdv_addr(&cv, d->element[i + 1]);
+			cmdv_addr(&cv, d->element[i]);
+		} else if (mapped && redis_history_rename_member(e->o->hist_old,
+				e->o->hist_new, d->element[i]->str,
+				d->element[i]->len, &mapped[nmapped])) {
+			cmdv_add(&cv, mapped[nmapped].data, mapped[nmapped].len);
+			nmapped++;
+		} else {
+			for (size_t j = 0; j < step; j++)
+				cmdv_addr(&cv, d->element[i + j]);
+		}
+		if (++inchunk == CHUNK_ELEMENTS) {
+			sent += cmdv_send(&cv, c);
+			inchunk = 0;
+		}
+	}
+	if (inchunk)
+		sent += cmdv_send(&cv, c);
+	cmdv_release(&cv);
+	for (i = 0; mapped && i < nmapped; i++)
+		buf_release(&mapped[i]);
+	free(mapped);
+	return sent;
+}
+
+/*
+ * Writes v under `name` on c through a temporary key: the value, its TTL,
+ * then RENAMENX (RENAME with `replace`).  Returns 0 written, 2 `name`
+ * exists already (nothing changed), 1 item error (reported, the temporary
+ * key removed), -1 the link failed.
+ */
+static int rvalue_write(struct engine *e, redisContext *c, const char *name,
+			size_t nlen, const struct rvalue *v, int replace,
+			int map_members)
+{
+	char tmp[96], ttl[32];
+	size_t tn;
+	int sent = 0, i, rc = 0, renamed = -1;
+	const redisReply *d = v->data;
+	struct cmdv cv = { NULL, NULL, 0, 0 };
+	long long left = v->pttl;
+
+	snprintf(tmp, sizeof tmp, "mailmove:tmp:%ld:%" PRIu64, (long)getpid(),
+		 ++e->tmp_counter);
+	tn = strlen(tmp);
+	append2(c, "DEL", tmp, tn);
+	sent++;
+	switch (v->type) {
+	case VT_STRING: {
+		const char *argv[5] = { "SET", tmp, d->str, "PX", TMP_TTL_MS };
+		size_t lens[5] = { 3, tn, d->len, 2, strlen(TMP_TTL_MS) };
+		append(c, 5, argv, lens);
+		sent++;
+		break;
+	}
+	case VT_HASH:
+		sent += write_chunks(e, c, "HSET", tmp, tn, d, 2, 0, 0);
+		break;
+	case VT_SET:
+		sent += write_chunks(e, c, "SADD", tmp, tn, d, 1, 0,
+				     map_members);
+		break;
+	case VT_ZSET:
+		sent += write_chunks(e, c, "ZADD", tmp, tn, d, 2, 1, 0);
+		break;
+	case VT_LIST:
+		sent += write_chunks(e, c, "RPUSH", tmp, tn, d, 1, 0, 0);
+		break;
+	case VT_STREAM: {
+		size_t k, j;
+		size_t ln;
+		const char *last = el(info_field(v->sinfo, "last-generated-id"),
+				      &ln);
+		char *last_id = xstrndup(last, ln);
+		for (k = 0; k < d->elements; k++) {
+			const redisReply *en = d->element[k];
+			if (!reply_is(en, REDIS_REPLY_ARRAY) || en->elements < 2 ||
+			    !reply_is(en->element[1], REDIS_REPLY_ARRAY))
+				continue;
+			cmdv_add(&cv, "XADD", 4);
+			cmdv_add(&cv, tmp, tn);
+			cmdv_addr(&cv, en->element[0]);
+			for (j = 0; j < en->element[1]->elements; j++)
+				cmdv_addr(&cv, en->element[1]->element[j]);
+			sent += cmdv_send(&cv, c);
+		}
+		if (d->elements == 0) {
+			/* An empty stream exists: make one. */
+			const char *a[6] = { "XGROUP", "CREATE", tmp,
+					     "mailmove-tmp", "0", "MKSTREAM" };
+			size_t l[6] = { 6, 6, tn, 12, 1, 8 };
+			append(c, 6, a, l);
+			a[1] = "DESTROY";
+			l[1] = 7;
+			append(c, 4, a, l);
+			sent += 2;
+		}
+		if (*last_id) {
+			const char *a[3] = { "XSETID", tmp, last_id };
+			size_t l[3] = { 6, tn, strlen(last_id) };
+			append(c, 3, a, l);
+			sent++;
+		}
+		for (k = 0; reply_is(v->groups, REDIS_REPLY_ARRAY) &&
+			    k < v->groups->elements; k++) {
+			const redisReply *g = v->groups->element[k];
+			cmdv_add(&cv, "XGROUP", 6);
+			cmdv_add(&cv, "CREATE", 6);
+			cmdv_add(&cv, tmp, tn);
+			cmdv_addr(&cv, info_field(g, "name"));
+			cmdv_addr(&cv, info_field(g, "last-delivered-id"));
+			sent += cmdv_send(&cv, c);
+		}
+		free(last_id);
+		break;
+	}
+	default:
+		break;
+	}
+	if (v->type != VT_STRING) {
+		const char *a[3] = { "PEXPIRE", tmp, TMP_TTL_MS };
+		size_t l[3] = { 7, tn, strlen(TMP_TTL_MS) };
+		append(c, 3, a, l);
+		sent++;
+	}
+	/* The TTL that is left now, not when it was read. */
+	if (left >= 0) {
+		left -= (long long)((mm_now() - v->read_at) * 1000);
+		if (left < 1)
+			left = 1;
+		snprintf(ttl, sizeof ttl, "%lld", left);
+		const char *a[3] = { "PEXPIRE", tmp, ttl };
+		size_t l[3] = { 7, tn, strlen(ttl) };
+		append(c, 3, a, l);
+	} else
+		append2(c, "PERSIST", tmp, tn);
+	sent++;
+	{
+		const char *a[3] = { replace ? "RENAME" : "RENAMENX", tmp, name };
+		size_t l[3] = { strlen(a[0]), tn, nlen };
+		append(c, 3, a, l);
+		sent++;
+	}
+	for (i = 0; i < sent; i++) {
+		redisReply *r = get_reply(e, c);
+		if (!r) {
+			cmdv_release(&cv);
+			return -1;
+		}
+		if (r->type == REDIS_REPLY_ERROR && !rc) {
+			log_error("redis: writing %s on the new server: %s",
+				  qkey(name, nlen), r->str);
+			rc = 1;
+		}
+		if (i == sent - 1)
+			renamed = r->type == REDIS_REPLY_INTEGER ?
+				  (int)r->integer : r->type == REDIS_REPLY_STATUS;
+		freeReplyObject(r);
+	}
+	cmdv_release(&cv);
+	if (rc || renamed == 0) {
+		redisReply *r;
+		append2(c, "DEL", tmp, tn);
+		r = get_reply(e, c);
+		if (!r)
+			return -1;
+		freeReplyObject(r);
+		return rc ? 1 : 2;
+	}
+	return 0;
+}
+
+/*
+ * Compares the source key with the destination key by content.  Returns 1
+ * same, 0 different, 2 the source key is gone, 3 the destination key is
+ * gone, 4 item error, -1 link failed.
+ */
+static int same_content(struct engine *e, const char *k, size_t n,
+			const char *name, size_t nlen)
+{
+	struct rvalue a, b;
+	XXH128_hash_t da, db;
+	int rc;
+
+	rc = rvalue_read(e, e->src, k, n, &a);
+	if (rc)
+		return rc < 0 ? -1 : 4;
+	if (a.type == VT_NONE) {
+		rvalue_release(&a);
+		return 2;
+	}
+	rc = rvalue_read(e, e->dst, name, nlen, &b);
+	if (rc) {
+		rvalue_release(&a);
+		return rc < 0 ? -1 : 4;
+	}
+	if (b.type == VT_NONE) {
+		rvalue_release(&a);
+		rvalue_release(&b);
+		return 3;
+	}
+	da = rvalue_digest(&a, is_history_index(e, k, n) ? e : NULL);
+	db = rvalue_digest(&b, NULL);
+	rvalue_release(&a);
+	rvalue_release(&b);
+	return XXH128_isEqual(da, db) ? 1 : 0;
+}
+
+/* ---- the copy ----------------------------------------------------------- */
+
+static void report_conflict(struct engine *e, const char *name, size_t nlen)
+{
+	e->st->conflicts++;
+	log_warn("redis: db%d: %s differs on the new server; kept%s",
+		 e->st->dest_db, qkey(name, nlen),
+		 e->o->dry_run ? "" : " (--replace overwrites it)");
+	out_event("conflict", json_pack("{s:i, s:s}", "db", e->st->dest_db,
+					"key", qkey(name, nlen)));
+}
+
+static int typed_copy(struct engine *e, const char *k, size_t n, int replace);
+
+/*
+ * A key the destination already has.  Identical: skipped.  Different:
+ * reported and kept, or replaced with --replace.  `payload` is the source
+ * DUMP (NULL on the type-aware path).  Returns 0, or -1 if a link failed.
+ */
+static int resolve_existing(struct engine *e, const char *k, size_t n,
+			    const redisReply *payload, long long pttl,
+			    double read_at)
+{
+	const char *name;
+	size_t nlen;
+	redisReply *r;
+	int same = -2;
+
+	dest_name(e, k, n, &name, &nlen);
+	if (payload && !is_history_index(e, k, n)) {
+		append2(e->dst, "DUMP", name, nlen);
+		r = get_reply(e, e->dst);
+		if (!r)
+			return -1;
+		if (reply_is(r, REDIS_REPLY_STRING) && r->len == payload->len &&
+		    !memcmp(r->str, payload->str, r->len))
+			same = 1;
+		freeReplyObject(r);
+	}
+	if (same != 1) {
+		/* e->name may be reused below: keep a copy of the name. */
+		char *nm = xstrndup(name, nlen);
+		same = same_content(e, k, n, nm, nlen);
+		if (same == 3 && !e->o->dry_run) {	/* gone meanwhile */
+			free(nm);
+			return typed_copy(e, k, n, 0);
+		}
+		if (same == 0 || same == 3) {
+			if (e->o->replace) {
+				e->st->replaced++;
+				log_verbose("redis: db%d: replacing %s",
+					    e->st->dest_db, qkey(nm, nlen));
+				out_event("replace", json_pack("{s:i, s:s}",
+					  "db", e->st->dest_db, "key",
+					  qkey(nm, nlen)));
+				free(nm);
+				if (e->o->dry_run)
+					return 0;
+				if (payload && !e->fallback &&
+				    !is_history_index(e, k, n)) {
+					char ttl[32];
+					long long left = pttl;
+					const char *argv[5];
+					size_t lens[5];
+					if (left >= 0) {
+						left -= (long long)((mm_now() -
+							read_at) * 1000);
+						if (left < 1)
+							left = 1;
+					} else
+						left = 0;
+					snprintf(ttl, sizeof ttl, "%lld", left);
+					dest_name(e, k, n, &name, &nlen);
+					argv[0] = "RESTORE"; lens[0] = 7;
+					argv[1] = name; lens[1] = nlen;
+					argv[2] = ttl; lens[2] = strlen(ttl);
+					argv[3] = payload->str;
+					lens[3] = payload->len;
+					argv[4] = "REPLACE"; lens[4] = 7;
+					r = run(e, e->dst, 5, argv, lens);
+					if (!r)
+						return -1;
+					if (r->type != REDIS_REPLY_ERROR) {
+						freeReplyObject(r);
+						return 0;
+					}
+					freeReplyObject(r);
+				}
+				e->st->replaced--;	/* counted again below */
+				return typed_copy(e, k, n, 1);
+			}
+			report_conflict(e, nm, nlen);
+		} else if (same == 1)
+			e->st->identical++;
+		else if (same == 2)
+			e->st->gone++;
+		else if (same == 4)
+			e->st->failed++;
+		free(nm);
+		return same < 0 ? -1 : 0;
+	}
+	e->st->identical++;
+	return 0;
+}
+
+/*
+ * The type-aware copy of one key (`replace`: overwrite what is there).
+ * Returns 0 (counted in the stats), or -1 if a link failed.
+ */
+static int typed_copy(struct engine *e, const char *k, size_t n, int replace)
+{
+	struct rvalue v;
+	const char *name;
+	char *nm;
+	size_t nlen;
+	int rc;
+
+	rc = rvalue_read(e, e->src, k, n, &v);
+	if (rc) {
+		if (rc > 0)
+			e->st->failed++;
+		return rc < 0 ? -1 : 0;
+	}
+	if (v.type == VT_NONE) {
+		e->st->gone++;
+		rvalue_release(&v);
+		return 0;
+	}
+	dest_name(e, k, n, &name, &nlen);
+	nm = xstrndup(name, nlen);
+	if (e->o->dry_run) {
+		redisReply *r;
+		append2(e->dst, "EXISTS", nm, nlen);
+		r = get_reply(e, e->dst);
+		rc = r ? 0 : -1;
+		if (r && r->type == REDIS_REPLY_INTEGER && r->integer)
+			rc = resolve_existing(e, k, n, NULL, 0, 0);
+		else if (r)
+			e->st->fallback++;
+		if (r)
+			freeReplyObject(r);
+	} else {
+		rc = rvalue_write(e, e->dst, nm, nlen, &v, replace,
+				  is_history_index(e, k, n));
+		if (rc == 0) {
+			if (replace)
+				e->st->replaced++;
+			else
+				e->st->fallback++;
+		} else if (rc == 1)
+			e->st->failed++;
+		if (rc == 2)
+			rc = resolve_existing(e, k, n, NULL, 0, 0);
+		else if (rc > 0)
+			rc = 0;
+	}
+	free(nm);
+	rvalue_release(&v);
+	return rc;
+}
+
+/* Whether a RESTORE error means "this server cannot take the payload"
+ * (so every key needs the type-aware copy), not a problem of one key. */
+static int payload_refused(const redisReply *r)
+{
+	static const char *signs[] = {
+		"DUMP payload version or checksum",	/* another RDB version */
+		"Bad data format",
+		"unknown command",			/* RESTORE disabled */
+		"ERR unknown command",
+		"NOPERM",				/* ACL forbids it */
+	};
+	size_t i;
+
+	if (!reply_is(r, REDIS_REPLY_ERROR))
+		return 0;
+	for (i = 0; i < sizeof signs / sizeof signs[0]; i++)
+		if (strstr(r->str, signs[i]))
+			return 1;
+	return 0;
+}
+
+/* One SCAN batch on its way through the pipeline. */
+struct batch {
+	redisReply *scan;	/* [cursor, [keys]] */
+	redisReply **dump, **pttl;
+	char *state;		/* per key: see batch_send */
+	double read_at;
+	size_t n;
+};
+
+static void batch_release(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		if (b->dump && b->dump[i]) freeReplyObject(b->dump[i]);
+		if (b->pttl && b->pttl[i]) freeReplyObject(b->pttl[i]);
+	}
+	if (b->scan) freeReplyObject(b->scan);
+	free(b->dump);
+	free(b->pttl);
+	free(b->state);
+	memset(b, 0, sizeof *b);
+}
+
+#define KEY(b, i) ((b)->scan->element[1]->element[i])
+
+/* Reads the DUMP and PTTL answers of a batch already sent to the source. */
+static int batch_read_source(struct engine *e, struct batch *b)
+{
+	size_t i;
+
+	b->dump = xcalloc(b->n + 1, sizeof *b->dump);
+	b->pttl = xcalloc(b->n + 1, sizeof *b->pttl);
+	b->state = xcalloc(b->n + 1, 1);
+	for (i = 0; i < b->n; i++) {
+		b->dump[i] = get_reply(e, e->src);
+		b->pttl[i] = get_reply(e, e->src);
+		if (!b->dump[i] || !b->pttl[i])
+			return -1;
+	}
+	b->read_at = mm_now();
+	return 0;
+}
+
+/*
+ * Sends the batch's writes to the destination without waiting: RESTORE
+ * (state 'R'), or DUMP to compare in a dry run ('P').  Keys gone from the
+ * source are 'g', keys for the type-aware copy 'T'.
+ */
+static int batch_send(struct engine *e, struct batch *b)
+{
+	char ttl[32];
+	size_t i, nlen;
+	const char *name;
+	int sent = 0;
+
+	for (i = 0; i < b->n; i++) {
+		redisReply *d = b->dump[i], *p = b->pttl[i];
+		const redisReply *k = KEY(b, i);
+		long long left;
+
+		if (!reply_is(d, REDIS_REPLY_STRING) ||
+		    (reply_is(p, REDIS_REPLY_INTEGER) && p->integer == -2)) {
+			if (reply_is(d, REDIS_REPLY_ERROR)) {
+				/* DUMP refused (disabled, ACL): copy by type */
+				b->state[i] = 'T';
+				continue;
+			}
+			b->state[i] = 'g';
+			continue;
+		}
+		if (is_history_index(e, k->str, k->len) || e->fallback) {
+			b->state[i] = 'T';
+			continue;
+		}
+		dest_name(e, k->str, k->len, &name, &nlen);
+		if (e->o->dry_run) {
+			append2(e->dst, "DUMP", name, nlen);
+			b->state[i] = 'P';
+			sent++;
+			continue;
+		}
+		left = reply_is(p, REDIS_REPLY_INTEGER) ? p->integer : -1;
+		if (left >= 0) {
+			if (left < 1)
+				left = 1;	/* 0 would mean "no expiry" */
+		} else
+			left = 0;
+		snprintf(ttl, sizeof ttl, "%lld", left);
+		{
+			const char *argv[4] = { "RESTORE", name, ttl, d->str };
+			size_t lens[4] = { 7, nlen, strlen(ttl), d->len };
+			append(e->dst, 4, argv, lens);
+		}
+		b->state[i] = 'R';
+		sent++;
+	}
+	if (sent && flush_out(e, e->dst) < 0)
+		return -1;
+	return 0;
+}
+
+/* Reads the destination's answers to a batch and finishes every key:
+ * conflicts, the type-aware copies.  Returns 0, or -1 if a link failed. */
+static int batch_finish(struct engine *e, struct batch *b)
+{
+	size_t i;
+	int refused_now = 0;
+
+	for (i = 0; i < b->n; i++) {
+		redisReply *r;
+
+		if (b->state[i] != 'R' && b->state[i] != 'P')
+			continue;
+		r = get_reply(e, e->dst);
+		if (!r)
+			return -1;
+		if (b->state[i] == 'P') {
+			if (reply_is(r, REDIS_REPLY_NIL))
+				e->st->copied++;	/* would be */
+			else if (reply_is(r, REDIS_REPLY_STRING) &&
+				 r->len == b->dump[i]->len &&
+				 !memcmp(r->str, b->dump[i]->str, r->len))
+				e->st->identical++;
+			else
+				b->state[i] = 'B';
+		} else if (r->type != REDIS_REPLY_ERROR) {
+			e->st->copied++;
+		} else if (reply_error_starts(r, "BUSYKEY")) {
+			b->state[i] = 'B';
+		} else if (payload_refused(r)) {
+			if (!e->fallback && !refused_now) {
+				log_warn("redis: the new server refuses the "
+					 "old one's DUMP payloads (%s); copying "
+					 "by type instead", r->str);
+				free(e->res->fallback_reason);
+				e->res->fallback_reason = xstrdup(r->str);
+			}
+			e->fallback = refused_now = 1;
+			e->res->fallback_used = 1;
+			b->state[i] = 'T';
+		} else {
+			log_error("redis: db%d: RESTORE %s: %s", e->st->dest_db,
+				  qkey(KEY(b, i)->str, KEY(b, i)->len), r->str);
+			e->st->failed++;
+		}
+		freeReplyObject(r);
+	}
+	for (i = 0; i < b->n; i++) {
+		const redisReply *k = KEY(b, i);
+		int rc = 0;
+
+		if (b->state[i] == 'g')
+			e->st->gone++;
+		else if (b->state[i] == 'B')
+			rc = resolve_existing(e, k->str, k->len, b->dump[i],
+					      reply_is(b->pttl[i],
+						       REDIS_REPLY_INTEGER) ?
+					      b->pttl[i]->integer : -1,
+					      b->read_at);
+		else if (b->state[i] == 'T')
+			rc = typed_copy(e, k->str, k->len, 0);
+		if (rc < 0)
+			return -1;
+		if (b->state[i] != 'g' &&
+		    redis_history_rename_key(e->o->hist_old, e->o->hist_new,
+					     k->str, k->len, &e->name))
+			e->st->renamed++;
+	}
+	progress_add(&e->prog, b->n, 0);
+	return 0;
+}
+
+/* Sends SCAN and reads the answer into b.  Returns 0, or -1. */
+static int scan_next(struct engine *e, char *cursor, size_t cursor_size,
+		     struct batch *b)
+{
+	char count[16];
+	const char *argv[6] = { "SCAN", cursor, "MATCH", e->o->match,
+				"COUNT", count };
+	size_t lens[6];
+	redisReply *r;
+	int argc = 0, i;
+
+	snprintf(count, sizeof count, "%u", e->o->batch);
+	memset(b, 0, sizeof *b);
+	if (e->o->match) {
+		argc = 6;
+	} else {
+		argv[2] = "COUNT";
+		argv[3] = count;
+		argc = 4;
+	}
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	r = run(e, e->src, argc, argv, lens);
+	if (!r)
+		return -1;
+	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 2 ||
+	    !reply_is(r->element[0], REDIS_REPLY_STRING) ||
+	    !reply_is(r->element[1], REDIS_REPLY_ARRAY)) {
+		log_error("redis: SCAN on the old server: %s",
+			  r->type == REDIS_REPLY_ERROR ? r->str
+						       : "unexpected answer");
+		freeReplyObject(r);
+		e->failed = MM_EREMOTE;
+		return -1;
+	}
+	snprintf(cursor, cursor_size, "%s", r->element[0]->str);
+	b->scan = r;
+	b->n = r->element[1]->elements;
+	for (size_t j = 0; j < b->n; j++)
+		if (!reply_is(r->element[1]->element[j], REDIS_REPLY_STRING)) {
+			log_error("redis: SCAN returned a key that is not a "
+				  "string");
+			e->failed = MM_EREMOTE;
+			return -1;
+		}
+	return 0;
+}
+
+static int copy_db(struct engine *e)
+{
+	char cursor[32] = "0";
+	struct batch cur, pending;
+	int have_pending = 0, rc = -1;
+	size_t i;
+
+	memset(&pending, 0, sizeof pending);
+	if (select_db(e, e->src, e->st->db) || select_db(e, e->dst,
+							 e->st->dest_db))
+		return -1;
+	e->fallback = e->o->force_fallback || e->res->fallback_used;
+	do {
+		if (mm_interrupted)
+			goto out;
+		if (scan_next(e, cursor, sizeof cursor, &cur))
+			goto out;
+		for (i = 0; i < cur.n; i++) {
+			append2(e->src, "DUMP", KEY(&cur, i)->str,
+				KEY(&cur, i)->len);
+			append2(e->src, "PTTL", KEY(&cur, i)->str,
+				KEY(&cur, i)->len);
+		}
+		e->st->keys += cur.n;
+		if (batch_read_source(e, &cur)) {
+			batch_release(&cur);
+			goto out;
+		}
+		if (have_pending) {
+			int f = batch_finish(e, &pending);
+			batch_release(&pending);
+			have_pending = 0;
+			if (f) {
+				batch_release(&cur);
+				goto out;
+			}
+		}
+		if (batch_send(e, &cur)) {
+			batch_release(&cur);
+			goto out;
+		}
+		pending = cur;
+		have_pending = 1;
+	} while (strcmp(cursor, "0"));
+	if (have_pending) {
+		have_pending = 0;
+		if (batch_finish(e, &pending))
+			goto out;
+	}
+	rc = 0;
+out:
+	batch_release(&pending);
+	return rc;
+}
+
+/* ---- the comparison after the copy -------------------------------------- */
+
+static void report_difference(struct engine *e, const char *what,
+			      const char *name, size_t nlen)
+{
+	log_error("redis: db%d: %s %s", e->st->dest_db, qkey(name, nlen), what);
+	out_event("difference", json_pack("{s:i, s:s, s:s}", "db",
+					   e->st->dest_db, "key",
+					   qkey(name, nlen), "what", what));
+}
+
+static int verify_db(struct engine *e)
+{
+	char cursor[32] = "0";
+	struct batch b;
+	size_t i;
+	redisReply *r;
+
+	if (select_db(e, e->src, e->st->db) || select_db(e, e->dst,
+							 e->st->dest_db))
+		return -1;
+	do {
+		redisReply **dd, **dp;
+		int fail = 0;
+
+		if (mm_interrupted)
+			return -1;
+		if (scan_next(e, cursor, sizeof cursor, &b))
+			return -1;
+		for (i = 0; i < b.n; i++) {
+			const char *name;
+			size_t nlen;
+			append2(e->src, "DUMP", KEY(&b, i)->str, KEY(&b, i)->len);
+			append2(e->src, "PTTL", KEY(&b, i)->str, KEY(&b, i)->len);
+			dest_name(e, KEY(&b, i)->str, KEY(&b, i)->len, &name,
+				  &nlen);
+			append2(e->dst, "DUMP", name, nlen);
+			append2(e->dst, "PTTL", name, nlen);
+		}
+		dd = xcalloc(b.n + 1, sizeof *dd);
+		dp = xcalloc(b.n + 1, sizeof *dp);
+		if ((b.n && (flush_out(e, e->src) || flush_out(e, e->dst))) ||
+		    batch_read_source(e, &b))
+			fail = 1;
+		for (i = 0; !fail && i < b.n; i++) {
+			dd[i] = get_reply(e, e->dst);
+			dp[i] = get_reply(e, e->dst);
+			if (!dd[i] || !dp[i])
+				fail = 1;
+		}
+		for (i = 0; !fail && i < b.n; i++) {
+			const redisReply *k = KEY(&b, i);
+			long long sp = reply_is(b.pttl[i], REDIS_REPLY_INTEGER)
+				       ? b.pttl[i]->integer : -1;
+			long long dpt = reply_is(dp[i], REDIS_REPLY_INTEGER)
+					? dp[i]->integer : -1;
+			const char *name;
+			char *nm;
+			size_t nlen;
+			int same = 1;
+
+			if (!reply_is(b.dump[i], REDIS_REPLY_STRING) &&
+			    !reply_is(b.dump[i], REDIS_REPLY_ERROR))
+				continue;	/* gone from the source */
+			if (sp == -2)
+				continue;
+			dest_name(e, k->str, k->len, &name, &nlen);
+			nm = xstrndup(name, nlen);
+			e->st->v_keys++;
+			if (reply_is(dd[i], REDIS_REPLY_NIL) || dpt == -2) {
+				if (sp < 0 || sp > TTL_SLACK_MS) {
+					e->st->v_missing++;
+					report_difference(e, "is missing on the "
+							  "new server", nm, nlen);
+				}
+				free(nm);
+				continue;
+			}
+			e->st->v_present++;
+			if (!reply_is(b.dump[i], REDIS_REPLY_STRING) ||
+			    !reply_is(dd[i], REDIS_REPLY_STRING) ||
+			    dd[i]->len != b.dump[i]->len ||
+			    memcmp(dd[i]->str, b.dump[i]->str, dd[i]->len) ||
+			    is_history_index(e, k->str, k->len)) {
+				same = same_content(e, k->str, k->len, nm, nlen);
+				if (same < 0) {
+					free(nm);
+					fail = 1;
+					break;
+				}
+			}
+			if (same == 1 || same == 2 || same == 3)
+				e->st->v_equal++;
+			else {
+				e->st->v_differ++;
+				report_difference(e, "has different content on "
+						  "the new server", nm, nlen);
+			}
+			if ((sp < 0) != (dpt < 0) ||
+			    (sp >= 0 && llabs(sp - dpt) > TTL_SLACK_MS)) {
+				char what[96];
+				snprintf(what, sizeof what, "has TTL %lld ms on "
+					 "the new server, %lld ms on the old",
+					 dpt, sp);
+				e->st->v_ttl++;
+				report_difference(e, what, nm, nlen);
+			}
+			free(nm);
+		}
+		for (i = 0; i < b.n; i++) {
+			if (dd[i]) freeReplyObject(dd[i]);
+			if (dp[i]) freeReplyObject(dp[i]);
+		}
+		free(dd);
+		free(dp);
+		progress_add(&e->prog, b.n, 0);
+		batch_release(&b);
+		if (fail)
+			return -1;
+	} while (strcmp(cursor, "0"));
+	r = run(e, e->src, 1, (const char *[]){ "DBSIZE" }, (size_t[]){ 6 });
+	if (!r)
+		return -1;
+	e->st->dbsize_src = reply_is(r, REDIS_REPLY_INTEGER) ? r->integer : -1;
+	freeReplyObject(r);
+	r = run(e, e->dst, 1, (const char *[]){ "DBSIZE" }, (size_t[]){ 6 });
+	if (!r)
+		return -1;
+	e->st->dbsize_dest = reply_is(r, REDIS_REPLY_INTEGER) ? r->integer : -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+/* ---- databases in use --------------------------------------------------- */
+
+/* Fills the databases to copy from INFO keyspace ("db3:keys=12,...") and
+ * opts->dbs.  Returns 0, or -1. */
+static int list_databases(struct engine *e, uint64_t *total)
+{
+	redisReply *r;
+	const char *p;
+	size_t i;
+
+	r = run(e, e->src, 2, (const char *[]){ "INFO", "keyspace" },
+		(size_t[]){ 4, 8 });
+	if (!r)
+		return -1;
+	if (!reply_is(r, REDIS_REPLY_STRING)) {
+		log_error("redis: INFO keyspace on the old server: %s",
+			  r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
+		freeReplyObject(r);
+		e->failed = MM_EREMOTE;
+		return -1;
+	}
+	*total = 0;
+	for (p = r->str; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1
+						       : NULL) {
+		int db;
+		unsigned long long keys;
+		int wanted = !e->o->dbs;
+
+		if (sscanf(p, "db%d:keys=%llu", &db, &keys) != 2)
+			continue;
+		for (i = 0; e->o->dbs && i < e->o->ndbs; i++)
+			if (e->o->dbs[i] == db)
+				wanted = 1;
+		if (!wanted)
+			continue;
+		e->res->db = xrealloc(e->res->db, (e->res->ndb + 1) *
+				      sizeof *e->res->db);
+		memset(&e->res->db[e->res->ndb], 0, sizeof *e->res->db);
+		e->res->db[e->res->ndb].db = db;
+		e->res->db[e->res->ndb].dest_db = e->o->dest_db >= 0 ?
+						  e->o->dest_db : db;
+		e->res->ndb++;
+		*total += keys;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+/* ---- the whole run ------------------------------------------------------ */
+
+void redis_copy_result_init(struct redis_copy_result *r)
+{
+	memset(r, 0, sizeof *r);
+}
+
+void redis_copy_result_release(struct redis_copy_result *r)
+{
+	free(r->db);
+	free(r->fallback_reason);
+	memset(r, 0, sizeof *r);
+}
+
+int redis_copy(redisContext *src, redisContext *dst,
+	       const struct redis_copy_opts *opts,
+	       struct redis_copy_result *res)
+{
+	struct engine e;
+	uint64_t total = 0;
+	size_t i;
+	int rc = MM_OK;
+	double t0;
+
+	memset(&e, 0, sizeof e);
+	e.src = src;
+	e.dst = dst;
+	e.o = opts;
+	e.res = res;
+	if (list_databases(&e, &total))
+		goto out;
+	if (opts->dest_db >= 0 && res->ndb > 1) {
+		log_error("redis: the destination names one database but the "
+			  "old server has %zu in use; choose one with --db",
+			  res->ndb);
+		rc = MM_EUSAGE;
+		goto out;
+	}
+	t0 = mm_now();
+	progress_start(&e.prog, opts->dry_run ? "redis keys checked"
+					      : "redis keys copied", total, 0);
+	for (i = 0; i < res->ndb && !e.failed; i++) {
+		e.st = &res->db[i];
+		if (copy_db(&e))
+			break;
+	}
+	progress_end(&e.prog);
+	res->seconds_copy = mm_now() - t0;
+	if (e.failed || mm_interrupted)
+		goto out;
+	if (opts->verify && !opts->dry_run) {
+		t0 = mm_now();
+		progress_start(&e.prog, "redis keys compared", total, 0);
+		for (i = 0; i < res->ndb && !e.failed; i++) {
+			e.st = &res->db[i];
+			if (verify_db(&e))
+				break;
+		}
+		progress_end(&e.prog);
+		res->seconds_verify = mm_now() - t0;
+	}
+out:
+	buf_release(&e.name);
+	if (rc != MM_OK)
+		return rc;
+	if (e.failed)
+		return e.failed;
+	if (mm_interrupted)
+		return MM_EINTR;
+	for (i = 0; i < res->ndb; i++) {
+		const struct redis_db_stats *s = &res->db[i];
+		if (s->failed || (s->conflicts && !opts->dry_run) ||
+		    s->v_missing || s->v_differ || s->v_ttl)
+			rc = MM_EDIFF;
+	}
+	return rc;
+}
