@@ -1254,6 +1254,22 @@ static int typed_copy(struct engine *e, const char *k, size_t n, int replace)
 	}
 	dest_name(e, k, n, &name, &nlen);
 	nm = xstrndup(name, nlen);
+	if (!replace && !e->o->dry_run) {
+		/* A rerun finds most keys there: compare, do not rewrite. */
+		redisReply *r;
+		append2(e->dst, "EXISTS", nm, nlen);
+		r = get_reply(e, e->dst);
+		if (!r) {
+			rc = -1;
+			goto out;
+		}
+		rc = reply_is(r, REDIS_REPLY_INTEGER) && r->integer;
+		freeReplyObject(r);
+		if (rc) {
+			rc = resolve_existing(e, k, n, NULL, 0, 0);
+			goto out;
+		}
+	}
 	if (e->o->dry_run) {
 		redisReply *r;
 		append2(e->dst, "EXISTS", nm, nlen);
@@ -1280,6 +1296,7 @@ static int typed_copy(struct engine *e, const char *k, size_t n, int replace)
 		else if (rc > 0)
 			rc = 0;
 	}
+out:
 	free(nm);
 	rvalue_release(&v);
 	return rc;
@@ -1438,11 +1455,17 @@ static int batch_finish(struct engine *e, struct batch *b)
 			b->state[i] = 'B';
 		} else if (payload_refused(r)) {
 			if (!e->fallback && !refused_now) {
+				/* Redis echoes the arguments (the payload):
+				 * keep its words only. */
+				struct buf why = BUF_INIT;
+				const char *cut = strstr(r->str, ", with args");
+				redis_quote(&why, r->str, cut ? (size_t)(cut -
+					    r->str) : strlen(r->str));
 				log_warn("redis: the new server refuses the "
 					 "old one's DUMP payloads (%s); copying "
-					 "by type instead", r->str);
+					 "by type instead", buf_cstr(&why));
 				free(e->res->fallback_reason);
-				e->res->fallback_reason = xstrdup(r->str);
+				e->res->fallback_reason = buf_detach(&why);
 			}
 			e->fallback = refused_now = 1;
 			e->res->fallback_used = 1;
@@ -1527,6 +1550,47 @@ static int scan_next(struct engine *e, char *cursor, size_t cursor_size,
 	return 0;
 }
 
+/*
+ * Removes temporary keys of the type-aware copy that a killed run left on
+ * the destination (they would expire within the hour anyway).  Only runs
+ * when this run used the type-aware copy.  Returns 0, or -1.
+ */
+static int drop_leftover_tmp_keys(struct engine *e)
+{
+	char cursor[32] = "0";
+	const char *argv[6] = { "SCAN", cursor, "MATCH", "mailmove:tmp:*",
+				"COUNT", "1000" };
+	size_t lens[6], i;
+	redisReply *r;
+
+	do {
+		for (i = 0; i < 6; i++)
+			lens[i] = strlen(argv[i]);
+		r = run(e, e->dst, 6, argv, lens);
+		if (!r)
+			return -1;
+		if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 2 ||
+		    !reply_is(r->element[0], REDIS_REPLY_STRING)) {
+			freeReplyObject(r);
+			return 0;	/* SCAN refused: leave them to expire */
+		}
+		snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+		for (i = 0; i < r->element[1]->elements; i++) {
+			const redisReply *k = r->element[1]->element[i];
+			redisReply *d;
+			append2(e->dst, "DEL", k->str, k->len);
+			d = get_reply(e, e->dst);
+			if (!d) {
+				freeReplyObject(r);
+				return -1;
+			}
+			freeReplyObject(d);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0"));
+	return 0;
+}
+
 static int copy_db(struct engine *e)
 {
 	char cursor[32] = "0";
@@ -1576,6 +1640,8 @@ static int copy_db(struct engine *e)
 		if (batch_finish(e, &pending))
 			goto out;
 	}
+	if (e->fallback && !e->o->dry_run && drop_leftover_tmp_keys(e))
+		goto out;
 	rc = 0;
 out:
 	batch_release(&pending);
