@@ -67,3 +67,17 @@ resp_cmd() {
 		print "*" . scalar(@a) . "\r\n";
 		print "\$" . length($_) . "\r\n$_\r\n" for @a;' "$@"
 }
+
+# digest_same DESC: both servers (src, dst) hold the same data by Redis's
+# own DEBUG DIGEST (a real digest, not an error message twice).
+digest_same() {
+	local a b
+	a=$(rcli src DEBUG DIGEST 2>&1); b=$(rcli dst DEBUG DIGEST 2>&1)
+	if printf '%s' "$a" | grep -Eqx '[0-9a-f]{40}' && [ "$a" = "$b" ] &&
+	   [ "$a" != 0000000000000000000000000000000000000000 ]; then
+		ok 0 "$*"
+	else
+		ok 1 "$*"
+		diag "old: $a" "new: $b"
+	fi
+}

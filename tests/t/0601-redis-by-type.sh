@@ -45,7 +45,7 @@ for k in hash bighash set intset zset list stream; do
 	[ "$(rcli dst DEBUG DIGEST-VALUE "$k")" = "$(rcli src DEBUG DIGEST-VALUE "$k")" ] || bad="$bad $k"
 done
 is "${bad:-}" "" "every type has the same DEBUG DIGEST-VALUE on both"
-is "$(rcli dst DEBUG DIGEST)" "$(rcli src DEBUG DIGEST)" "DEBUG DIGEST of both servers is the same"
+digest_same "DEBUG DIGEST of both servers is the same"
 is "$(rcli dst XINFO STREAM stream | sed -n '/last-generated-id/{n;p}')" 3-0 "the stream keeps its last id"
 s=$(rcli src PTTL ttlzset); d=$(rcli dst PTTL ttlzset)
 ok "$([ "$d" -gt 0 ] && [ $((s - d)) -lt 1000 ] && [ $((d - s)) -lt 1000 ] && echo 0 || echo 1)" \
@@ -72,7 +72,7 @@ ok "$([ "$n" -gt 0 ] && [ "$n" -lt 30010 ] && echo 0 || echo 1)" "killed part-wa
 
 run_mm redis --src "$S" --dest "$D"
 is "$rc" 0 "the rerun exits 0"
-is "$(rcli dst DEBUG DIGEST)" "$(rcli src DEBUG DIGEST)" "after the rerun DEBUG DIGEST of both servers is the same"
+digest_same "after the rerun DEBUG DIGEST of both servers is the same"
 is "$(rcli dst --scan --pattern 'mailmove:tmp:*' | wc -l)" 0 "no temporary key is left behind"
 is "$(rcli dst INFO keyspace | grep -o 'expires=[0-9]*')" "$(rcli src INFO keyspace | grep -o 'expires=[0-9]*')" \
    "as many keys have a TTL on both"
