@@ -596,105 +596,171 @@ static enum vtype type_of(const char *s)
 	return VT_OTHER;
 }
 
-/*
- * Reads a whole value from c.  Returns 0 (v filled; v->type VT_NONE if the
- * key does not exist), 1 for an item error (reported), -1 if the link
- * failed.  A type that changes between TYPE and the read is retried.
- */
-static int rvalue_read(struct engine *e, redisContext *c, const char *k,
-		       size_t n, struct rvalue *v)
+/* Appends the commands reading a value of type t; returns how many
+ * replies they give (1, or 3 for a stream: XRANGE, XINFO STREAM/GROUPS). */
+static int append_reader(redisContext *c, enum vtype t, const char *k,
+			 size_t n)
 {
 	static const char *readers[] = { NULL, "GET", "HGETALL", "SMEMBERS",
 					 "ZRANGE", "LRANGE", "XRANGE" };
-	int attempt;
-	redisReply *pt;
+	const char *argv[5];
+	size_t lens[5];
+	int argc = 2, i;
 
-	for (attempt = 0; attempt < 3; attempt++) {
-		const char *argv[5];
-		size_t lens[5];
-		int argc = 2;
+	argv[0] = readers[t];
+	argv[1] = k;
+	lens[1] = n;
+	if (t == VT_ZSET || t == VT_LIST) {
+		argv[2] = "0";
+		argv[3] = "-1";
+		argc = 4;
+		if (t == VT_ZSET)
+			argv[argc++] = "WITHSCORES";
+	} else if (t == VT_STREAM) {
+		argv[2] = "-";
+		argv[3] = "+";
+		argc = 4;
+	}
+	for (i = 0; i < argc; i++)
+		if (i != 1)
+			lens[i] = strlen(argv[i]);
+	append(c, argc, argv, lens);
+	if (t != VT_STREAM)
+		return 1;
+	argv[0] = "XINFO";
+	argv[1] = "STREAM";
+	argv[2] = k;
+	lens[0] = 5;
+	lens[1] = 6;
+	lens[2] = n;
+	append(c, 3, argv, lens);
+	argv[1] = "GROUPS";
+	append(c, 3, argv, lens);
+	return 3;
+}
 
-		memset(v, 0, sizeof *v);
-		append2(c, "TYPE", k, n);
-		append2(c, "PTTL", k, n);
+/*
+ * Reads n whole values from c in two pipelined rounds (TYPE and PTTL of
+ * all, then the readers of all).  err[i]: 0 read (vals[i].type VT_NONE if
+ * the key does not exist), 1 an item error (reported), 2 the key changed
+ * type in between (read it again).  Returns 0, or -1 if the link failed.
+ */
+static int rvalue_read_round(struct engine *e, redisContext *c,
+			     char *const *keys, const size_t *lens, size_t n,
+			     struct rvalue *vals, int *err)
+{
+	size_t i;
+	double now;
+
+	for (i = 0; i < n; i++) {
+		memset(&vals[i], 0, sizeof vals[i]);
+		err[i] = 0;
+		append2(c, "TYPE", keys[i], lens[i]);
+		append2(c, "PTTL", keys[i], lens[i]);
+	}
+	for (i = 0; i < n; i++) {
+		struct rvalue *v = &vals[i];
+		redisReply *pt;
+
 		v->type_r = get_reply(e, c);
-		pt = get_reply(e, c);
-		if (!v->type_r || !pt)
-			goto linkfail;
-		v->read_at = mm_now();
+		pt = v->type_r ? get_reply(e, c) : NULL;
+		if (!pt)
+			return -1;
 		v->pttl = reply_is(pt, REDIS_REPLY_INTEGER) ? pt->integer : -1;
 		freeReplyObject(pt);
 		if (!reply_is(v->type_r, REDIS_REPLY_STATUS)) {
-			log_error("redis: TYPE %s: %s", qkey(k, n),
+			log_error("redis: TYPE %s: %s", qkey(keys[i], lens[i]),
 				  v->type_r->str ? v->type_r->str : "?");
-			rvalue_release(v);
-			return 1;
+			err[i] = 1;
+			continue;
 		}
 		v->type = type_of(v->type_r->str);
-		if (v->type == VT_NONE)
-			return 0;
 		if (v->type == VT_OTHER) {
 			log_error("redis: %s: type %s cannot be copied without "
-				  "DUMP/RESTORE", qkey(k, n), v->type_r->str);
-			rvalue_release(v);
-			return 1;
+				  "DUMP/RESTORE", qkey(keys[i], lens[i]),
+				  v->type_r->str);
+			err[i] = 1;
 		}
-		argv[0] = readers[v->type];
-		argv[1] = k;
-		lens[1] = n;
-		if (v->type == VT_ZSET || v->type == VT_LIST) {
-			argv[2] = "0";
-			argv[3] = "-1";
-			argc = 4;
-			if (v->type == VT_ZSET)
-				argv[argc++] = "WITHSCORES";
-		} else if (v->type == VT_STREAM) {
-			argv[2] = "-";
-			argv[3] = "+";
-			argc = 4;
-		}
-		for (int i = 0; i < argc; i++)
-			if (i != 1)
-				lens[i] = strlen(argv[i]);
-		append(c, argc, argv, lens);
-		if (v->type == VT_STREAM) {
-			const char *a2[3] = { "XINFO", "STREAM", k };
-			size_t l2[3] = { 5, 6, n };
-			append(c, 3, a2, l2);
-			a2[1] = "GROUPS";
-			append(c, 3, a2, l2);
-		}
+	}
+	now = mm_now();
+	for (i = 0; i < n; i++)
+		if (!err[i] && vals[i].type != VT_NONE)
+			append_reader(c, vals[i].type, keys[i], lens[i]);
+	for (i = 0; i < n; i++) {
+		struct rvalue *v = &vals[i];
+
+		v->read_at = now;
+		if (err[i] || v->type == VT_NONE)
+			continue;
 		v->data = get_reply(e, c);
-		if (v->type == VT_STREAM) {
+		if (v->data && v->type == VT_STREAM) {
 			v->sinfo = get_reply(e, c);
-			v->groups = get_reply(e, c);
-			if (!v->sinfo || !v->groups)
-				goto linkfail;
+			v->groups = v->sinfo ? get_reply(e, c) : NULL;
+			if (!v->groups)
+				return -1;
 		}
 		if (!v->data)
-			goto linkfail;
+			return -1;
 		if (reply_error_starts(v->data, "WRONGTYPE") ||
 		    reply_error_starts(v->sinfo, "ERR no such key") ||
 		    reply_is(v->data, REDIS_REPLY_NIL)) {
-			rvalue_release(v);	/* changed under us: again */
-			continue;
-		}
-		if (reply_is(v->data, REDIS_REPLY_ERROR) ||
-		    reply_is(v->sinfo, REDIS_REPLY_ERROR) ||
-		    reply_is(v->groups, REDIS_REPLY_ERROR)) {
-			log_error("redis: reading %s: %s", qkey(k, n),
+			err[i] = 2;	/* changed under us */
+		} else if (reply_is(v->data, REDIS_REPLY_ERROR) ||
+			   reply_is(v->sinfo, REDIS_REPLY_ERROR) ||
+			   reply_is(v->groups, REDIS_REPLY_ERROR)) {
+			log_error("redis: reading %s: %s", qkey(keys[i], lens[i]),
 				  reply_is(v->data, REDIS_REPLY_ERROR) ?
 				  v->data->str : "XINFO failed");
-			rvalue_release(v);
-			return 1;
+			err[i] = 1;
 		}
-		return 0;
 	}
-	log_error("redis: %s keeps changing type; skipped", qkey(k, n));
-	return 1;
-linkfail:
-	rvalue_release(v);
-	return -1;
+	return 0;
+}
+
+/*
+ * rvalue_read_round() for many keys, reading again (alone) those that
+ * changed type meanwhile.  err[i] is 0 or 1 afterwards; a value with
+ * err[i] set is released.  Returns 0, or -1 if the link failed.
+ */
+static int rvalue_read_many(struct engine *e, redisContext *c,
+			    char *const *keys, const size_t *lens, size_t n,
+			    struct rvalue *vals, int *err)
+{
+	size_t i;
+	int attempt;
+
+	if (rvalue_read_round(e, c, keys, lens, n, vals, err))
+		return -1;
+	for (i = 0; i < n; i++) {
+		for (attempt = 0; err[i] == 2 && attempt < 3; attempt++) {
+			rvalue_release(&vals[i]);
+			if (rvalue_read_round(e, c, &keys[i], &lens[i], 1,
+					      &vals[i], &err[i]))
+				return -1;
+		}
+		if (err[i] == 2) {
+			log_error("redis: %s keeps changing type; skipped",
+				  qkey(keys[i], lens[i]));
+			err[i] = 1;
+		}
+		if (err[i])
+			rvalue_release(&vals[i]);
+	}
+	return 0;
+}
+
+/* One value: returns 0 (v->type VT_NONE if missing), 1 item error, -1. */
+static int rvalue_read(struct engine *e, redisContext *c, const char *k,
+		       size_t n, struct rvalue *v)
+{
+	char *key = (char *)k;
+	int err = 0;
+
+	if (rvalue_read_many(e, c, &key, &n, 1, v, &err) < 0) {
+		rvalue_release(v);
+		return -1;
+	}
+	return err;
 }
 
 /* Adds h to an order-independent 128-bit sum. */
@@ -1089,39 +1155,59 @@ static int rvalue_write(struct engine *e, redisContext *c, const char *name,
 }
 
 /*
- * Compares the source key with the destination key by content.  Returns 1
- * same, 0 different, 2 the source key is gone, 3 the destination key is
- * gone, 4 item error, -1 link failed.
+ * Compares n source keys with their destination names by content, two
+ * pipelined rounds per side.  same[i]: 1 same, 0 different, 2 the source
+ * key is gone, 3 the destination key is gone, 4 item error.  Returns 0,
+ * or -1 if a link failed.
  */
+static int same_content_many(struct engine *e, char *const *sk,
+			     const size_t *sl, char *const *dk,
+			     const size_t *dl, size_t n, int *same)
+{
+	struct rvalue *a = xcalloc(n + 1, sizeof *a);
+	struct rvalue *b = xcalloc(n + 1, sizeof *b);
+	int *ea = xcalloc(n + 1, sizeof *ea), *eb = xcalloc(n + 1, sizeof *eb);
+	size_t i;
+	int rc = -1;
+
+	if (rvalue_read_many(e, e->src, sk, sl, n, a, ea) ||
+	    rvalue_read_many(e, e->dst, dk, dl, n, b, eb))
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (ea[i] || eb[i])
+			same[i] = 4;
+		else if (a[i].type == VT_NONE)
+			same[i] = 2;
+		else if (b[i].type == VT_NONE)
+			same[i] = 3;
+		else
+			same[i] = XXH128_isEqual(
+				rvalue_digest(&a[i], is_history_index(e, sk[i],
+						sl[i]) ? e : NULL),
+				rvalue_digest(&b[i], NULL));
+	}
+	rc = 0;
+out:
+	for (i = 0; i < n; i++) {
+		rvalue_release(&a[i]);
+		rvalue_release(&b[i]);
+	}
+	free(a);
+	free(b);
+	free(ea);
+	free(eb);
+	return rc;
+}
+
 static int same_content(struct engine *e, const char *k, size_t n,
 			const char *name, size_t nlen)
 {
-	struct rvalue a, b;
-	XXH128_hash_t da, db;
-	int rc;
+	char *sk = (char *)k, *dk = (char *)name;
+	int same = 4;
 
-	rc = rvalue_read(e, e->src, k, n, &a);
-	if (rc)
-		return rc < 0 ? -1 : 4;
-	if (a.type == VT_NONE) {
-		rvalue_release(&a);
-		return 2;
-	}
-	rc = rvalue_read(e, e->dst, name, nlen, &b);
-	if (rc) {
-		rvalue_release(&a);
-		return rc < 0 ? -1 : 4;
-	}
-	if (b.type == VT_NONE) {
-		rvalue_release(&a);
-		rvalue_release(&b);
-		return 3;
-	}
-	da = rvalue_digest(&a, is_history_index(e, k, n) ? e : NULL);
-	db = rvalue_digest(&b, NULL);
-	rvalue_release(&a);
-	rvalue_release(&b);
-	return XXH128_isEqual(da, db) ? 1 : 0;
+	if (same_content_many(e, &sk, &n, &dk, &nlen, 1, &same))
+		return -1;
+	return same;
 }
 
 /* ---- the copy ----------------------------------------------------------- */
@@ -1145,15 +1231,15 @@ static int typed_copy(struct engine *e, const char *k, size_t n, int replace);
  */
 static int resolve_existing(struct engine *e, const char *k, size_t n,
 			    const redisReply *payload, long long pttl,
-			    double read_at)
+			    double read_at, int known)
 {
 	const char *name;
 	size_t nlen;
 	redisReply *r;
-	int same = -2;
+	int same = known;
 
 	dest_name(e, k, n, &name, &nlen);
-	if (payload && !is_history_index(e, k, n)) {
+	if (known == -2 && payload && !is_history_index(e, k, n)) {
 		append2(e->dst, "DUMP", name, nlen);
 		r = get_reply(e, e->dst);
 		if (!r)
@@ -1166,7 +1252,8 @@ static int resolve_existing(struct engine *e, const char *k, size_t n,
 	if (same != 1) {
 		/* e->name may be reused below: keep a copy of the name. */
 		char *nm = xstrndup(name, nlen);
-		same = same_content(e, k, n, nm, nlen);
+		if (same == -2)
+			same = same_content(e, k, n, nm, nlen);
 		if (same == 3 && !e->o->dry_run) {	/* gone meanwhile */
 			free(nm);
 			return typed_copy(e, k, n, 0);
@@ -1266,7 +1353,7 @@ static int typed_copy(struct engine *e, const char *k, size_t n, int replace)
 		rc = reply_is(r, REDIS_REPLY_INTEGER) && r->integer;
 		freeReplyObject(r);
 		if (rc) {
-			rc = resolve_existing(e, k, n, NULL, 0, 0);
+			rc = resolve_existing(e, k, n, NULL, 0, 0, -2);
 			goto out;
 		}
 	}
@@ -1276,7 +1363,7 @@ static int typed_copy(struct engine *e, const char *k, size_t n, int replace)
 		r = get_reply(e, e->dst);
 		rc = r ? 0 : -1;
 		if (r && r->type == REDIS_REPLY_INTEGER && r->integer)
-			rc = resolve_existing(e, k, n, NULL, 0, 0);
+			rc = resolve_existing(e, k, n, NULL, 0, 0, -2);
 		else if (r)
 			e->st->fallback++;
 		if (r)
@@ -1292,7 +1379,7 @@ static int typed_copy(struct engine *e, const char *k, size_t n, int replace)
 		} else if (rc == 1)
 			e->st->failed++;
 		if (rc == 2)
-			rc = resolve_existing(e, k, n, NULL, 0, 0);
+			rc = resolve_existing(e, k, n, NULL, 0, 0, -2);
 		else if (rc > 0)
 			rc = 0;
 	}
@@ -1328,6 +1415,7 @@ struct batch {
 	redisReply *scan;	/* [cursor, [keys]] */
 	redisReply **dump, **pttl;
 	char *state;		/* per key: see batch_send */
+	int *same;		/* per key: see batch_compare_existing */
 	double read_at;
 	size_t n;
 };
@@ -1344,6 +1432,7 @@ static void batch_release(struct batch *b)
 	free(b->dump);
 	free(b->pttl);
 	free(b->state);
+	free(b->same);
 	memset(b, 0, sizeof *b);
 }
 
@@ -1425,6 +1514,87 @@ static int batch_send(struct engine *e, struct batch *b)
 	return 0;
 }
 
+/*
+ * The keys of a batch that the destination already has ('B'): their
+ * DUMPs compared in one pipelined round, those that differ in bytes by
+ * content in two more.  Identical keys become 'I'; for the rest b->same
+ * holds same_content()'s answer.  Returns 0, or -1 if a link failed.
+ */
+static int batch_compare_existing(struct engine *e, struct batch *b)
+{
+	char **dk, **sk2, **dk2;
+	size_t *dl, *idx, *sl2, *dl2, *cidx, nb = 0, nc = 0, i;
+	int *same, rc = -1;
+
+	b->same = xcalloc(b->n + 1, sizeof *b->same);
+	idx = xcalloc(b->n + 1, sizeof *idx);
+	cidx = xcalloc(b->n + 1, sizeof *cidx);
+	dk = xcalloc(b->n + 1, sizeof *dk);
+	dl = xcalloc(b->n + 1, sizeof *dl);
+	sk2 = xcalloc(b->n + 1, sizeof *sk2);
+	dk2 = xcalloc(b->n + 1, sizeof *dk2);
+	sl2 = xcalloc(b->n + 1, sizeof *sl2);
+	dl2 = xcalloc(b->n + 1, sizeof *dl2);
+	same = xcalloc(b->n + 1, sizeof *same);
+	for (i = 0; i < b->n; i++) {
+		const char *name;
+		const redisReply *k = KEY(b, i);
+
+		b->same[i] = -2;
+		if (b->state[i] != 'B')
+			continue;
+		dest_name(e, k->str, k->len, &name, &dl[nb]);
+		dk[nb] = xstrndup(name, dl[nb]);
+		idx[nb++] = i;
+		if (!is_history_index(e, k->str, k->len))
+			append2(e->dst, "DUMP", dk[nb - 1], dl[nb - 1]);
+	}
+	for (i = 0; i < nb; i++) {
+		const redisReply *k = KEY(b, idx[i]), *p = b->dump[idx[i]];
+		redisReply *r = NULL;
+
+		if (!is_history_index(e, k->str, k->len) &&
+		    !(r = get_reply(e, e->dst)))
+			goto out;
+		if (r && reply_is(r, REDIS_REPLY_STRING) && r->len == p->len &&
+		    !memcmp(r->str, p->str, r->len))
+			b->state[idx[i]] = 'I';
+		else
+			cidx[nc++] = i;
+		if (r)
+			freeReplyObject(r);
+	}
+	for (i = 0; i < nc; i++) {
+		const redisReply *k = KEY(b, idx[cidx[i]]);
+		sk2[i] = k->str;
+		sl2[i] = k->len;
+		dk2[i] = dk[cidx[i]];
+		dl2[i] = dl[cidx[i]];
+	}
+	if (nc && same_content_many(e, sk2, sl2, dk2, dl2, nc, same))
+		goto out;
+	for (i = 0; i < nc; i++) {
+		if (same[i] == 1)
+			b->state[idx[cidx[i]]] = 'I';
+		else
+			b->same[idx[cidx[i]]] = same[i];
+	}
+	rc = 0;
+out:
+	for (i = 0; i < nb; i++)
+		free(dk[i]);
+	free(dk);
+	free(dl);
+	free(idx);
+	free(cidx);
+	free(sk2);
+	free(dk2);
+	free(sl2);
+	free(dl2);
+	free(same);
+	return rc;
+}
+
 /* Reads the destination's answers to a batch and finishes every key:
  * conflicts, the type-aware copies.  Returns 0, or -1 if a link failed. */
 static int batch_finish(struct engine *e, struct batch *b)
@@ -1477,18 +1647,22 @@ static int batch_finish(struct engine *e, struct batch *b)
 		}
 		freeReplyObject(r);
 	}
+	if (batch_compare_existing(e, b))
+		return -1;
 	for (i = 0; i < b->n; i++) {
 		const redisReply *k = KEY(b, i);
 		int rc = 0;
 
 		if (b->state[i] == 'g')
 			e->st->gone++;
+		else if (b->state[i] == 'I')
+			e->st->identical++;
 		else if (b->state[i] == 'B')
 			rc = resolve_existing(e, k->str, k->len, b->dump[i],
 					      reply_is(b->pttl[i],
 						       REDIS_REPLY_INTEGER) ?
 					      b->pttl[i]->integer : -1,
-					      b->read_at);
+					      b->read_at, b->same[i]);
 		else if (b->state[i] == 'T')
 			rc = typed_copy(e, k->str, k->len, 0);
 		if (rc < 0)
@@ -1503,18 +1677,15 @@ static int batch_finish(struct engine *e, struct batch *b)
 }
 
 /* Sends SCAN and reads the answer into b.  Returns 0, or -1. */
-static int scan_next(struct engine *e, char *cursor, size_t cursor_size,
-		     struct batch *b)
+static void scan_send(struct engine *e, const char *cursor)
 {
 	char count[16];
 	const char *argv[6] = { "SCAN", cursor, "MATCH", e->o->match,
 				"COUNT", count };
 	size_t lens[6];
-	redisReply *r;
 	int argc = 0, i;
 
 	snprintf(count, sizeof count, "%u", e->o->batch);
-	memset(b, 0, sizeof *b);
 	if (e->o->match) {
 		argc = 6;
 	} else {
@@ -1524,7 +1695,17 @@ static int scan_next(struct engine *e, char *cursor, size_t cursor_size,
 	}
 	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
-	r = run(e, e->src, argc, argv, lens);
+	append(e->src, argc, argv, lens);
+}
+
+/* Reads a SCAN answer into b and the next cursor.  Returns 0, or -1. */
+static int scan_recv(struct engine *e, char *cursor, size_t cursor_size,
+		     struct batch *b)
+{
+	redisReply *r;
+
+	memset(b, 0, sizeof *b);
+	r = get_reply(e, e->src);
 	if (!r)
 		return -1;
 	if (!reply_is(r, REDIS_REPLY_ARRAY) || r->elements != 2 ||
@@ -1548,6 +1729,14 @@ static int scan_next(struct engine *e, char *cursor, size_t cursor_size,
 			return -1;
 		}
 	return 0;
+}
+
+/* Sends SCAN and reads the answer into b.  Returns 0, or -1. */
+static int scan_next(struct engine *e, char *cursor, size_t cursor_size,
+		     struct batch *b)
+{
+	scan_send(e, cursor);
+	return scan_recv(e, cursor, cursor_size, b);
 }
 
 /*
@@ -1603,20 +1792,28 @@ static int copy_db(struct engine *e)
 							 e->st->dest_db))
 		return -1;
 	e->fallback = e->o->force_fallback || e->res->fallback_used;
-	do {
-		if (mm_interrupted)
-			goto out;
-		if (scan_next(e, cursor, sizeof cursor, &cur))
-			goto out;
+	/* The SCAN for the next batch rides with this batch's DUMPs: one
+	 * round trip per batch on the old server. */
+	if (scan_next(e, cursor, sizeof cursor, &cur))
+		goto out;
+	for (;;) {
+		struct batch next;
+		int more = strcmp(cursor, "0") != 0;
+
+		memset(&next, 0, sizeof next);
 		for (i = 0; i < cur.n; i++) {
 			append2(e->src, "DUMP", KEY(&cur, i)->str,
 				KEY(&cur, i)->len);
 			append2(e->src, "PTTL", KEY(&cur, i)->str,
 				KEY(&cur, i)->len);
 		}
+		if (more)
+			scan_send(e, cursor);
 		e->st->keys += cur.n;
-		if (batch_read_source(e, &cur)) {
+		if (batch_read_source(e, &cur) ||
+		    (more && scan_recv(e, cursor, sizeof cursor, &next))) {
 			batch_release(&cur);
+			batch_release(&next);
 			goto out;
 		}
 		if (have_pending) {
@@ -1625,16 +1822,25 @@ static int copy_db(struct engine *e)
 			have_pending = 0;
 			if (f) {
 				batch_release(&cur);
+				batch_release(&next);
 				goto out;
 			}
 		}
 		if (batch_send(e, &cur)) {
 			batch_release(&cur);
+			batch_release(&next);
 			goto out;
 		}
 		pending = cur;
 		have_pending = 1;
-	} while (strcmp(cursor, "0"));
+		if (!more)
+			break;
+		cur = next;
+		if (mm_interrupted) {
+			batch_release(&cur);
+			goto out;
+		}
+	}
 	if (have_pending) {
 		have_pending = 0;
 		if (batch_finish(e, &pending))
@@ -1657,6 +1863,97 @@ static void report_difference(struct engine *e, const char *what,
 	out_event("difference", json_pack("{s:i, s:s, s:s}", "db",
 					   e->st->dest_db, "key",
 					   qkey(name, nlen), "what", what));
+}
+
+/*
+ * Compares one batch: b holds the source's DUMP and PTTL answers, dd and
+ * dp the destination's.  Keys whose payloads differ in bytes (another
+ * RDB version, another encoding) are compared by content, all of them in
+ * one pipelined round per side.  Returns 0, or -1 if a link failed.
+ */
+static int verify_batch(struct engine *e, struct batch *b, redisReply **dd,
+			redisReply **dp)
+{
+	char **sk = xcalloc(b->n + 1, sizeof *sk);
+	char **dk = xcalloc(b->n + 1, sizeof *dk);
+	size_t *sl = xcalloc(b->n + 1, sizeof *sl);
+	size_t *dl = xcalloc(b->n + 1, sizeof *dl);
+	size_t *cidx = xcalloc(b->n + 1, sizeof *cidx), nc = 0, i, j;
+	int *same = xcalloc(b->n + 1, sizeof *same);
+	char *st = xcalloc(b->n + 1, 1);
+	int rc = -1;
+
+	for (i = 0; i < b->n; i++) {
+		const redisReply *k = KEY(b, i);
+		long long sp = reply_is(b->pttl[i], REDIS_REPLY_INTEGER)
+			       ? b->pttl[i]->integer : -1;
+		long long dpt = reply_is(dp[i], REDIS_REPLY_INTEGER)
+				? dp[i]->integer : -1;
+		const char *name;
+		size_t nlen;
+
+		if ((!reply_is(b->dump[i], REDIS_REPLY_STRING) &&
+		     !reply_is(b->dump[i], REDIS_REPLY_ERROR)) || sp == -2)
+			continue;	/* gone from the source */
+		dest_name(e, k->str, k->len, &name, &nlen);
+		e->st->v_keys++;
+		if (reply_is(dd[i], REDIS_REPLY_NIL) || dpt == -2) {
+			if (sp < 0 || sp > TTL_SLACK_MS) {
+				e->st->v_missing++;
+				report_difference(e, "is missing on the new "
+						  "server", name, nlen);
+			}
+			continue;
+		}
+		e->st->v_present++;
+		if ((sp < 0) != (dpt < 0) ||
+		    (sp >= 0 && llabs(sp - dpt) > TTL_SLACK_MS)) {
+			char what[96];
+			snprintf(what, sizeof what, "has TTL %lld ms on the new "
+				 "server, %lld ms on the old", dpt, sp);
+			e->st->v_ttl++;
+			report_difference(e, what, name, nlen);
+		}
+		if (reply_is(b->dump[i], REDIS_REPLY_STRING) &&
+		    reply_is(dd[i], REDIS_REPLY_STRING) &&
+		    dd[i]->len == b->dump[i]->len &&
+		    !memcmp(dd[i]->str, b->dump[i]->str, dd[i]->len) &&
+		    !is_history_index(e, k->str, k->len)) {
+			e->st->v_equal++;
+			continue;
+		}
+		sk[nc] = k->str;
+		sl[nc] = k->len;
+		dk[nc] = xstrndup(name, nlen);
+		dl[nc] = nlen;
+		cidx[nc++] = i;
+	}
+	if (nc && same_content_many(e, sk, sl, dk, dl, nc, same))
+		goto out;
+	for (j = 0; j < nc; j++) {
+		/* Gone on either side meanwhile: not a difference of the
+		 * copy (it was counted present a moment ago). */
+		if (same[j] == 1 || same[j] == 2 || same[j] == 3)
+			e->st->v_equal++;
+		else {
+			e->st->v_differ++;
+			report_difference(e, same[j] == 4 ? "could not be "
+					  "compared" : "has different content "
+					  "on the new server", dk[j], dl[j]);
+		}
+	}
+	rc = 0;
+out:
+	for (j = 0; j < nc; j++)
+		free(dk[j]);
+	free(sk);
+	free(dk);
+	free(sl);
+	free(dl);
+	free(cidx);
+	free(same);
+	free(st);
+	return rc;
 }
 
 static int verify_db(struct engine *e)
@@ -1698,65 +1995,8 @@ static int verify_db(struct engine *e)
 			if (!dd[i] || !dp[i])
 				fail = 1;
 		}
-		for (i = 0; !fail && i < b.n; i++) {
-			const redisReply *k = KEY(&b, i);
-			long long sp = reply_is(b.pttl[i], REDIS_REPLY_INTEGER)
-				       ? b.pttl[i]->integer : -1;
-			long long dpt = reply_is(dp[i], REDIS_REPLY_INTEGER)
-					? dp[i]->integer : -1;
-			const char *name;
-			char *nm;
-			size_t nlen;
-			int same = 1;
-
-			if (!reply_is(b.dump[i], REDIS_REPLY_STRING) &&
-			    !reply_is(b.dump[i], REDIS_REPLY_ERROR))
-				continue;	/* gone from the source */
-			if (sp == -2)
-				continue;
-			dest_name(e, k->str, k->len, &name, &nlen);
-			nm = xstrndup(name, nlen);
-			e->st->v_keys++;
-			if (reply_is(dd[i], REDIS_REPLY_NIL) || dpt == -2) {
-				if (sp < 0 || sp > TTL_SLACK_MS) {
-					e->st->v_missing++;
-					report_difference(e, "is missing on the "
-							  "new server", nm, nlen);
-				}
-				free(nm);
-				continue;
-			}
-			e->st->v_present++;
-			if (!reply_is(b.dump[i], REDIS_REPLY_STRING) ||
-			    !reply_is(dd[i], REDIS_REPLY_STRING) ||
-			    dd[i]->len != b.dump[i]->len ||
-			    memcmp(dd[i]->str, b.dump[i]->str, dd[i]->len) ||
-			    is_history_index(e, k->str, k->len)) {
-				same = same_content(e, k->str, k->len, nm, nlen);
-				if (same < 0) {
-					free(nm);
-					fail = 1;
-					break;
-				}
-			}
-			if (same == 1 || same == 2 || same == 3)
-				e->st->v_equal++;
-			else {
-				e->st->v_differ++;
-				report_difference(e, "has different content on "
-						  "the new server", nm, nlen);
-			}
-			if ((sp < 0) != (dpt < 0) ||
-			    (sp >= 0 && llabs(sp - dpt) > TTL_SLACK_MS)) {
-				char what[96];
-				snprintf(what, sizeof what, "has TTL %lld ms on "
-					 "the new server, %lld ms on the old",
-					 dpt, sp);
-				e->st->v_ttl++;
-				report_difference(e, what, nm, nlen);
-			}
-			free(nm);
-		}
+		if (!fail && verify_batch(e, &b, dd, dp))
+			fail = 1;
 		for (i = 0; i < b.n; i++) {
 			if (dd[i]) freeReplyObject(dd[i]);
 			if (dp[i]) freeReplyObject(dp[i]);
