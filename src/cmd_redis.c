@@ -328,6 +328,11 @@ static void report(const struct redis_copy_result *res,
 	if (!res->ndb)
 		log_out("redis: the old server has no keys in the selected "
 			"databases\n");
+	if (res->history_kept)
+		log_info("redis: rspamd's history (rs_history<host>, %llu "
+			 "keys) keeps the old host's name; --rename-history "
+			 "OLD:NEW names it for this host",
+			 (unsigned long long)res->history_kept);
 	if (res->fallback_used)
 		log_out("redis: the new server refused DUMP payloads; keys "
 			"were copied by type\n");

@@ -1671,6 +1671,10 @@ static int batch_finish(struct engine *e, struct batch *b)
 		    redis_history_rename_key(e->o->hist_old, e->o->hist_new,
 					     k->str, k->len, &e->name))
 			e->st->renamed++;
+		else if (!e->o->hist_old && k->len > strlen(HISTORY_PREFIX) &&
+			 !memcmp(k->str, HISTORY_PREFIX,
+				 strlen(HISTORY_PREFIX)))
+			e->res->history_kept++;
 	}
 	progress_add(&e->prog, b->n, 0);
 	return 0;

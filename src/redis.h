@@ -107,6 +107,7 @@ struct redis_copy_result {
 	struct redis_db_stats *db;
 	size_t ndb;
 	int fallback_used;	/* the destination refused RESTORE payloads */
+	uint64_t history_kept;	/* rs_history<host> keys copied unrenamed */
 	char *fallback_reason;
 	double seconds_copy, seconds_verify;
 };

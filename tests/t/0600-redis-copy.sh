@@ -7,7 +7,7 @@
 # DIGEST-VALUE, PTTL through redis-cli), not mailmove's own comparison.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-redis.sh"
-plan 33
+plan 36
 
 start_redis src || { echo "Bail out! redis-server did not start"; exit 1; }
 start_redis dst || { echo "Bail out! redis-server did not start"; exit 1; }
@@ -105,3 +105,13 @@ is "$(rcli dst LRANGE rs_historyother.host 0 -1)" q "another host's history is c
 
 run_mm redis --src "unix:$T/nonexistent.sock" --dest "$D"
 is "$rc" 3 "an unreachable old Redis exits 3"
+
+rcli dst FLUSHALL >/dev/null
+run_mm redis --src "$S" --dest "$D"
+like "$err" "history .* keeps the old host's name; --rename-history" "without --rename-history it says how to rename the history"
+
+run_mm redis --src "$S" --dest "$S"
+like "$rc:$err" "^2:.*are the same Redis server" "copying a Redis onto itself is refused (exit 2)"
+
+run_mm redis --src "$S" --dest "redis://:pw@127.0.0.1:1"
+like "$rc:$err" "^2:.*no user or password in the address" "a password in an address is refused"
