@@ -1418,6 +1418,7 @@ struct batch {
 	int *same;		/* per key: see batch_compare_existing */
 	double read_at;
 	size_t n;
+	uint64_t bytes;		/* DUMP payloads, for the progress line */
 };
 
 static void batch_release(struct batch *b)
@@ -1451,6 +1452,8 @@ static int batch_read_source(struct engine *e, struct batch *b)
 		b->pttl[i] = get_reply(e, e->src);
 		if (!b->dump[i] || !b->pttl[i])
 			return -1;
+		if (reply_is(b->dump[i], REDIS_REPLY_STRING))
+			b->bytes += b->dump[i]->len;
 	}
 	b->read_at = mm_now();
 	return 0;
@@ -1676,7 +1679,7 @@ static int batch_finish(struct engine *e, struct batch *b)
 				 strlen(HISTORY_PREFIX)))
 			e->res->history_kept++;
 	}
-	progress_add(&e->prog, b->n, 0);
+	progress_add(&e->prog, b->n, b->bytes);
 	return 0;
 }
 
@@ -2007,7 +2010,7 @@ static int verify_db(struct engine *e)
 		}
 		free(dd);
 		free(dp);
-		progress_add(&e->prog, b.n, 0);
+		progress_add(&e->prog, b.n, b.bytes);
 		batch_release(&b);
 		if (fail)
 			return -1;
