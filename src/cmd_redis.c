@@ -187,6 +187,9 @@ static int discover(struct endpoint *ep, const char *root, const char *side,
 		    struct redis_conf *conf, const char **found_in,
 		    int *link_failed)
 {
+	/* With the address given, a file that cannot be understood costs
+	 * only its password: warn and go on. */
+	int given = conf->has_addr;
 	struct buf text = BUF_INIT;
 	size_t i;
 	int rc = 0, err;
@@ -215,8 +218,15 @@ static int discover(struct endpoint *ep, const char *root, const char *side,
 		}
 		if (redis_conf_parse(conf, text.data ? text.data : "",
 				     text.len) < 0) {
+			if (given) {
+				log_warn("redis: %s server: %s: cannot "
+					 "understand its servers setting", side,
+					 path);
+				continue;
+			}
 			log_error("redis: %s server: %s: cannot understand its "
-				  "servers setting", side, path);
+				  "servers setting (give the address with %s)",
+				  side, path, ep ? "--src" : "--dest");
 			rc = -1;
 			break;
 		}

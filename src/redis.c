@@ -412,7 +412,12 @@ redisContext *redis_connect(const char *what, const struct redis_addr *a,
 			r = redisCommand(c, "AUTH %s %s", username, password);
 		else
 			r = redisCommand(c, "AUTH %s", password);
-		if (!r || r->type == REDIS_REPLY_ERROR) {
+		if (r && r->type == REDIS_REPLY_ERROR &&
+		    strstr(r->str, "without any password configured")) {
+			/* A password from rspamd's files for a server that
+			 * has none (--src named another): not needed. */
+			log_verbose("redis: %s needs no password", what);
+		} else if (!r || r->type == REDIS_REPLY_ERROR) {
 			/* Redis's own message never contains the password. */
 			log_error("redis: %s refused the password: %s", what,
 				  r ? r->str : c->errstr);
