@@ -1978,14 +1978,14 @@ static int verify_db(struct engine *e)
 	if (select_db(e, e->src, e->st->db) || select_db(e, e->dst,
 							 e->st->dest_db))
 		return -1;
-	do {
+	if (scan_next(e, cursor, sizeof cursor, &b))
+		return -1;
+	for (;;) {
 		redisReply **dd, **dp;
-		int fail = 0;
+		struct batch next;
+		int fail = 0, more = strcmp(cursor, "0") != 0;
 
-		if (mm_interrupted)
-			return -1;
-		if (scan_next(e, cursor, sizeof cursor, &b))
-			return -1;
+		memset(&next, 0, sizeof next);
 		for (i = 0; i < b.n; i++) {
 			const char *name;
 			size_t nlen;
@@ -1996,10 +1996,12 @@ static int verify_db(struct engine *e)
 			append2(e->dst, "DUMP", name, nlen);
 			append2(e->dst, "PTTL", name, nlen);
 		}
+		if (more)	/* the next batch's keys ride along */
+			scan_send(e, cursor);
 		dd = xcalloc(b.n + 1, sizeof *dd);
 		dp = xcalloc(b.n + 1, sizeof *dp);
-		if ((b.n && (flush_out(e, e->src) || flush_out(e, e->dst))) ||
-		    batch_read_source(e, &b))
+		if ((b.n && flush_out(e, e->dst)) || batch_read_source(e, &b) ||
+		    (more && scan_recv(e, cursor, sizeof cursor, &next)))
 			fail = 1;
 		for (i = 0; !fail && i < b.n; i++) {
 			dd[i] = get_reply(e, e->dst);
@@ -2017,9 +2019,14 @@ static int verify_db(struct engine *e)
 		free(dp);
 		progress_add(&e->prog, b.n, b.bytes);
 		batch_release(&b);
-		if (fail)
+		if (fail || mm_interrupted) {
+			batch_release(&next);
 			return -1;
-	} while (strcmp(cursor, "0"));
+		}
+		if (!more)
+			break;
+		b = next;
+	}
 	r = run(e, e->src, 1, (const char *[]){ "DBSIZE" }, (size_t[]){ 6 });
 	if (!r)
 		return -1;
