@@ -456,6 +456,8 @@ struct engine {
 	int fallback;
 	uint64_t tmp_counter;
 	struct buf name;	/* scratch: a mapped key name */
+	char cursor[32];	/* the copy's SCAN cursor */
+	struct batch *inflight;	/* asked of the source, not yet read */
 };
 
 static void link_failed(struct engine *e, redisContext *c)
@@ -1424,7 +1426,12 @@ struct batch {
 	double read_at;
 	size_t n;
 	uint64_t bytes;		/* DUMP payloads, for the progress line */
+	int scan_sent, received;
+	struct batch *following;	/* the next keys, from the SCAN sent
+					 * along with this batch */
 };
+
+static int batch_receive(struct engine *e, struct batch *b);
 
 static void batch_release(struct batch *b)
 {
@@ -1440,6 +1447,15 @@ static void batch_release(struct batch *b)
 	free(b->state);
 	free(b->same);
 	memset(b, 0, sizeof *b);
+}
+
+static void batch_free(struct batch *b)
+{
+	if (!b)
+		return;
+	batch_free(b->following);
+	batch_release(b);
+	free(b);
 }
 
 #define KEY(b, i) ((b)->scan->element[1]->element[i])
@@ -1655,6 +1671,13 @@ static int batch_finish(struct engine *e, struct batch *b)
 		}
 		freeReplyObject(r);
 	}
+	/* The slow paths below talk to the source: read what is in flight
+	 * there first so that answers are not mixed up. */
+	for (i = 0; i < b->n; i++)
+		if (b->state[i] == 'B' || b->state[i] == 'T')
+			break;
+	if (i < b->n && e->inflight && batch_receive(e, e->inflight))
+		return -1;
 	if (batch_compare_existing(e, b))
 		return -1;
 	for (i = 0; i < b->n; i++) {
@@ -1792,77 +1815,100 @@ static int drop_leftover_tmp_keys(struct engine *e)
 	return 0;
 }
 
-static int copy_db(struct engine *e)
+/*
+ * Asks the source for a batch's DUMP and PTTL answers and, while there is
+ * more to scan, for the next SCAN, without waiting.  Returns 0, or -1.
+ */
+static int batch_request(struct engine *e, struct batch *b)
 {
-	char cursor[32] = "0";
-	struct batch cur, pending;
-	int have_pending = 0, rc = -1;
 	size_t i;
 
-	memset(&pending, 0, sizeof pending);
+	for (i = 0; i < b->n; i++) {
+		append2(e->src, "DUMP", KEY(b, i)->str, KEY(b, i)->len);
+		append2(e->src, "PTTL", KEY(b, i)->str, KEY(b, i)->len);
+	}
+	b->scan_sent = strcmp(e->cursor, "0") != 0;
+	if (b->scan_sent)
+		scan_send(e, e->cursor);
+	return flush_out(e, e->src);
+}
+
+/* Reads what batch_request() asked for (once): the answers into b, the
+ * next keys into b->following.  Returns 0, or -1. */
+static int batch_receive(struct engine *e, struct batch *b)
+{
+	if (b->received)
+		return 0;
+	b->received = 1;
+	if (batch_read_source(e, b))
+		return -1;
+	if (b->scan_sent) {
+		b->following = xcalloc(1, sizeof *b->following);
+		if (scan_recv(e, e->cursor, sizeof e->cursor, b->following))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Copies the current database.  Three batches are under way at once: the
+ * source dumps batch N+1 (its request sent together with the SCAN for
+ * N+2) while the destination restores batch N and mailmove finishes N-1.
+ */
+static int copy_db(struct engine *e)
+{
+	struct batch *cur = xcalloc(1, sizeof *cur), *pending = NULL, *next;
+	int rc = -1;
+
+	snprintf(e->cursor, sizeof e->cursor, "0");
 	if (select_db(e, e->src, e->st->db) || select_db(e, e->dst,
 							 e->st->dest_db))
-		return -1;
+		goto out;
 	e->fallback = e->o->force_fallback || e->res->fallback_used;
-	/* The SCAN for the next batch rides with this batch's DUMPs: one
-	 * round trip per batch on the old server. */
-	if (scan_next(e, cursor, sizeof cursor, &cur))
+	if (scan_next(e, e->cursor, sizeof e->cursor, cur) ||
+	    batch_request(e, cur))
 		goto out;
 	for (;;) {
-		struct batch next;
-		int more = strcmp(cursor, "0") != 0;
-
-		memset(&next, 0, sizeof next);
-		for (i = 0; i < cur.n; i++) {
-			append2(e->src, "DUMP", KEY(&cur, i)->str,
-				KEY(&cur, i)->len);
-			append2(e->src, "PTTL", KEY(&cur, i)->str,
-				KEY(&cur, i)->len);
-		}
-		if (more)
-			scan_send(e, cursor);
-		e->st->keys += cur.n;
-		if (batch_read_source(e, &cur) ||
-		    (more && scan_recv(e, cursor, sizeof cursor, &next))) {
-			batch_release(&cur);
-			batch_release(&next);
+		if (batch_receive(e, cur))
+			goto out;
+		e->st->keys += cur->n;
+		next = cur->following;
+		cur->following = NULL;
+		if (next && batch_request(e, next)) {
+			batch_free(next);
 			goto out;
 		}
-		if (have_pending) {
-			int f = batch_finish(e, &pending);
-			batch_release(&pending);
-			have_pending = 0;
+		e->inflight = next;
+		if (pending) {
+			int f = batch_finish(e, pending);
+			batch_free(pending);
+			pending = NULL;
 			if (f) {
-				batch_release(&cur);
-				batch_release(&next);
+				batch_free(next);
 				goto out;
 			}
 		}
-		if (batch_send(e, &cur)) {
-			batch_release(&cur);
-			batch_release(&next);
+		if (batch_send(e, cur)) {
+			batch_free(next);
 			goto out;
 		}
 		pending = cur;
-		have_pending = 1;
-		if (!more)
-			break;
 		cur = next;
-		if (mm_interrupted) {
-			batch_release(&cur);
-			goto out;
-		}
-	}
-	if (have_pending) {
-		have_pending = 0;
-		if (batch_finish(e, &pending))
+		if (!cur)
+			break;
+		if (mm_interrupted)
 			goto out;
 	}
+	e->inflight = NULL;
+	if (batch_finish(e, pending))
+		goto out;
 	if (e->fallback && !e->o->dry_run && drop_leftover_tmp_keys(e))
 		goto out;
 	rc = 0;
 out:
-	batch_release(&pending);
+	e->inflight = NULL;
+	batch_free(cur);
+	batch_free(pending);
 	return rc;
 }
 
