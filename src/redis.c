@@ -2201,8 +2201,11 @@ out:
 		return rc;
 	if (e.failed)
 		return e.failed;
-	if (mm_interrupted)
+	if (mm_interrupted) {
+		log_error("redis: interrupted; a rerun finishes the copy (keys "
+			  "already there are compared and skipped)");
 		return MM_EINTR;
+	}
 	for (i = 0; i < res->ndb; i++) {
 		const struct redis_db_stats *s = &res->db[i];
 		if (s->failed || (s->conflicts && !opts->dry_run) ||
