@@ -1417,6 +1417,17 @@ static int payload_refused(const redisReply *r)
 	return 0;
 }
 
+/* What happens to each key of a batch. */
+enum key_state {
+	KS_NEW = 0,		/* not looked at yet */
+	KS_GONE = 'g',		/* vanished from the source */
+	KS_RESTORING = 'R',	/* RESTORE sent to the destination */
+	KS_PROBING = 'P',	/* dry run: DUMP sent to the destination */
+	KS_EXISTS = 'B',	/* the destination has the key: compare */
+	KS_IDENTICAL = 'I',	/* ... and it is the same */
+	KS_BY_TYPE = 'T',	/* for the type-aware copy */
+};
+
 /* One SCAN batch on its way through the pipeline. */
 struct batch {
 	redisReply *scan;	/* [cursor, [keys]] */
@@ -1482,8 +1493,8 @@ static int batch_read_source(struct engine *e, struct batch *b)
 
 /*
  * Sends the batch's writes to the destination without waiting: RESTORE
- * (state 'R'), or DUMP to compare in a dry run ('P').  Keys gone from the
- * source are 'g', keys for the type-aware copy 'T'.
+ * (KS_RESTORING), or DUMP to compare in a dry run (KS_PROBING).  Keys gone
+ * from the source are KS_GONE, keys for the type-aware copy KS_BY_TYPE.
  */
 static int batch_send(struct engine *e, struct batch *b)
 {
@@ -1501,20 +1512,20 @@ static int batch_send(struct engine *e, struct batch *b)
 		    (reply_is(p, REDIS_REPLY_INTEGER) && p->integer == -2)) {
 			if (reply_is(d, REDIS_REPLY_ERROR)) {
 				/* DUMP refused (disabled, ACL): copy by type */
-				b->state[i] = 'T';
+				b->state[i] = KS_BY_TYPE;
 				continue;
 			}
-			b->state[i] = 'g';
+			b->state[i] = KS_GONE;
 			continue;
 		}
 		if (is_history_index(e, k->str, k->len) || e->fallback) {
-			b->state[i] = 'T';
+			b->state[i] = KS_BY_TYPE;
 			continue;
 		}
 		dest_name(e, k->str, k->len, &name, &nlen);
 		if (e->o->dry_run) {
 			append2(e->dst, "DUMP", name, nlen);
-			b->state[i] = 'P';
+			b->state[i] = KS_PROBING;
 			sent++;
 			continue;
 		}
@@ -1530,7 +1541,7 @@ static int batch_send(struct engine *e, struct batch *b)
 			size_t lens[4] = { 7, nlen, strlen(ttl), d->len };
 			append(e->dst, 4, argv, lens);
 		}
-		b->state[i] = 'R';
+		b->state[i] = KS_RESTORING;
 		sent++;
 	}
 	if (sent && flush_out(e, e->dst) < 0)
@@ -1539,10 +1550,10 @@ static int batch_send(struct engine *e, struct batch *b)
 }
 
 /*
- * The keys of a batch that the destination already has ('B'): their
+ * The keys of a batch that the destination already has (KS_EXISTS): their
  * DUMPs compared in one pipelined round, those that differ in bytes by
- * content in two more.  Identical keys become 'I'; for the rest b->same
- * holds same_content()'s answer.  Returns 0, or -1 if a link failed.
+ * content in two more.  Identical keys become KS_IDENTICAL; for the rest
+ * b->same holds same_content()'s answer.  Returns 0, or -1 if a link failed.
  */
 static int batch_compare_existing(struct engine *e, struct batch *b)
 {
@@ -1565,7 +1576,7 @@ static int batch_compare_existing(struct engine *e, struct batch *b)
 		const redisReply *k = KEY(b, i);
 
 		b->same[i] = -2;
-		if (b->state[i] != 'B')
+		if (b->state[i] != KS_EXISTS)
 			continue;
 		dest_name(e, k->str, k->len, &name, &dl[nb]);
 		dk[nb] = xstrndup(name, dl[nb]);
@@ -1582,7 +1593,7 @@ static int batch_compare_existing(struct engine *e, struct batch *b)
 			goto out;
 		if (r && reply_is(r, REDIS_REPLY_STRING) && r->len == p->len &&
 		    !memcmp(r->str, p->str, r->len))
-			b->state[idx[i]] = 'I';
+			b->state[idx[i]] = KS_IDENTICAL;
 		else
 			cidx[nc++] = i;
 		if (r)
@@ -1599,7 +1610,7 @@ static int batch_compare_existing(struct engine *e, struct batch *b)
 		goto out;
 	for (i = 0; i < nc; i++) {
 		if (same[i] == 1)
-			b->state[idx[cidx[i]]] = 'I';
+			b->state[idx[cidx[i]]] = KS_IDENTICAL;
 		else
 			b->same[idx[cidx[i]]] = same[i];
 	}
@@ -1629,12 +1640,12 @@ static int batch_finish(struct engine *e, struct batch *b)
 	for (i = 0; i < b->n; i++) {
 		redisReply *r;
 
-		if (b->state[i] != 'R' && b->state[i] != 'P')
+		if (b->state[i] != KS_RESTORING && b->state[i] != KS_PROBING)
 			continue;
 		r = get_reply(e, e->dst);
 		if (!r)
 			return -1;
-		if (b->state[i] == 'P') {
+		if (b->state[i] == KS_PROBING) {
 			if (reply_is(r, REDIS_REPLY_NIL))
 				e->st->copied++;	/* would be */
 			else if (reply_is(r, REDIS_REPLY_STRING) &&
@@ -1642,11 +1653,11 @@ static int batch_finish(struct engine *e, struct batch *b)
 				 !memcmp(r->str, b->dump[i]->str, r->len))
 				e->st->identical++;
 			else
-				b->state[i] = 'B';
+				b->state[i] = KS_EXISTS;
 		} else if (r->type != REDIS_REPLY_ERROR) {
 			e->st->copied++;
 		} else if (reply_error_starts(r, "BUSYKEY")) {
-			b->state[i] = 'B';
+			b->state[i] = KS_EXISTS;
 		} else if (payload_refused(r)) {
 			if (!e->fallback && !refused_now) {
 				/* Redis echoes the arguments (the payload):
@@ -1663,7 +1674,7 @@ static int batch_finish(struct engine *e, struct batch *b)
 			}
 			e->fallback = refused_now = 1;
 			e->res->fallback_used = 1;
-			b->state[i] = 'T';
+			b->state[i] = KS_BY_TYPE;
 		} else {
 			log_error("redis: db%d: RESTORE %s: %s", e->st->dest_db,
 				  qkey(KEY(b, i)->str, KEY(b, i)->len), r->str);
@@ -1674,7 +1685,7 @@ static int batch_finish(struct engine *e, struct batch *b)
 	/* The slow paths below talk to the source: read what is in flight
 	 * there first so that answers are not mixed up. */
 	for (i = 0; i < b->n; i++)
-		if (b->state[i] == 'B' || b->state[i] == 'T')
+		if (b->state[i] == KS_EXISTS || b->state[i] == KS_BY_TYPE)
 			break;
 	if (i < b->n && e->inflight && batch_receive(e, e->inflight))
 		return -1;
@@ -1684,21 +1695,21 @@ static int batch_finish(struct engine *e, struct batch *b)
 		const redisReply *k = KEY(b, i);
 		int rc = 0;
 
-		if (b->state[i] == 'g')
+		if (b->state[i] == KS_GONE)
 			e->st->gone++;
-		else if (b->state[i] == 'I')
+		else if (b->state[i] == KS_IDENTICAL)
 			e->st->identical++;
-		else if (b->state[i] == 'B')
+		else if (b->state[i] == KS_EXISTS)
 			rc = resolve_existing(e, k->str, k->len, b->dump[i],
 					      reply_is(b->pttl[i],
 						       REDIS_REPLY_INTEGER) ?
 					      b->pttl[i]->integer : -1,
 					      b->read_at, b->same[i]);
-		else if (b->state[i] == 'T')
+		else if (b->state[i] == KS_BY_TYPE)
 			rc = typed_copy(e, k->str, k->len, 0);
 		if (rc < 0)
 			return -1;
-		if (b->state[i] != 'g' &&
+		if (b->state[i] != KS_GONE &&
 		    redis_history_rename_key(e->o->hist_old, e->o->hist_new,
 					     k->str, k->len, &e->name))
 			e->st->renamed++;
