@@ -1014,25 +1014,27 @@ static int write_chunks(struct engine *e, redisContext *c, const char *cmd,
 	return sent;
 }
 
-/*
- * Writes v under `name` on c through a temporary key: the value, its TTL,
- * then RENAMENX (RENAME with `replace`).  Returns 0 written, 2 `name`
- * exists already (nothing changed), 1 item error (reported, the temporary
- * key removed), -1 the link failed.
- */
-static int rvalue_write(struct engine *e, redisContext *c, const char *name,
-			size_t nlen, const struct rvalue *v, int replace,
-			int map_members)
+/* A type-aware write sent but not yet answered. */
+struct pending_write {
+	char tmp[96];		/* the temporary key */
+	int sent;		/* commands whose answers are due */
+};
+
+/* Sends the commands of rvalue_write() without reading the answers. */
+static void rvalue_write_send(struct engine *e, redisContext *c,
+			      const char *name, size_t nlen,
+			      const struct rvalue *v, int replace,
+			      int map_members, struct pending_write *pw)
 {
-	char tmp[96], ttl[32];
+	char *tmp = pw->tmp, ttl[32];
 	size_t tn;
-	int sent = 0, i, rc = 0, renamed = -1;
+	int sent = 0;
 	const redisReply *d = v->data;
 	struct cmdv cv = { NULL, NULL, 0, 0 };
 	long long left = v->pttl;
 
-	snprintf(tmp, sizeof tmp, "mailmove:tmp:%ld:%" PRIu64, (long)getpid(),
-		 ++e->tmp_counter);
+	snprintf(tmp, sizeof pw->tmp, "mailmove:tmp:%ld:%" PRIu64,
+		 (long)getpid(), ++e->tmp_counter);
 	tn = strlen(tmp);
 	append2(c, "DEL", tmp, tn);
 	sent++;
@@ -1132,33 +1134,62 @@ static int rvalue_write(struct engine *e, redisContext *c, const char *name,
 		append(c, 3, a, l);
 		sent++;
 	}
-	for (i = 0; i < sent; i++) {
+	cmdv_release(&cv);
+	pw->sent = sent;
+}
+
+/*
+ * Reads the answers to rvalue_write_send().  Returns 0 written, 2 `name`
+ * exists already, 1 item error (reported), -1 the link failed.  For 1 and
+ * 2 the temporary key is still there: the caller deletes it.
+ */
+static int rvalue_write_recv(struct engine *e, redisContext *c,
+			     const char *name, size_t nlen,
+			     const struct pending_write *pw)
+{
+	int i, rc = 0, renamed = -1;
+
+	for (i = 0; i < pw->sent; i++) {
 		redisReply *r = get_reply(e, c);
-		if (!r) {
-			cmdv_release(&cv);
+		if (!r)
 			return -1;
-		}
 		if (r->type == REDIS_REPLY_ERROR && !rc) {
 			log_error("redis: writing %s on the new server: %s",
 				  qkey(name, nlen), r->str);
 			rc = 1;
 		}
-		if (i == sent - 1)
+		if (i == pw->sent - 1)
 			renamed = r->type == REDIS_REPLY_INTEGER ?
 				  (int)r->integer : r->type == REDIS_REPLY_STATUS;
 		freeReplyObject(r);
 	}
-	cmdv_release(&cv);
-	if (rc || renamed == 0) {
-		redisReply *r;
-		append2(c, "DEL", tmp, tn);
+	return rc ? 1 : renamed == 0 ? 2 : 0;
+}
+
+/*
+ * Writes v under `name` on c through a temporary key: the value, its TTL,
+ * then RENAMENX (RENAME with `replace`).  Returns 0 written, 2 `name`
+ * exists already (nothing changed), 1 item error (reported, the temporary
+ * key removed), -1 the link failed.
+ */
+static int rvalue_write(struct engine *e, redisContext *c, const char *name,
+			size_t nlen, const struct rvalue *v, int replace,
+			int map_members)
+{
+	struct pending_write pw;
+	redisReply *r;
+	int rc;
+
+	rvalue_write_send(e, c, name, nlen, v, replace, map_members, &pw);
+	rc = rvalue_write_recv(e, c, name, nlen, &pw);
+	if (rc == 1 || rc == 2) {
+		append2(c, "DEL", pw.tmp, strlen(pw.tmp));
 		r = get_reply(e, c);
 		if (!r)
 			return -1;
 		freeReplyObject(r);
-		return rc ? 1 : 2;
 	}
-	return 0;
+	return rc;
 }
 
 /*
@@ -1630,6 +1661,141 @@ out:
 	return rc;
 }
 
+/*
+ * The type-aware copy of every KS_BY_TYPE key of a batch, pipelined: one
+ * round of EXISTS on the destination, two rounds of reads on the source,
+ * one round of writes.  Keys the destination has are compared (in rounds
+ * too) and resolved one by one.  Returns 0, or -1 if a link failed.
+ */
+static int batch_typed(struct engine *e, struct batch *b)
+{
+	size_t n = 0, nx = 0, nw = 0, i, j;
+	size_t *idx = xcalloc(b->n + 1, sizeof *idx);
+	char **sk = xcalloc(b->n + 1, sizeof *sk);
+	char **dk = xcalloc(b->n + 1, sizeof *dk);
+	size_t *sl = xcalloc(b->n + 1, sizeof *sl);
+	size_t *dl = xcalloc(b->n + 1, sizeof *dl);
+	int *exists = xcalloc(b->n + 1, sizeof *exists);
+	int *res = xcalloc(b->n + 1, sizeof *res);
+	int *err = xcalloc(b->n + 1, sizeof *err);
+	char **xs = xcalloc(b->n + 1, sizeof *xs), **xd = xcalloc(b->n + 1,
+								   sizeof *xd);
+	size_t *xsl = xcalloc(b->n + 1, sizeof *xsl);
+	size_t *xdl = xcalloc(b->n + 1, sizeof *xdl), *xi = NULL;
+	struct rvalue *v = NULL;
+	struct pending_write *pw = NULL;
+	int rc = -1;
+
+	for (i = 0; i < b->n; i++) {
+		const char *name;
+		if (b->state[i] != KS_BY_TYPE)
+			continue;
+		sk[n] = KEY(b, i)->str;
+		sl[n] = KEY(b, i)->len;
+		dest_name(e, sk[n], sl[n], &name, &dl[n]);
+		dk[n] = xstrndup(name, dl[n]);
+		idx[n++] = i;
+	}
+	if (!n)
+		goto done;
+	for (i = 0; i < n; i++)
+		append2(e->dst, "EXISTS", dk[i], dl[i]);
+	for (i = 0; i < n; i++) {
+		redisReply *r = get_reply(e, e->dst);
+		if (!r)
+			goto out;
+		exists[i] = reply_is(r, REDIS_REPLY_INTEGER) && r->integer;
+		freeReplyObject(r);
+	}
+	/* Keys the destination has: compare, all at once. */
+	xi = xcalloc(n + 1, sizeof *xi);
+	for (i = 0; i < n; i++)
+		if (exists[i]) {
+			xs[nx] = sk[i];
+			xsl[nx] = sl[i];
+			xd[nx] = dk[i];
+			xdl[nx] = dl[i];
+			xi[nx++] = i;
+		}
+	if (nx && same_content_many(e, xs, xsl, xd, xdl, nx, res))
+		goto out;
+	for (j = 0; j < nx; j++) {
+		if (res[j] == 1)
+			e->st->identical++;
+		else if (resolve_existing(e, sk[xi[j]], sl[xi[j]], NULL, 0, 0,
+					  res[j]) < 0)
+			goto out;
+	}
+	/* The others: read them all, write them all. */
+	nw = 0;
+	for (i = 0; i < n; i++)
+		if (!exists[i]) {
+			sk[nw] = sk[i];
+			sl[nw] = sl[i];
+			idx[nw] = idx[i];
+			if (nw != i) {
+				free(dk[nw]);
+				dk[nw] = dk[i];
+				dk[i] = NULL;
+			}
+			dl[nw++] = dl[i];
+		}
+	for (i = nw; i < n; i++) {
+		free(dk[i]);
+		dk[i] = NULL;
+	}
+	n = nw;
+	v = xcalloc(n + 1, sizeof *v);
+	pw = xcalloc(n + 1, sizeof *pw);
+	if (n && rvalue_read_many(e, e->src, sk, sl, n, v, err))
+		goto out;
+	for (i = 0; i < n; i++)
+		if (!err[i] && v[i].type != VT_NONE)
+			rvalue_write_send(e, e->dst, dk[i], dl[i], &v[i], 0,
+					  is_history_index(e, sk[i], sl[i]),
+					  &pw[i]);
+	for (i = 0; i < n; i++) {
+		if (err[i]) {
+			e->st->failed++;
+			continue;
+		}
+		if (v[i].type == VT_NONE) {
+			e->st->gone++;
+			continue;
+		}
+		res[i] = rvalue_write_recv(e, e->dst, dk[i], dl[i], &pw[i]);
+		if (res[i] < 0)
+			goto out;
+		if (res[i] == 0)
+			e->st->fallback++;
+		else if (res[i] == 1)
+			e->st->failed++;
+	}
+	/* Leftover temporary keys, then the keys that appeared meanwhile. */
+	for (i = 0; i < n; i++)
+		if (!err[i] && v[i].type != VT_NONE && res[i] > 0) {
+			redisReply *r;
+			append2(e->dst, "DEL", pw[i].tmp, strlen(pw[i].tmp));
+			if (!(r = get_reply(e, e->dst)))
+				goto out;
+			freeReplyObject(r);
+			if (res[i] == 2 && resolve_existing(e, sk[i], sl[i], NULL,
+							    0, 0, -2) < 0)
+				goto out;
+		}
+done:
+	rc = 0;
+out:
+	for (i = 0; v && i < n; i++)
+		rvalue_release(&v[i]);
+	for (i = 0; i <= b->n; i++)
+		free(dk[i]);
+	free(idx); free(sk); free(dk); free(sl); free(dl); free(exists);
+	free(res); free(err); free(xs); free(xd); free(xsl); free(xdl);
+	free(xi); free(v); free(pw);
+	return rc;
+}
+
 /* Reads the destination's answers to a batch and finishes every key:
  * conflicts, the type-aware copies.  Returns 0, or -1 if a link failed. */
 static int batch_finish(struct engine *e, struct batch *b)
@@ -1691,6 +1857,8 @@ static int batch_finish(struct engine *e, struct batch *b)
 		return -1;
 	if (batch_compare_existing(e, b))
 		return -1;
+	if (!e->o->dry_run && batch_typed(e, b))
+		return -1;
 	for (i = 0; i < b->n; i++) {
 		const redisReply *k = KEY(b, i);
 		int rc = 0;
@@ -1705,7 +1873,7 @@ static int batch_finish(struct engine *e, struct batch *b)
 						       REDIS_REPLY_INTEGER) ?
 					      b->pttl[i]->integer : -1,
 					      b->read_at, b->same[i]);
-		else if (b->state[i] == KS_BY_TYPE)
+		else if (b->state[i] == KS_BY_TYPE && e->o->dry_run)
 			rc = typed_copy(e, k->str, k->len, 0);
 		if (rc < 0)
 			return -1;

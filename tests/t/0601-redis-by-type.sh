@@ -8,7 +8,7 @@
 # Oracle: Redis's own DEBUG DIGEST / DEBUG DIGEST-VALUE and PTTL.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-redis.sh"
-plan 14
+plan 18
 
 start_redis src || { echo "Bail out! redis-server did not start"; exit 1; }
 start_redis dst 'rename-command RESTORE ""' || { echo "Bail out! redis-server did not start"; exit 1; }
@@ -54,11 +54,19 @@ ok "$([ "$d" -gt 0 ] && [ $((s - d)) -lt 1000 ] && [ $((d - s)) -lt 1000 ] && ec
 run_mm redis --src "$S" --dest "$D"
 like "$rc:$out" "^0:db0: 10 keys: 0 copied, 0 by type, 10 identical" "a rerun finds every key identical"
 
-# A kill -9 in the middle of a type-aware copy of 30,000 keys.
+rcli dst HSET hash f1 changed >/dev/null
+run_mm redis --src "$S" --dest "$D"
+is "$rc" 1 "a key that differs on the new server: exit 1"
+like "$err" "hash differs on the new server; kept" "it is kept and reported"
+run_mm redis --src "$S" --dest "$D" --replace
+like "$rc:$out" "^0:db0: .* 1 replaced" "--replace replaces it by type"
+is "$(rcli dst DEBUG DIGEST-VALUE hash)" "$(rcli src DEBUG DIGEST-VALUE hash)" "and it is the old server's hash again"
+
+# A kill -9 in the middle of a type-aware copy of 50,000 keys.
 rcli dst FLUSHALL >/dev/null
-resp_keys 30000 many 3 >"$T/many.resp"
+resp_keys 50000 many 3 >"$T/many.resp"
 load_keys src "$T/many.resp"
-"$MM" redis --src "$S" --dest "$D" >"$T/killed.out" 2>&1 &
+"$MM" redis --src "$S" --dest "$D" --batch 100 >"$T/killed.out" 2>&1 &
 pid=$!
 for i in $(seq 1 400); do
 	n=$(rcli dst DBSIZE 2>/dev/null || echo 0)
@@ -68,7 +76,7 @@ done
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 n=$(rcli dst DBSIZE)
-ok "$([ "$n" -gt 0 ] && [ "$n" -lt 30010 ] && echo 0 || echo 1)" "killed part-way ($n of 30010 keys there)"
+ok "$([ "$n" -gt 0 ] && [ "$n" -lt 50010 ] && echo 0 || echo 1)" "killed part-way ($n of 50010 keys there)"
 
 run_mm redis --src "$S" --dest "$D"
 is "$rc" 0 "the rerun exits 0"
