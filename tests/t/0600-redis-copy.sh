@@ -7,7 +7,7 @@
 # DIGEST-VALUE, PTTL through redis-cli), not mailmove's own comparison.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-redis.sh"
-plan 36
+plan 38
 
 start_redis src || { echo "Bail out! redis-server did not start"; exit 1; }
 start_redis dst || { echo "Bail out! redis-server did not start"; exit 1; }
@@ -84,6 +84,14 @@ digest_same "both servers are equal again (DEBUG DIGEST)"
 rcli dst FLUSHALL >/dev/null
 run_mm redis --src "$S" --dest "$D" --db 5 --match 'in*'
 is "$rc:$(rcli dst DBSIZE):$(rcli dst -n 5 DBSIZE)" "0:0:1" "--db 5 --match 'in*' copies just that key"
+
+# TCP on 127.0.0.1, and a database named in the destination address.
+port=$(free_port)
+start_redis tcp "port $port" "bind 127.0.0.1" || { echo "Bail out! redis-server did not start"; exit 1; }
+run_mm redis --src "$S" --dest "redis://127.0.0.1:$port/2" --db 5
+is "$rc" 0 "a TCP destination with /2 in its address: exit 0"
+is "$(rcli tcp -n 2 GET in5):$(rcli tcp -n 5 DBSIZE)" "five:0" "database 5 of the old server lands in database 2"
+stop_redis tcp
 
 rcli dst FLUSHALL >/dev/null
 {
