@@ -970,6 +970,18 @@ static void cmdv_release(struct cmdv *c)
 	memset(c, 0, sizeof *c);
 }
 
+/* The temporary key's own expiry, sent right after the command that
+ * creates it, so that a kill at any later point leaves nothing lasting.
+ * Returns 1 (one reply). */
+static int append_tmp_expire(redisContext *c, const char *tmp, size_t tn)
+{
+	const char *a[3] = { "PEXPIRE", tmp, TMP_TTL_MS };
+	size_t l[3] = { 7, tn, strlen(TMP_TTL_MS) };
+
+	append(c, 3, a, l);
+	return 1;
+}
+
 /* Writes the elements of an aggregate with `cmd` in chunks; `step` reply
  * elements per written element (2 for hashes and zsets). */
 static int write_chunks(struct engine *e, redisContext *c, const char *cmd,
@@ -1002,11 +1014,16 @@ static int write_chunks(struct engine *e, redisContext *c, const char *cmd,
 		}
 		if (++inchunk == CHUNK_ELEMENTS) {
 			sent += cmdv_send(&cv, c);
+			if (sent == 1)
+				sent += append_tmp_expire(c, tmp, tn);
 			inchunk = 0;
 		}
 	}
-	if (inchunk)
+	if (inchunk) {
 		sent += cmdv_send(&cv, c);
+		if (sent == 1)
+			sent += append_tmp_expire(c, tmp, tn);
+	}
 	cmdv_release(&cv);
 	for (i = 0; mapped && i < nmapped; i++)
 		buf_release(&mapped[i]);
@@ -1060,8 +1077,8 @@ static void rvalue_write_send(struct engine *e, redisContext *c,
 		sent += write_chunks(e, c, "RPUSH", tmp, tn, d, 1, 0, 0);
 		break;
 	case VT_STREAM: {
-		size_t k, j;
-		size_t ln;
+		size_t k, j, ln;
+		int expiring = 0;
 		const char *last = el(info_field(v->sinfo, "last-generated-id"),
 				      &ln);
 		char *last_id = xstrndup(last, ln);
@@ -1076,6 +1093,9 @@ static void rvalue_write_send(struct engine *e, redisContext *c,
 			for (j = 0; j < en->element[1]->elements; j++)
 				cmdv_addr(&cv, en->element[1]->element[j]);
 			sent += cmdv_send(&cv, c);
+			if (!expiring)
+				sent += append_tmp_expire(c, tmp, tn);
+			expiring = 1;
 		}
 		if (d->elements == 0) {
 			/* An empty stream exists: make one. */
@@ -1083,10 +1103,11 @@ static void rvalue_write_send(struct engine *e, redisContext *c,
 					     "mailmove-tmp", "0", "MKSTREAM" };
 			size_t l[6] = { 6, 6, tn, 12, 1, 8 };
 			append(c, 6, a, l);
+			sent += 1 + append_tmp_expire(c, tmp, tn);
 			a[1] = "DESTROY";
 			l[1] = 7;
 			append(c, 4, a, l);
-			sent += 2;
+			sent++;
 		}
 		if (*last_id) {
 			const char *a[3] = { "XSETID", tmp, last_id };
@@ -1109,12 +1130,6 @@ static void rvalue_write_send(struct engine *e, redisContext *c,
 	}
 	default:
 		break;
-	}
-	if (v->type != VT_STRING) {
-		const char *a[3] = { "PEXPIRE", tmp, TMP_TTL_MS };
-		size_t l[3] = { 7, tn, strlen(TMP_TTL_MS) };
-		append(c, 3, a, l);
-		sent++;
 	}
 	/* The TTL that is left now, not when it was read. */
 	if (left >= 0) {
