@@ -488,6 +488,14 @@ int cmd_redis(struct mm_ctx *ctx, int argc, char **argv)
 	}
 	log_info("redis: %s%s -> %s", ctx->dry_run ? "(dry run) " : "",
 		 sdesc.data, ddesc.data);
+	if (!o.dest && (sconf.db > 0 ? sconf.db : 0) !=
+		       (dconf.db > 0 ? dconf.db : 0))
+		log_warn("redis: rspamd uses database %d on the old server and "
+			 "%d on the new one; databases are copied to the same "
+			 "number unless --dest names one (redis://HOST:PORT/%d "
+			 "with --db %d)", sconf.db > 0 ? sconf.db : 0,
+			 dconf.db > 0 ? dconf.db : 0, dconf.db > 0 ? dconf.db : 0,
+			 sconf.db > 0 ? sconf.db : 0);
 
 	memset(&co, 0, sizeof co);
 	co.match = o.match;

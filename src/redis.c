@@ -179,6 +179,7 @@ void redis_conf_init(struct redis_conf *c)
 {
 	memset(c, 0, sizeof *c);
 	redis_addr_init(&c->addr);
+	c->db = -1;
 }
 
 static void free_secret(char *s)
@@ -274,6 +275,12 @@ int redis_conf_parse(struct redis_conf *c, const char *text, size_t len)
 			if (!c->password) c->password = xstrdup(buf_cstr(&val));
 		} else if (!strcmp(key.data, "username") && val.len) {
 			if (!c->username) c->username = xstrdup(buf_cstr(&val));
+		} else if (!strcmp(key.data, "db") ||
+			   !strcmp(key.data, "database")) {
+			uint64_t db;
+			if (c->db < 0 && !mm_parse_u64(buf_cstr(&val), &db) &&
+			    db < 100000)
+				c->db = (int)db;
 		}
 		if (val.data)
 			explicit_bzero(val.data, val.cap);

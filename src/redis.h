@@ -42,6 +42,7 @@ struct redis_conf {
 	int has_addr;
 	char *password;		/* NULL if none */
 	char *username;		/* Redis 6 ACL user; NULL if none */
+	int db;			/* rspamd's `db` setting; -1 if none */
 };
 
 void redis_conf_init(struct redis_conf *c);
@@ -49,7 +50,7 @@ void redis_conf_release(struct redis_conf *c);
 /*
  * Reads one rspamd UCL file's text (redis.conf or classifier-bayes.conf)
  * and fills what `c` does not have yet: the first of write_servers,
- * servers, read_servers; password; username.  Returns 1 if the file named
+ * servers, read_servers; password; username; db.  Returns 1 if the file named
  * a server, 0 if not, -1 if the server it names cannot be parsed.
  */
 int redis_conf_parse(struct redis_conf *c, const char *text, size_t len);

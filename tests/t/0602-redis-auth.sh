@@ -7,7 +7,7 @@
 # printed, not even when it is wrong.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-redis.sh"
-plan 15
+plan 16
 
 spw='old-S3cret pass"word'
 dpw='new-S3cret'
@@ -54,6 +54,7 @@ CONF
 cat >"$T/new/etc/rspamd/override.d/redis.conf" <<CONF
 write_servers = "$T/dst.sock";
 password = "$dpw";
+db = 4;
 CONF
 run_mm redis --from "$T/old" --to "$T/new" -v
 is "$rc" 0 "servers and passwords found in rspamd's configuration: exit 0"
@@ -61,3 +62,4 @@ like "$err" "old server's Redis unix:$T/src.sock from /etc/rspamd/local.d/redis.
 like "$err" "new server's Redis unix:$T/dst.sock from /etc/rspamd/override.d/redis.conf" "the new one from override.d (it wins)"
 digest_same "the data is the same on both (DEBUG DIGEST)"
 unlike "$err$out" "S3cret" "no password is printed"
+like "$err" "rspamd uses database 0 on the old server and 4 on the new one" "rspamd's databases that differ are pointed out"

@@ -73,6 +73,7 @@ static void test_conf(void)
 	CHECK(c.has_addr && c.addr.port == 6390);
 	CHECK_STR(c.addr.host, "127.0.0.1");
 	CHECK_STR(c.password, "p\"w");
+	CHECK(c.db == 3);
 	/* a later (weaker) file fills only what is missing */
 	CHECK(redis_conf_parse(&c, conf2, strlen(conf2)) == 0);
 	CHECK_STR(c.addr.host, "127.0.0.1");
@@ -82,6 +83,7 @@ static void test_conf(void)
 	redis_conf_init(&c);
 	CHECK(redis_conf_parse(&c, conf2, strlen(conf2)) == 1);
 	CHECK_STR(c.addr.path, "/run/redis/rspamd.sock");	/* write wins */
+	CHECK(c.db == -1);
 	redis_conf_release(&c);
 
 	redis_conf_init(&c);
