@@ -2409,7 +2409,7 @@ out:
 	}
 	for (i = 0; i < res->ndb; i++) {
 		const struct redis_db_stats *s = &res->db[i];
-		if (s->failed || (s->conflicts && !opts->dry_run) ||
+		if (s->failed || s->conflicts ||
 		    s->v_missing || s->v_differ || s->v_ttl)
 			rc = MM_EDIFF;
 	}

@@ -7,7 +7,7 @@
 # DIGEST-VALUE, PTTL through redis-cli), not mailmove's own comparison.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-redis.sh"
-plan 38
+plan 39
 
 start_redis src || { echo "Bail out! redis-server did not start"; exit 1; }
 start_redis dst || { echo "Bail out! redis-server did not start"; exit 1; }
@@ -70,6 +70,8 @@ like "$out" 'db0: 100010 keys: 0 copied, 0 by type, 100010 identical' "and skips
 
 rcli dst SET key:42 changed-on-the-new-server >/dev/null
 rcli dst HSET hash f1 other >/dev/null
+run_mm redis --src "$S" --dest "$D" --dry-run
+like "$rc:$out" "^1:db0: 100010 keys: 0 to be copied, 0 by type, 100008 identical .skipped., 2 conflicts kept" "--dry-run finds the two conflicts (exit 1, as the copy would)"
 run_mm redis --src "$S" --dest "$D"
 is "$rc" 1 "a key that differs on the new server: exit 1"
 like "$err" 'key:42 differs on the new server; kept' "it is reported"
