@@ -505,10 +505,41 @@ static int flush_out(struct engine *e, redisContext *c)
 	return 0;
 }
 
+/* Appends a decimal number and CR LF to b (no printf: this is per key). */
+static void add_num_crlf(struct buf *b, size_t n)
+{
+	char tmp[24];
+	int i = (int)sizeof tmp;
+
+	tmp[--i] = '\n';
+	tmp[--i] = '\r';
+	do
+		tmp[--i] = (char)('0' + n % 10);
+	while ((n /= 10) != 0);
+	buf_add(b, tmp + i, sizeof tmp - (size_t)i);
+}
+
+/*
+ * Appends one command to c's output buffer.  The RESP encoding is built
+ * here rather than by hiredis, whose formatter costs a fifth of mailmove's
+ * CPU time on small keys.
+ */
 static void append(redisContext *c, int argc, const char **argv,
 		   const size_t *lens)
 {
-	redisAppendCommandArgv(c, argc, argv, lens);
+	static struct buf cmd;	/* reused; the main thread only */
+	int i;
+
+	buf_reset(&cmd);
+	buf_putc(&cmd, '*');
+	add_num_crlf(&cmd, (size_t)argc);
+	for (i = 0; i < argc; i++) {
+		buf_putc(&cmd, '$');
+		add_num_crlf(&cmd, lens[i]);
+		buf_add(&cmd, argv[i], lens[i]);
+		buf_add(&cmd, "\r\n", 2);
+	}
+	redisAppendFormattedCommand(c, cmd.data, cmd.len);
 }
 
 /* One command of two arguments: NAME KEY. */
