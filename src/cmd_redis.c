@@ -254,11 +254,6 @@ static char *server_run_id(redisContext *c)
 	return id;
 }
 
-static void describe_addr(const struct redis_addr *a, struct buf *out)
-{
-	redis_addr_target(a, out);
-}
-
 static json_t *db_json(const struct redis_db_stats *s, int verify)
 {
 	json_t *j = json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
@@ -431,7 +426,7 @@ int cmd_redis(struct mm_ctx *ctx, int argc, char **argv)
 		redis_addr_parse(&dconf.addr, "redis://127.0.0.1:6379", 0, &why);
 		dconf.has_addr = 1;
 	}
-	describe_addr(&dconf.addr, &ddesc);
+	redis_addr_target(&dconf.addr, &ddesc);
 	if (found && !o.dest)
 		log_verbose("redis: new server's Redis %s from %s",
 			    buf_cstr(&ddesc), found);
@@ -461,7 +456,7 @@ int cmd_redis(struct mm_ctx *ctx, int argc, char **argv)
 		if (rc)
 			goto out;
 	}
-	describe_addr(&sconf.addr, &sdesc);
+	redis_addr_target(&sconf.addr, &sdesc);
 	if (f)
 		buf_addstr(&sdesc, " on the old server");
 	if (!spw && sconf.password)

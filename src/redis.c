@@ -988,8 +988,9 @@ static void cmdv_addr(struct cmdv *c, const redisReply *r)
 	size_t n;
 	const char *p = el(r, &n);
 
-	/* el() may use a static buffer for integers: copy is not needed
-	 * because only string elements reach here. */
+	/* Only string elements reach here (RESP2 sends scores and stream
+	 * ids as strings), so p points into the reply, which outlives the
+	 * command; el()'s buffer for integers is never kept. */
 	cmdv_add(c, p, n);
 }
 
