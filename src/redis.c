@@ -1525,6 +1525,9 @@ struct batch {
 	int scan_sent, received;
 	struct batch *following;	/* the next keys, from the SCAN sent
 					 * along with this batch */
+	int check;		/* the comparison's batch: the destination's
+				 * DUMP and PTTL answers are due too */
+	redisReply **ddump, **dpttl;
 };
 
 static int batch_receive(struct engine *e, struct batch *b);
@@ -1537,6 +1540,12 @@ static void batch_release(struct batch *b)
 		if (b->dump && b->dump[i]) freeReplyObject(b->dump[i]);
 		if (b->pttl && b->pttl[i]) freeReplyObject(b->pttl[i]);
 	}
+	for (i = 0; b->ddump && i < b->n; i++) {
+		if (b->ddump[i]) freeReplyObject(b->ddump[i]);
+		if (b->dpttl[i]) freeReplyObject(b->dpttl[i]);
+	}
+	free(b->ddump);
+	free(b->dpttl);
 	if (b->scan) freeReplyObject(b->scan);
 	free(b->dump);
 	free(b->pttl);
@@ -2080,6 +2089,17 @@ static int batch_receive(struct engine *e, struct batch *b)
 		if (scan_recv(e, e->cursor, sizeof e->cursor, b->following))
 			return -1;
 	}
+	if (b->check) {
+		size_t i;
+		b->ddump = xcalloc(b->n + 1, sizeof *b->ddump);
+		b->dpttl = xcalloc(b->n + 1, sizeof *b->dpttl);
+		for (i = 0; i < b->n; i++) {
+			b->ddump[i] = get_reply(e, e->dst);
+			b->dpttl[i] = get_reply(e, e->dst);
+			if (!b->ddump[i] || !b->dpttl[i])
+				return -1;
+		}
+	}
 	return 0;
 }
 
@@ -2162,9 +2182,9 @@ static void report_difference(struct engine *e, const char *what,
  * RDB version, another encoding) are compared by content, all of them in
  * one pipelined round per side.  Returns 0, or -1 if a link failed.
  */
-static int verify_batch(struct engine *e, struct batch *b, redisReply **dd,
-			redisReply **dp)
+static int verify_batch(struct engine *e, struct batch *b)
 {
+	redisReply **dd = b->ddump, **dp = b->dpttl;
 	char **sk = xcalloc(b->n + 1, sizeof *sk);
 	char **dk = xcalloc(b->n + 1, sizeof *dk);
 	size_t *sl = xcalloc(b->n + 1, sizeof *sl);
@@ -2219,6 +2239,9 @@ static int verify_batch(struct engine *e, struct batch *b, redisReply **dd,
 		dl[nc] = nlen;
 		cidx[nc++] = i;
 	}
+	/* Both links must be idle for the content comparison. */
+	if (nc && e->inflight && batch_receive(e, e->inflight))
+		goto out;
 	if (nc && same_content_many(e, sk, sl, dk, dl, nc, same))
 		goto out;
 	for (j = 0; j < nc; j++) {
@@ -2247,76 +2270,78 @@ out:
 	return rc;
 }
 
+/* Asks both servers for a batch's DUMP and PTTL answers (and the source
+ * for the next SCAN) without waiting.  Returns 0, or -1. */
+static int check_request(struct engine *e, struct batch *b)
+{
+	size_t i;
+
+	b->check = 1;
+	for (i = 0; i < b->n; i++) {
+		const char *name;
+		size_t nlen;
+		dest_name(e, KEY(b, i)->str, KEY(b, i)->len, &name, &nlen);
+		append2(e->dst, "DUMP", name, nlen);
+		append2(e->dst, "PTTL", name, nlen);
+	}
+	if (b->n && flush_out(e, e->dst))
+		return -1;
+	return batch_request(e, b);
+}
+
+/*
+ * Compares the current database, pipelined like the copy: both servers
+ * answer batch N+1 while mailmove compares batch N.
+ */
 static int verify_db(struct engine *e)
 {
-	char cursor[32] = "0";
-	struct batch b;
-	size_t i;
+	struct batch *cur = xcalloc(1, sizeof *cur), *next = NULL;
 	redisReply *r;
+	int rc = -1;
 
+	snprintf(e->cursor, sizeof e->cursor, "0");
 	if (select_db(e, e->src, e->st->db) || select_db(e, e->dst,
 							 e->st->dest_db))
-		return -1;
-	if (scan_next(e, cursor, sizeof cursor, &b))
-		return -1;
+		goto out;
+	if (scan_next(e, e->cursor, sizeof e->cursor, cur) ||
+	    check_request(e, cur))
+		goto out;
 	for (;;) {
-		redisReply **dd, **dp;
-		struct batch next;
-		int fail = 0, more = strcmp(cursor, "0") != 0;
-
-		memset(&next, 0, sizeof next);
-		for (i = 0; i < b.n; i++) {
-			const char *name;
-			size_t nlen;
-			append2(e->src, "DUMP", KEY(&b, i)->str, KEY(&b, i)->len);
-			append2(e->src, "PTTL", KEY(&b, i)->str, KEY(&b, i)->len);
-			dest_name(e, KEY(&b, i)->str, KEY(&b, i)->len, &name,
-				  &nlen);
-			append2(e->dst, "DUMP", name, nlen);
-			append2(e->dst, "PTTL", name, nlen);
-		}
-		if (more)	/* the next batch's keys ride along */
-			scan_send(e, cursor);
-		dd = xcalloc(b.n + 1, sizeof *dd);
-		dp = xcalloc(b.n + 1, sizeof *dp);
-		if ((b.n && flush_out(e, e->dst)) || batch_read_source(e, &b) ||
-		    (more && scan_recv(e, cursor, sizeof cursor, &next)))
-			fail = 1;
-		for (i = 0; !fail && i < b.n; i++) {
-			dd[i] = get_reply(e, e->dst);
-			dp[i] = get_reply(e, e->dst);
-			if (!dd[i] || !dp[i])
-				fail = 1;
-		}
-		if (!fail && verify_batch(e, &b, dd, dp))
-			fail = 1;
-		for (i = 0; i < b.n; i++) {
-			if (dd[i]) freeReplyObject(dd[i]);
-			if (dp[i]) freeReplyObject(dp[i]);
-		}
-		free(dd);
-		free(dp);
-		progress_add(&e->prog, b.n, b.bytes);
-		batch_release(&b);
-		if (fail || mm_interrupted) {
-			batch_release(&next);
-			return -1;
-		}
-		if (!more)
+		if (batch_receive(e, cur))
+			goto out;
+		next = cur->following;
+		cur->following = NULL;
+		if (next && check_request(e, next))
+			goto out;
+		e->inflight = next;
+		if (verify_batch(e, cur))
+			goto out;
+		progress_add(&e->prog, cur->n, cur->bytes);
+		batch_free(cur);
+		cur = next;
+		next = NULL;
+		if (!cur)
 			break;
-		b = next;
+		if (mm_interrupted)
+			goto out;
 	}
+	e->inflight = NULL;
 	r = run(e, e->src, 1, (const char *[]){ "DBSIZE" }, (size_t[]){ 6 });
 	if (!r)
-		return -1;
+		goto out;
 	e->st->dbsize_src = reply_is(r, REDIS_REPLY_INTEGER) ? r->integer : -1;
 	freeReplyObject(r);
 	r = run(e, e->dst, 1, (const char *[]){ "DBSIZE" }, (size_t[]){ 6 });
 	if (!r)
-		return -1;
+		goto out;
 	e->st->dbsize_dest = reply_is(r, REDIS_REPLY_INTEGER) ? r->integer : -1;
 	freeReplyObject(r);
-	return 0;
+	rc = 0;
+out:
+	e->inflight = NULL;
+	batch_free(cur);
+	batch_free(next);
+	return rc;
 }
 
 /* ---- databases in use --------------------------------------------------- */
