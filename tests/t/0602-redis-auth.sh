@@ -7,7 +7,7 @@
 # printed, not even when it is wrong.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-redis.sh"
-plan 16
+plan 18
 
 spw='old-S3cret pass"word'
 dpw='new-S3cret'
@@ -63,3 +63,15 @@ like "$err" "new server's Redis unix:$T/dst.sock from /etc/rspamd/override.d/red
 digest_same "the data is the same on both (DEBUG DIGEST)"
 unlike "$err$out" "S3cret" "no password is printed"
 like "$err" "rspamd uses database 0 on the old server and 4 on the new one" "rspamd's databases that differ are pointed out"
+
+# A Redis 6 ACL user (rspamd's `username`), no default user.
+start_redis acl "user default off" "user rspamd on >acl-S3cret ~* &* +@all" || { echo "Bail out! redis-server did not start"; exit 1; }
+mkdir -p "$T/new2/etc/rspamd/local.d"
+cat >"$T/new2/etc/rspamd/local.d/redis.conf" <<CONF
+servers = "$T/acl.sock";
+username = "rspamd";
+password = "acl-S3cret";
+CONF
+run_mm redis --from "$T/old" --to "$T/new2"
+is "$rc" 0 "a new Redis with an ACL user from rspamd's configuration: exit 0"
+is "$(printf 'AUTH rspamd acl-S3cret\nDBSIZE\n' | redis-cli -s "$T/acl.sock" | tail -1)" 2000 "the keys are there for that user"
