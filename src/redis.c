@@ -1246,15 +1246,25 @@ static int rvalue_write(struct engine *e, redisContext *c, const char *name,
 	return rc;
 }
 
+/* Whether two PTTL answers are the same TTL (or both none), allowing for
+ * the time between the two reads. */
+static int ttl_same(long long a, long long b)
+{
+	if (a < 0 || b < 0)
+		return (a < 0) == (b < 0);
+	return llabs(a - b) <= TTL_SLACK_MS;
+}
+
 /*
- * Compares n source keys with their destination names by content, two
- * pipelined rounds per side.  same[i]: 1 same, 0 different, 2 the source
- * key is gone, 3 the destination key is gone, 4 item error.  Returns 0,
- * or -1 if a link failed.
+ * Compares n source keys with their destination names by content (and,
+ * with `with_ttl`, by TTL), two pipelined rounds per side.  same[i]: 1
+ * same, 0 different, 2 the source key is gone, 3 the destination key is
+ * gone, 4 item error.  Returns 0, or -1 if a link failed.
  */
 static int same_content_many(struct engine *e, char *const *sk,
 			     const size_t *sl, char *const *dk,
-			     const size_t *dl, size_t n, int *same)
+			     const size_t *dl, size_t n, int with_ttl,
+			     int *same)
 {
 	struct rvalue *a = xcalloc(n + 1, sizeof *a);
 	struct rvalue *b = xcalloc(n + 1, sizeof *b);
@@ -1276,7 +1286,8 @@ static int same_content_many(struct engine *e, char *const *sk,
 			same[i] = XXH128_isEqual(
 				rvalue_digest(&a[i], is_history_index(e, sk[i],
 						sl[i]) ? e : NULL),
-				rvalue_digest(&b[i], NULL));
+				rvalue_digest(&b[i], NULL)) &&
+				(!with_ttl || ttl_same(a[i].pttl, b[i].pttl));
 	}
 	rc = 0;
 out:
@@ -1291,13 +1302,14 @@ out:
 	return rc;
 }
 
+/* same_content_many() for one key, TTL included. */
 static int same_content(struct engine *e, const char *k, size_t n,
 			const char *name, size_t nlen)
 {
 	char *sk = (char *)k, *dk = (char *)name;
 	int same = 4;
 
-	if (same_content_many(e, &sk, &n, &dk, &nlen, 1, &same))
+	if (same_content_many(e, &sk, &n, &dk, &nlen, 1, 1, &same))
 		return -1;
 	return same;
 }
@@ -1331,16 +1343,6 @@ static int resolve_existing(struct engine *e, const char *k, size_t n,
 	int same = known;
 
 	dest_name(e, k, n, &name, &nlen);
-	if (known == -2 && payload && !is_history_index(e, k, n)) {
-		append2(e->dst, "DUMP", name, nlen);
-		r = get_reply(e, e->dst);
-		if (!r)
-			return -1;
-		if (reply_is(r, REDIS_REPLY_STRING) && r->len == payload->len &&
-		    !memcmp(r->str, payload->str, r->len))
-			same = 1;
-		freeReplyObject(r);
-	}
 	if (same != 1) {
 		/* e->name may be reused below: keep a copy of the name. */
 		char *nm = xstrndup(name, nlen);
@@ -1675,23 +1677,38 @@ static int batch_compare_existing(struct engine *e, struct batch *b)
 		dest_name(e, k->str, k->len, &name, &dl[nb]);
 		dk[nb] = xstrndup(name, dl[nb]);
 		idx[nb++] = i;
-		if (!is_history_index(e, k->str, k->len))
+		if (!is_history_index(e, k->str, k->len)) {
 			append2(e->dst, "DUMP", dk[nb - 1], dl[nb - 1]);
+			append2(e->dst, "PTTL", dk[nb - 1], dl[nb - 1]);
+		}
 	}
 	for (i = 0; i < nb; i++) {
 		const redisReply *k = KEY(b, idx[i]), *p = b->dump[idx[i]];
-		redisReply *r = NULL;
+		const redisReply *sp = b->pttl[idx[i]];
+		redisReply *r = NULL, *t = NULL;
+		int bytes_same;
 
 		if (!is_history_index(e, k->str, k->len) &&
-		    !(r = get_reply(e, e->dst)))
+		    (!(r = get_reply(e, e->dst)) || !(t = get_reply(e, e->dst)))) {
+			if (r)
+				freeReplyObject(r);
 			goto out;
-		if (r && reply_is(r, REDIS_REPLY_STRING) && r->len == p->len &&
-		    !memcmp(r->str, p->str, r->len))
+		}
+		bytes_same = r && reply_is(r, REDIS_REPLY_STRING) &&
+			     r->len == p->len && !memcmp(r->str, p->str, r->len);
+		if (bytes_same && reply_is(t, REDIS_REPLY_INTEGER) &&
+		    ttl_same(reply_is(sp, REDIS_REPLY_INTEGER) ? sp->integer
+							       : -1,
+			     t->integer))
 			b->state[idx[i]] = KS_IDENTICAL;
+		else if (bytes_same)
+			b->same[idx[i]] = 0;	/* the same value, another TTL */
 		else
 			cidx[nc++] = i;
 		if (r)
 			freeReplyObject(r);
+		if (t)
+			freeReplyObject(t);
 	}
 	for (i = 0; i < nc; i++) {
 		const redisReply *k = KEY(b, idx[cidx[i]]);
@@ -1700,7 +1717,7 @@ static int batch_compare_existing(struct engine *e, struct batch *b)
 		dk2[i] = dk[cidx[i]];
 		dl2[i] = dl[cidx[i]];
 	}
-	if (nc && same_content_many(e, sk2, sl2, dk2, dl2, nc, same))
+	if (nc && same_content_many(e, sk2, sl2, dk2, dl2, nc, 1, same))
 		goto out;
 	for (i = 0; i < nc; i++) {
 		if (same[i] == 1)
@@ -1780,7 +1797,7 @@ static int batch_typed(struct engine *e, struct batch *b)
 			xdl[nx] = dl[i];
 			xi[nx++] = i;
 		}
-	if (nx && same_content_many(e, xs, xsl, xd, xdl, nx, res))
+	if (nx && same_content_many(e, xs, xsl, xd, xdl, nx, 1, res))
 		goto out;
 	for (j = 0; j < nx; j++) {
 		if (res[j] == 1)
@@ -1877,12 +1894,8 @@ static int batch_finish(struct engine *e, struct batch *b)
 		if (b->state[i] == KS_PROBING) {
 			if (reply_is(r, REDIS_REPLY_NIL))
 				e->st->copied++;	/* would be */
-			else if (reply_is(r, REDIS_REPLY_STRING) &&
-				 r->len == b->dump[i]->len &&
-				 !memcmp(r->str, b->dump[i]->str, r->len))
-				e->st->identical++;
 			else
-				b->state[i] = KS_EXISTS;
+				b->state[i] = KS_EXISTS;	/* compare */
 		} else if (r->type != REDIS_REPLY_ERROR) {
 			e->st->copied++;
 		} else if (reply_error_starts(r, "BUSYKEY")) {
@@ -2217,8 +2230,7 @@ static int verify_batch(struct engine *e, struct batch *b)
 			continue;
 		}
 		e->st->v_present++;
-		if ((sp < 0) != (dpt < 0) ||
-		    (sp >= 0 && llabs(sp - dpt) > TTL_SLACK_MS)) {
+		if (!ttl_same(sp, dpt)) {
 			char what[96];
 			snprintf(what, sizeof what, "has TTL %lld ms on the new "
 				 "server, %lld ms on the old", dpt, sp);
@@ -2242,7 +2254,7 @@ static int verify_batch(struct engine *e, struct batch *b)
 	/* Both links must be idle for the content comparison. */
 	if (nc && e->inflight && batch_receive(e, e->inflight))
 		goto out;
-	if (nc && same_content_many(e, sk, sl, dk, dl, nc, same))
+	if (nc && same_content_many(e, sk, sl, dk, dl, nc, 0, same))
 		goto out;
 	for (j = 0; j < nc; j++) {
 		/* Gone on either side meanwhile: not a difference of the

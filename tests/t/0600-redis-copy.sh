@@ -7,7 +7,7 @@
 # DIGEST-VALUE, PTTL through redis-cli), not mailmove's own comparison.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-redis.sh"
-plan 39
+plan 42
 
 start_redis src || { echo "Bail out! redis-server did not start"; exit 1; }
 start_redis dst || { echo "Bail out! redis-server did not start"; exit 1; }
@@ -82,6 +82,14 @@ run_mm redis --src "$S" --dest "$D" --replace
 is "$rc" 0 "--replace exits 0"
 like "$out" '2 replaced' "and replaces the two keys"
 digest_same "both servers are equal again (DEBUG DIGEST)"
+
+rcli dst PERSIST ttlhash >/dev/null
+run_mm redis --src "$S" --dest "$D"
+is "$rc" 1 "the same value with another TTL on the new server: exit 1"
+like "$err" "ttlhash differs on the new server; kept" "it is reported and kept"
+run_mm redis --src "$S" --dest "$D" --replace
+s=$(rcli src PTTL ttlhash); d=$(rcli dst PTTL ttlhash)
+ok "$([ "$rc" = 0 ] && [ "$d" -gt 0 ] && [ $((s - d)) -lt 1000 ] && echo 0 || echo 1)" "--replace gives it the old server's TTL again ($s vs $d ms)"
 
 rcli dst FLUSHALL >/dev/null
 run_mm redis --src "$S" --dest "$D" --db 5 --match 'in*'
