@@ -86,6 +86,7 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_db(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_redis */
+int cmd_redis(struct mm_ctx *ctx, int argc, char **argv);
 
 /* slot: cmd_files */
 int cmd_files(struct mm_ctx *ctx, int argc, char **argv);

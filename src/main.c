@@ -40,6 +40,33 @@ const struct cmd mm_commands[] = {
 	  "  --src-password-file FILE  the --src password (first line)\n" },
 
 	/* slot: redis */
+	{ "redis", cmd_redis, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	  "copy rspamd's Redis data (Bayes, reputation, history) and compare",
+	  "redis [--from HOST|DIR] [--to DIR] [--src ADDR] [--dest ADDR] "
+	  "[--db N]... [--match PATTERN] [--replace] "
+	  "[--rename-history OLD:NEW] [--dry-run] [--json]",
+	  "  --src ADDR         the old Redis as seen from the old server:\n"
+	  "                     redis://HOST:PORT[/DB] or unix:PATH (default:\n"
+	  "                     rspamd's redis.conf there, else 127.0.0.1:6379);\n"
+	  "                     without --from, reached directly\n"
+	  "  --dest ADDR        the new Redis (default: rspamd's redis.conf\n"
+	  "                     under --to, else 127.0.0.1:6379); /DB puts the\n"
+	  "                     one copied database there\n"
+	  "  --db N             copy only database N (repeatable; default every\n"
+	  "                     database in use)\n"
+	  "  --match PATTERN    copy only keys matching the glob PATTERN\n"
+	  "  --replace          overwrite keys that differ on the new server\n"
+	  "                     (default: keep them and report them)\n"
+	  "  --rename-history OLD:NEW\n"
+	  "                     rename rspamd's history (rs_history<OLD>) to\n"
+	  "                     the new host name\n"
+	  "  --password-file FILE\n"
+	  "                     the old Redis's password (first line of FILE;\n"
+	  "                     default: rspamd's configuration)\n"
+	  "  --dest-password-file FILE\n"
+	  "                     the same for the new Redis\n"
+	  "  --no-check         skip the comparison after the copy\n"
+	  "  --batch N          keys per pipelined batch (default 1000)\n" },
 
 	/* slot: files */
 	{ "files", cmd_files, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
