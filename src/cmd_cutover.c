@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "endpoint.h"
 #include "log.h"
 #include "mailmove.h"
@@ -80,30 +80,6 @@ static void step_header(struct mm_ctx *ctx, struct cutover *c,
 				    "what", what, "dry_run", ctx->dry_run));
 }
 
-/* Runs argv here; returns its exit status (127 when it cannot start). */
-static int run_local(char *const *argv)
-{
-	pid_t pid;
-	int st;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0)
-		return 127;
-	if (pid == 0) {
-		execvp(argv[0], argv);
-		fprintf(stderr, "mailmove: %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return 127;
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	return 128 + WTERMSIG(st);
-}
-
 /* Runs a command given as one string (`cmd`), or `sh -c default_sh`. */
 static int run_local_cmd(const char *cmd, const char *default_sh)
 {
@@ -112,12 +88,12 @@ static int run_local_cmd(const char *cmd, const char *default_sh)
 	int argc, rc;
 
 	if (!cmd)
-		return run_local(shv);
+		return mm_run_wait(shv);
 	if (mm_split_words(cmd, &argv, &argc) < 0) {
 		log_error("cannot parse command \"%s\"", cmd);
 		return 127;
 	}
-	rc = run_local(argv);
+	rc = mm_run_wait(argv);
 	mm_free_words(argv, argc);
 	return rc;
 }
@@ -152,41 +128,6 @@ static int run_remote_cmd(struct endpoint *ep, const char *cmd,
 	return MM_OK;
 }
 
-/* argv for a child mailmove command with the common options passed on. */
-static char **child_argv(struct mm_ctx *ctx, const char *self,
-			 const char *const *args, int nargs, int with_remote,
-			 int with_to)
-{
-	char **v = xcalloc((size_t)nargs + 16, sizeof *v);
-	int n = 0, i;
-
-	v[n++] = (char *)self;
-	for (i = 0; i < nargs && args[i]; i++)
-		v[n++] = (char *)args[i];
-	if (with_remote) {
-		if (ctx->from) {
-			v[n++] = "--from";
-			v[n++] = (char *)ctx->from;
-		}
-		if (ctx->rsh) {
-			v[n++] = "--rsh";
-			v[n++] = (char *)ctx->rsh;
-		}
-		if (ctx->agent) {
-			v[n++] = "--agent";
-			v[n++] = (char *)ctx->agent;
-		}
-	}
-	if (ctx->to && with_to) {
-		v[n++] = "--to";
-		v[n++] = (char *)ctx->to;
-	}
-	if (ctx->verbose < 0)
-		v[n++] = "-q";
-	v[n] = NULL;
-	return v;
-}
-
 static int confirm(const char *desc)
 {
 	char line[16];
@@ -219,11 +160,10 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 	};
 	struct cutover c;
 	struct endpoint *ep = NULL;
-	const char *args[12];
-	char self[4096], **cv;
+	struct argvb cv = { NULL, 0, 0 };
+	char self[4096];
 	double t0 = mm_now();
-	int first, rc, st, n;
-	ssize_t len;
+	int first, rc, st;
 
 	memset(&c, 0, sizeof c);
 	rc = mm_parse_options(ctx, argc, argv, opts, NULL, cutover_opt, &c,
@@ -234,12 +174,8 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		log_error("cutover: give SRC and DEST as for sync, or neither");
 		return MM_EUSAGE;
 	}
-	len = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (len <= 0) {
-		log_error("cutover: cannot find the mailmove binary");
+	if (mm_self_path(self, sizeof self) < 0)
 		return MM_EUSAGE;
-	}
-	self[len] = '\0';
 	rc = ep_open_ctx(ctx, &ep);
 	if (rc)
 		return rc;
@@ -280,23 +216,20 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 
 	/* The children open their own connection: give this one back. */
 	step_header(ctx, &c, "cold sync with --delete");
-	n = 0;
-	args[n++] = "sync";
-	args[n++] = "--delete";
-	if (ctx->dry_run)
-		args[n++] = "--dry-run";
+	argvb_add(&cv, self);
+	argvb_add(&cv, "sync");
+	argvb_add(&cv, "--delete");
+	argvb_common(&cv, ctx, CHILD_REMOTE | CHILD_TO | CHILD_DRYRUN);
 	if (c.state) {
-		args[n++] = "--state";
-		args[n++] = c.state;
+		argvb_add(&cv, "--state");
+		argvb_add(&cv, c.state);
 	}
 	if (first < argc) {
-		args[n++] = argv[first];
-		args[n++] = argv[first + 1];
+		argvb_add(&cv, argv[first]);
+		argvb_add(&cv, argv[first + 1]);
 	}
-	args[n] = NULL;
-	cv = child_argv(ctx, self, args, n, 1, 1);
-	st = run_local(cv);
-	free(cv);
+	st = mm_run_wait(cv.v);
+	argvb_release(&cv);
 	if (st) {
 		log_error("the cold sync failed (exit %d); Dovecot stays "
 			  "stopped on both servers: fix and rerun cutover", st);
@@ -306,16 +239,15 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 
 	if (!c.no_verify && !ctx->dry_run) {
 		step_header(ctx, &c, "verify every message, flag and UID");
-		n = 0;
-		args[n++] = "verify";
+		argvb_add(&cv, self);
+		argvb_add(&cv, "verify");
+		argvb_common(&cv, ctx, CHILD_REMOTE | CHILD_TO);
 		if (first < argc) {
-			args[n++] = argv[first];
-			args[n++] = argv[first + 1];
+			argvb_add(&cv, argv[first]);
+			argvb_add(&cv, argv[first + 1]);
 		}
-		args[n] = NULL;
-		cv = child_argv(ctx, self, args, n, 1, 1);
-		st = run_local(cv);
-		free(cv);
+		st = mm_run_wait(cv.v);
+		argvb_release(&cv);
 		if (st) {
 			log_error("verify found differences (exit %d); Dovecot "
 				  "stays stopped on both servers: look at the "
@@ -339,34 +271,33 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		char *fr[] = { "doveadm", "force-resync", "-A", "*", NULL };
 		char *qr[] = { "doveadm", "quota", "recalc", "-A", NULL };
 
-		st = c.resync ? run_local_cmd(c.resync, NULL) : run_local(fr);
+		st = c.resync ? run_local_cmd(c.resync, NULL) : mm_run_wait(fr);
 		if (st) {
 			log_error("force-resync failed (status %d)", st);
 			rc = MM_EDEST;
 			goto out;
 		}
-		if (!c.resync && run_local(qr) != 0)
+		if (!c.resync && mm_run_wait(qr) != 0)
 			log_warn("doveadm quota recalc failed: no quota plugin? "
 				 "(harmless without quotas)");
 	}
 
 	step_header(ctx, &c, "soft_bounce on: nothing is rejected for good");
-	n = 0;
-	args[n++] = "softbounce";
-	args[n++] = "on";
-	if (c.postfix_config) {
-		args[n++] = "--postfix-config";
-		args[n++] = c.postfix_config;
-	}
-	if (c.switch_state) {
-		args[n++] = "--state";
-		args[n++] = c.switch_state;
-	}
-	args[n] = NULL;
 	if (!ctx->dry_run) {
-		cv = child_argv(ctx, self, args, n, 0, 0);
-		st = run_local(cv);
-		free(cv);
+		argvb_add(&cv, self);
+		argvb_add(&cv, "softbounce");
+		argvb_add(&cv, "on");
+		argvb_common(&cv, ctx, 0);
+		if (c.postfix_config) {
+			argvb_add(&cv, "--postfix-config");
+			argvb_add(&cv, c.postfix_config);
+		}
+		if (c.switch_state) {
+			argvb_add(&cv, "--state");
+			argvb_add(&cv, c.switch_state);
+		}
+		st = mm_run_wait(cv.v);
+		argvb_release(&cv);
 		if (st) {
 			log_error("turning soft_bounce on failed (exit %d)", st);
 			rc = MM_EDEST;

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "child.h"
 #include "fsops.h"
 #include "log.h"
 #include "mailmove.h"
@@ -143,29 +143,6 @@ static int journal_save(const char *path, const struct run *r)
 	return e;
 }
 
-static int run_child(char *const *argv)
-{
-	pid_t pid;
-	int st;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0)
-		return MM_EDEST;
-	if (pid == 0) {
-		execv(argv[0], argv);
-		fprintf(stderr, "mailmove: %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return MM_EDEST;
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	return MM_EINTR;
-}
-
 int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -179,7 +156,6 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 	struct run r;
 	struct buf jpath = BUF_INIT;
 	char self[4096];
-	ssize_t len;
 	size_t i;
 	int first, rc;
 
@@ -198,12 +174,8 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 			  "or --from DIR");
 		return MM_EUSAGE;
 	}
-	len = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (len <= 0) {
-		log_error("run: cannot find the mailmove binary");
+	if (mm_self_path(self, sizeof self) < 0)
 		return MM_EUSAGE;
-	}
-	self[len] = '\0';
 	if (r.journal)
 		buf_addstr(&jpath, r.journal);
 	else
@@ -212,8 +184,7 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 		journal_load(jpath.data, &r);
 
 	for (i = 0; i < NSTEPS; i++) {
-		char *cv[24];
-		int n = 0;
+		struct argvb cv = { NULL, 0, 0 };
 
 		if (r.skip[i]) {
 			log_info("run: %s skipped (--skip)", steps[i].name);
@@ -229,32 +200,16 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 		out_event("step", json_pack("{s:s, s:s}", "step",
 					    steps[i].name, "what",
 					    steps[i].what));
-		cv[n++] = self;
-		cv[n++] = (char *)steps[i].name;
-		cv[n++] = "--from";
-		cv[n++] = (char *)ctx->from;
-		if (ctx->rsh) {
-			cv[n++] = "--rsh";
-			cv[n++] = (char *)ctx->rsh;
-		}
-		if (ctx->agent) {
-			cv[n++] = "--agent";
-			cv[n++] = (char *)ctx->agent;
-		}
-		if (ctx->to) {
-			cv[n++] = "--to";
-			cv[n++] = (char *)ctx->to;
-		}
-		if (ctx->dry_run && strcmp(steps[i].name, "check"))
-			cv[n++] = "--dry-run";
-		if (ctx->verbose < 0)
-			cv[n++] = "-q";
+		argvb_add(&cv, self);
+		argvb_add(&cv, steps[i].name);
+		argvb_common(&cv, ctx, CHILD_REMOTE | CHILD_TO |
+				 (strcmp(steps[i].name, "check") ? CHILD_DRYRUN : 0));
 		if (!strcmp(steps[i].name, "db") && r.roundcube)
-			cv[n++] = "--roundcube";
+			argvb_add(&cv, "--roundcube");
 		if (!strcmp(steps[i].name, "cutover") && r.yes)
-			cv[n++] = "--yes";
-		cv[n] = NULL;
-		rc = run_child(cv);
+			argvb_add(&cv, "--yes");
+		rc = mm_run_wait(cv.v);
+		argvb_release(&cv);
 		if (rc) {
 			log_error("run: step %s ended with exit %d; fix what it "
 				  "said and run again (done steps are skipped), "
