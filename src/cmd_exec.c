@@ -19,9 +19,25 @@
 #include "remote.h"
 #include "banned.h"
 
+/* The program's output, live. */
+static int to_stdout(void *arg, const void *p, size_t n)
+{
+	(void)arg;
+	fwrite(p, 1, n, stdout);
+	fflush(stdout);
+	return 0;
+}
+
+static int to_stderr(void *arg, const void *p, size_t n)
+{
+	(void)arg;
+	fwrite(p, 1, n, stderr);
+	return 0;
+}
+
 int cmd_exec(struct mm_ctx *ctx, int argc, char **argv)
 {
-	struct buf out = BUF_INIT, err = BUF_INIT;
+	struct buf err = BUF_INIT;
 	struct endpoint *ep;
 	int first, rc, status;
 
@@ -36,14 +52,14 @@ int cmd_exec(struct mm_ctx *ctx, int argc, char **argv)
 	rc = ep_open_ctx(ctx, &ep);
 	if (rc)
 		return rc;
-	rc = remote_run(ep, argv + first, NULL, &out, &err, 64u << 20, &status);
-	fwrite(buf_cstr(&out), 1, out.len, stdout);
-	fwrite(buf_cstr(&err), 1, err.len, stderr);
+	rc = remote_run_stream(ep, argv + first, NULL, to_stdout, to_stderr,
+			       NULL, &status, &err);
 	fflush(stdout);
 	if (rc < 0) {
 		rc = ep_exit_code(ep);
 	} else if (rc > 0) {
-		log_error("exec: %s: %s", argv[first], strerror(rc));
+		log_error("exec: %s: %s%s%s", argv[first], strerror(rc),
+			  err.len ? ": " : "", buf_cstr(&err));
 		rc = MM_EDIFF;
 	} else if (status != 0) {
 		log_error("exec: %s exited with %s %d", argv[first],
@@ -51,7 +67,6 @@ int cmd_exec(struct mm_ctx *ctx, int argc, char **argv)
 			  status < 0 ? -status : status);
 		rc = MM_EDIFF;
 	}
-	buf_release(&out);
 	buf_release(&err);
 	ep_close(ep);
 	return rc;

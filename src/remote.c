@@ -547,13 +547,63 @@ int remote_statfs(struct endpoint *ep, const char *path, uint64_t *total,
 	return rc;
 }
 
+/* Collects a stream into a buffer up to a cap (remote_run's sinks). */
+struct run_sink {
+	struct buf *out, *err;
+	size_t max;
+	int toobig;
+};
+
+static int sink_add(struct run_sink *k, struct buf *b, const void *p,
+		    size_t n)
+{
+	if (!b)
+		return 0;
+	if (b->len + n > k->max)
+		k->toobig = 1;
+	else
+		buf_add(b, p, n);
+	return 0;
+}
+
+static int sink_out(void *arg, const void *p, size_t n)
+{
+	struct run_sink *k = arg;
+	return sink_add(k, k->out, p, n);
+}
+
+static int sink_err(void *arg, const void *p, size_t n)
+{
+	struct run_sink *k = arg;
+	return sink_add(k, k->err, p, n);
+}
+
 int remote_run(struct endpoint *ep, char *const *argv, const struct buf *in,
 	       struct buf *out, struct buf *err, size_t max, int *status)
+{
+	struct run_sink k = { out, err, max, 0 };
+	struct buf msg = BUF_INIT;
+	int rc = remote_run_stream(ep, argv, in, sink_out, sink_err, &k, status,
+				   &msg);
+
+	if (rc > 0 && err)
+		buf_add(err, buf_cstr(&msg), msg.len);
+	buf_release(&msg);
+	if (rc == 0 && k.toobig)
+		return EFBIG;
+	return rc;
+}
+
+int remote_run_stream(struct endpoint *ep, char *const *argv,
+		      const struct buf *in,
+		      int (*on_out)(void *arg, const void *p, size_t n),
+		      int (*on_err)(void *arg, const void *p, size_t n),
+		      void *arg, int *status, struct buf *why)
 {
 	struct buf p = BUF_INIT;
 	struct frame f;
 	uint32_t id, argc = 0;
-	int got_exit = 0, toobig = 0;
+	int got_exit = 0;
 
 	*status = -1;
 	while (argv[argc])
@@ -588,16 +638,11 @@ int remote_run(struct endpoint *ep, char *const *argv, const struct buf *in,
 			return -1;
 		switch (f.type) {
 		case MT_OUT:
-		case MT_ERR_OUT: {
-			struct buf *b = f.type == MT_OUT ? out : err;
-			if (!b)
-				break;
-			if (b->len + f.len > max)
-				toobig = 1;
-			else
-				buf_add(b, f.p, f.len);
+			on_out(arg, f.p, f.len);
 			break;
-		}
+		case MT_ERR_OUT:
+			on_err(arg, f.p, f.len);
+			break;
 		case MT_EXIT:
 			rd_init(&r, f.p, f.len);
 			*status = (int)rd_u32(&r);
@@ -608,17 +653,9 @@ int remote_run(struct endpoint *ep, char *const *argv, const struct buf *in,
 		case MT_DONE:
 			if (!got_exit)
 				return ep_fail(ep, "program ended without status");
-			return toobig ? EFBIG : 0;
+			return 0;
 		case MT_ERROR:
-			{
-				struct buf msg = BUF_INIT;
-				int e = error_frame(ep, &f, &msg);
-				if (e > 0 && err)
-					buf_add(err, msg.data ? msg.data : "",
-						msg.len);
-				buf_release(&msg);
-				return e;
-			}
+			return error_frame(ep, &f, why);
 		default:
 			return ep_fail(ep, "unexpected %s from a program",
 				       mm_type_name(f.type));

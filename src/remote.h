@@ -95,4 +95,15 @@ int remote_statfs(struct endpoint *ep, const char *path, uint64_t *total,
 int remote_run(struct endpoint *ep, char *const *argv, const struct buf *in,
 	       struct buf *out, struct buf *err, size_t max, int *status);
 
+/*
+ * The same, handing stdout and stderr to on_out/on_err as they arrive (a
+ * long doveadm run shows its output live).  On a request error (> 0 return)
+ * the agent's message goes to `why` (may be NULL).
+ */
+int remote_run_stream(struct endpoint *ep, char *const *argv,
+		      const struct buf *in,
+		      int (*on_out)(void *arg, const void *p, size_t n),
+		      int (*on_err)(void *arg, const void *p, size_t n),
+		      void *arg, int *status, struct buf *why);
+
 #endif
