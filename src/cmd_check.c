@@ -31,6 +31,7 @@ static const char *const components[][2] = {
 
 struct tally {
 	uint64_t files, bytes, dirs;
+	struct progress prog;
 };
 
 static int tally_entry(void *arg, const struct rentry *e)
@@ -40,6 +41,7 @@ static int tally_entry(void *arg, const struct rentry *e)
 	if (e->kind == 'f') {
 		t->files++;
 		t->bytes += e->st.size;
+		progress_add(&t->prog, 1, e->st.size);
 	} else if (e->kind == 'd') {
 		t->dirs++;
 	}
@@ -114,7 +116,7 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv)
 {
 	char *paths[NCOMP];
 	struct present old, dst;
-	struct tally t = { 0, 0, 0 };
+	struct tally t;
 	struct buf os = BUF_INIT, p = BUF_INIT;
 	struct endpoint *ep;
 	const char *root;
@@ -149,8 +151,11 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv)
 		buf_printf(&p, "%s/%s", root, components[i][1]);
 		dst.have[i] = lstat(p.data, &st) == 0;
 	}
+	memset(&t, 0, sizeof t);
+	progress_start(&t.prog, "counting the old server's mail", 0, 0);
 	lrc = remote_list(ep, "var/vmail", LIST_STAT | LIST_RECURSE, 0,
 			  tally_entry, &t);
+	progress_end(&t.prog);
 	if (lrc < 0)
 		goto lost;
 	local_os(root, &os);
