@@ -84,7 +84,8 @@ static int run_opt(void *arg, int key, const char *val)
 	return 0;
 }
 
-/* The default journal: one per old server and destination. */
+/* The default journal: one per old server and destination, in the
+ * destination's /var/lib/mailmove. */
 static void journal_path(const struct mm_ctx *ctx, struct buf *out)
 {
 	struct buf key = BUF_INIT;
@@ -92,6 +93,9 @@ static void journal_path(const struct mm_ctx *ctx, struct buf *out)
 
 	buf_printf(&key, "%s\n%s", ctx->from, mm_dest_root(ctx));
 	h = XXH3_64bits(key.data, key.len);
+	buf_addstr(out, mm_dest_root(ctx));
+	while (out->len && out->data[out->len - 1] == '/')
+		out->len--;
 	buf_printf(out, "/var/lib/mailmove/run-%016llx.journal",
 		   (unsigned long long)h);
 	buf_release(&key);
