@@ -49,9 +49,9 @@
 #define STAT_BATCH 2048			/* paths per stat request */
 #define READ_BATCH_FILES 256		/* files per read request */
 #define READ_BATCH_BYTES (8u << 20)	/* bytes per read request */
-#define FLUSH_FILES 4096		/* tmp files before a syncfs */
-#define FLUSH_BYTES (128u << 20)
-#define FLUSH_FOLDERS 512		/* finished folders before a commit */
+#define FLUSH_FILES 16384		/* tmp files before a syncfs */
+#define FLUSH_BYTES (512u << 20)
+#define FLUSH_FOLDERS 2048		/* finished folders before a commit */
 #define RACY_SECONDS 2
 #define LOCK_WAIT_SECONDS 10
 #define LOCK_STALE_SECONDS 120
