@@ -308,6 +308,7 @@ struct sync {
 	uint64_t nerrors;
 	int fatal;		/* an errno that ends the run (disk full) */
 	int lost;		/* the agent connection is gone */
+	int incremental;	/* the state knew the tree before this run */
 	struct ustats total;
 	struct ts_stats files;
 };
@@ -691,6 +692,7 @@ static int discover(struct sync *s)
 	if (state_dirs_each(&s->state, load_dir_cb, s) < 0)
 		return MM_EDEST;
 	root = dnode_get(s, "", 1);
+	s->incremental = root->in_state;
 	if (!root->in_state) {
 		if (list_dir(s, root, 1) < 0)
 			return ep_exit_code(s->ep);
@@ -1777,8 +1779,22 @@ static int try_link(struct sync *s, struct job *j)
 	struct buf folder = BUF_INIT, name = BUF_INIT;
 	int rc = 0;
 
-	if (j->st.nlink < 2)
-		return 0;
+	if (j->st.nlink < 2) {
+		/* A folder renamed on the old server keeps its inodes: the
+		 * messages are already here under the old name.  (Not on a
+		 * first run: the state knows nothing yet.) */
+		if (!s->incremental)
+			return 0;
+		if (state_msg_by_inode(&s->state, j->st.dev, j->st.ino,
+				       j->st.size, &folder, &name) == 1) {
+			char *from = join(folder.data, name.data);
+			rc = link_from(s, j, from) == 0 ? 1 : 0;
+			free(from);
+		}
+		buf_release(&folder);
+		buf_release(&name);
+		return rc;
+	}
 	link_key(key, sizeof key, &j->st);
 	r = smap_get(&s->links, key);
 	if (r && r->job && r->job != j && r->job->state >= 0) {
