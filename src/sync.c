@@ -552,25 +552,18 @@ static int list_cb(void *arg, const struct rentry *e)
 	return 0;
 }
 
-/* Lists `d` on the old server: its own entries (depth 1) or, for a new
- * directory, everything below it.  0, or -1 when the agent is lost. */
-static int list_dir(struct sync *s, struct dnode *d, int recursive)
+static unsigned list_flags(const struct dnode *d, int recursive)
 {
-	struct listctx c = { s, d->path, d, recursive };
-	char *abs = src_abs(s, d->path);
-	struct dnode *ch;
-	int rc;
-
-	for (ch = d->child; ch; ch = ch->sibling)
-		ch->seen = 0;
 	/* cur/ and new/ listed again need names only: the few new messages
 	 * are stat'ed later, so a resync costs a readdir per changed
 	 * directory, not an lstat per message. */
-	rc = remote_list(s->ep, abs, (recursive || (d->kind != 'c' &&
-				      d->kind != 'n') ? LIST_STAT : 0) |
-			 (recursive ? LIST_RECURSE : 0),
-			 recursive ? 0 : 1, list_cb, &c);
-	free(abs);
+	return (recursive || (d->kind != 'c' && d->kind != 'n') ? LIST_STAT : 0) |
+		(recursive ? LIST_RECURSE : 0);
+}
+
+/* What a listing's answer means for `d`: 0, or -1 when the agent is lost. */
+static int list_done(struct sync *s, struct dnode *d, int rc)
+{
 	if (rc < 0)
 		return -1;
 	if (rc > 0) {
@@ -585,6 +578,69 @@ static int list_dir(struct sync *s, struct dnode *d, int recursive)
 	}
 	d->listed = 1;
 	return 0;
+}
+
+#define LIST_WINDOW 64		/* single-directory listings in flight */
+
+/* Lists the directories v[0..n) (their own entries), LIST_WINDOW
+ * requests in flight.  0, or -1 when the agent is lost. */
+static int list_dirs_pipelined(struct sync *s, struct dnode **v, size_t n)
+{
+	uint32_t ids[LIST_WINDOW];
+	char *abs[LIST_WINDOW];
+	size_t sent = 0, got = 0;
+
+	while (got < n) {
+		while (sent < n && sent - got < LIST_WINDOW) {
+			struct dnode *d = v[sent], *ch;
+			size_t k = sent % LIST_WINDOW;
+
+			for (ch = d->child; ch; ch = ch->sibling)
+				ch->seen = 0;
+			abs[k] = src_abs(s, d->path);
+			ids[k] = remote_list_send(s->ep, abs[k],
+						  list_flags(d, 0), 1);
+			if (!ids[k]) {
+				size_t j;
+				for (j = got; j <= sent; j++)
+					free(abs[j % LIST_WINDOW]);
+				return -1;
+			}
+			sent++;
+		}
+		{
+			struct dnode *d = v[got];
+			size_t k = got % LIST_WINDOW;
+			struct listctx c = { s, d->path, d, 0 };
+			int rc = remote_list_recv(s->ep, ids[k], abs[k], list_cb, &c);
+
+			free(abs[k]);
+			got++;
+			if (list_done(s, d, rc) < 0) {
+				for (; got < sent; got++)
+					free(abs[got % LIST_WINDOW]);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Lists `d` on the old server: its own entries (depth 1) or, for a new
+ * directory, everything below it.  0, or -1 when the agent is lost. */
+static int list_dir(struct sync *s, struct dnode *d, int recursive)
+{
+	struct listctx c = { s, d->path, d, recursive };
+	char *abs = src_abs(s, d->path);
+	struct dnode *ch;
+	int rc;
+
+	for (ch = d->child; ch; ch = ch->sibling)
+		ch->seen = 0;
+	rc = remote_list(s->ep, abs, list_flags(d, recursive),
+			 recursive ? 0 : 1, list_cb, &c);
+	free(abs);
+	return list_done(s, d, rc);
 }
 
 static void mark_vanished(struct dnode *d)
@@ -702,20 +758,32 @@ static int discover(struct sync *s)
 			return ep_exit_code(s->ep);
 		/* Relist what changed; new directories appear in the listing
 		 * of their parent and are listed whole. */
+		struct dnode **changed;
+		size_t nch = 0;
+
 		n = s->ndv;
+		changed = xcalloc(n + 1, sizeof *changed);
 		for (i = 0; i < n; i++) {
-			struct dnode *d = s->dv[i], *c;
+			struct dnode *d = s->dv[i];
 
 			if (d->kind == 't' || d->kind == 'x' || !dir_changed(d))
 				continue;
-			if (list_dir(s, d, 0) < 0)
-				return ep_exit_code(s->ep);
+			changed[nch++] = d;
+		}
+		if (list_dirs_pipelined(s, changed, nch) < 0) {
+			free(changed);
+			return ep_exit_code(s->ep);
+		}
+		for (i = 0; i < nch; i++) {
+			struct dnode *d = changed[i], *c;
+
 			if (!d->listed || d->kind == 'c' || d->kind == 'n')
 				continue;
 			for (c = d->child; c; c = c->sibling)
 				if (!c->seen && !c->is_new)
 					mark_vanished(c);
 		}
+		free(changed);
 		for (i = 0; i < s->ndv; i++) {
 			struct dnode *d = s->dv[i];
 
@@ -2460,9 +2528,14 @@ static int sync_steps(struct sync *s)
 	size_t *nby, *capby, i;
 	int rc;
 
+	double t = mm_now();
+
 	rc = discover(s);
 	if (rc)
 		return rc;
+	log_debug("timing: discovery %.3f s (%zu directories, %zu files listed)",
+		  mm_now() - t, s->ndv, s->nfv);
+	t = mm_now();
 	/* New directories are in the state at once (mtime 0): a run killed
 	 * before they are finished lists them again. */
 	if (state_begin(&s->state) < 0)
@@ -2483,6 +2556,8 @@ static int sync_steps(struct sync *s)
 	rc = sync_plain(s);
 	if (rc)
 		return rc;
+	log_debug("timing: other files %.3f s", mm_now() - t);
+	t = mm_now();
 	if (state_begin(&s->state) < 0)
 		return MM_EDEST;
 	for (i = 0; i < s->ndv; i++)
@@ -2540,9 +2615,13 @@ static int sync_steps(struct sync *s)
 	free(capby);
 	if (rc)
 		return rc;
+	log_debug("timing: planning %.3f s (%zu folders, %zu copies)",
+		  mm_now() - t, s->nfolders, s->njobs);
+	t = mm_now();
 	rc = run_jobs(s);
 	if (rc)
 		return rc;
+	log_debug("timing: copies and commits %.3f s", mm_now() - t);
 	return handle_vanished(s);
 }
 
