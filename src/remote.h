@@ -41,6 +41,15 @@ typedef int (*rlist_cb)(void *arg, const struct rentry *e);
 int remote_list(struct endpoint *ep, const char *path, unsigned flags,
 		unsigned maxdepth, rlist_cb cb, void *arg);
 
+/* remote_list in two halves, so that many listings can be in flight:
+ * answers must be received in the order the requests were sent.
+ * remote_list_send returns the request id, or 0 if the connection is
+ * gone; remote_list_recv returns as remote_list does. */
+uint32_t remote_list_send(struct endpoint *ep, const char *path,
+			  unsigned flags, unsigned maxdepth);
+int remote_list_recv(struct endpoint *ep, uint32_t id, const char *path,
+		     rlist_cb cb, void *arg);
+
 /* Reading many files in one request, streamed. */
 struct rread_ops {
 	/* err != 0: the file could not be opened (st is NULL). */

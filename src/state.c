@@ -58,7 +58,7 @@ int state_open(struct state *s, const char *path, int readonly)
 	int flags = readonly ? SQLITE_OPEN_READONLY :
 		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	struct buf uri = BUF_INIT;
-	int fd;
+	int fd, want_schema;
 
 	memset(s, 0, sizeof *s);
 	s->readonly = readonly;
@@ -75,6 +75,7 @@ int state_open(struct state *s, const char *path, int readonly)
 		}
 		close(fd);
 	}
+	want_schema = !readonly || !strcmp(path, ":memory:");
 	if (readonly && strcmp(path, ":memory:")) {
 		/* A dry run must not even leave -wal or -shm files behind. */
 		const char *c;
@@ -97,7 +98,7 @@ int state_open(struct state *s, const char *path, int readonly)
 	}
 	buf_release(&uri);
 	sqlite3_busy_timeout(s->db, 10000);
-	if (!readonly || !strcmp(path, ":memory:") || access(path, F_OK) < 0) {
+	if (want_schema) {
 		if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
 			return fail(s, "schema");
 	}

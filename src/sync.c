@@ -49,9 +49,9 @@
 #define STAT_BATCH 2048			/* paths per stat request */
 #define READ_BATCH_FILES 256		/* files per read request */
 #define READ_BATCH_BYTES (8u << 20)	/* bytes per read request */
-#define FLUSH_FILES 4096		/* tmp files before a syncfs */
-#define FLUSH_BYTES (128u << 20)
-#define FLUSH_FOLDERS 512		/* finished folders before a commit */
+#define FLUSH_FILES 16384		/* tmp files before a syncfs */
+#define FLUSH_BYTES (512u << 20)
+#define FLUSH_FOLDERS 2048		/* finished folders before a commit */
 #define RACY_SECONDS 2
 #define LOCK_WAIT_SECONDS 10
 #define LOCK_STALE_SECONDS 120
@@ -180,6 +180,7 @@ struct fentry {
 	char *path;
 	const char *name;
 	char kind;
+	int has_stat;
 	struct mm_stat st;
 	char *target;
 	struct dnode *parent;
@@ -190,7 +191,8 @@ struct smsg {
 	char *base;
 	char *name;		/* without cur/ or new/ */
 	char sub;		/* 'c' or 'n' */
-	int listed;		/* stat is valid */
+	int listed;		/* seen in this run's listing */
+	int has_stat;		/* st is valid */
 	struct mm_stat st;
 };
 
@@ -218,6 +220,7 @@ struct job {
 	struct fs_meta meta;
 	int state;		/* 0 queued, 1 in tmp, 2 placed, -1 failed,
 				   3 waits for its hard-link twin */
+	int need_stat;		/* listed by name only: stat before copying */
 	struct job *twin;	/* state 3: the job it links to */
 };
 
@@ -252,6 +255,13 @@ struct folder {
 	int dir_fd;		/* while its metadata is written */
 };
 
+/* A destination message whose source inode is to be learnt. */
+struct probe {
+	struct folder *fo;
+	size_t row;
+	char *rel;
+};
+
 struct ustats {
 	char *user;
 	uint64_t copied, linked, renamed, deleted, kept_only, src_gone,
@@ -283,6 +293,8 @@ struct sync {
 	struct job **jobs;
 	size_t njobs, capjobs;
 	struct smap links;	/* "dev:ino" -> a placed job or dest path */
+	struct probe *probes;
+	size_t nprobes, capprobes;
 	struct smap users;
 
 	struct folder **ready;	/* finished folders waiting for a commit */
@@ -296,6 +308,7 @@ struct sync {
 	uint64_t nerrors;
 	int fatal;		/* an errno that ends the run (disk full) */
 	int lost;		/* the agent connection is gone */
+	int incremental;	/* the state knew the tree before this run */
 	struct ustats total;
 	struct ts_stats files;
 };
@@ -464,6 +477,7 @@ static void fentry_add(struct sync *s, const char *path, const struct rentry *e,
 	f.path = xstrdup(path);
 	f.name = strrchr(f.path, '/') ? strrchr(f.path, '/') + 1 : f.path;
 	f.kind = e->kind;
+	f.has_stat = e->has_stat;
 	f.st = e->st;
 	f.target = e->target ? xstrdup(e->target) : NULL;
 	f.parent = parent;
@@ -538,20 +552,18 @@ static int list_cb(void *arg, const struct rentry *e)
 	return 0;
 }
 
-/* Lists `d` on the old server: its own entries (depth 1) or, for a new
- * directory, everything below it.  0, or -1 when the agent is lost. */
-static int list_dir(struct sync *s, struct dnode *d, int recursive)
+static unsigned list_flags(const struct dnode *d, int recursive)
 {
-	struct listctx c = { s, d->path, d, recursive };
-	char *abs = src_abs(s, d->path);
-	struct dnode *ch;
-	int rc;
+	/* cur/ and new/ listed again need names only: the few new messages
+	 * are stat'ed later, so a resync costs a readdir per changed
+	 * directory, not an lstat per message. */
+	return (recursive || (d->kind != 'c' && d->kind != 'n') ? LIST_STAT : 0) |
+		(recursive ? LIST_RECURSE : 0);
+}
 
-	for (ch = d->child; ch; ch = ch->sibling)
-		ch->seen = 0;
-	rc = remote_list(s->ep, abs, LIST_STAT | (recursive ? LIST_RECURSE : 0),
-			 recursive ? 0 : 1, list_cb, &c);
-	free(abs);
+/* What a listing's answer means for `d`: 0, or -1 when the agent is lost. */
+static int list_done(struct sync *s, struct dnode *d, int rc)
+{
 	if (rc < 0)
 		return -1;
 	if (rc > 0) {
@@ -566,6 +578,69 @@ static int list_dir(struct sync *s, struct dnode *d, int recursive)
 	}
 	d->listed = 1;
 	return 0;
+}
+
+#define LIST_WINDOW 64		/* single-directory listings in flight */
+
+/* Lists the directories v[0..n) (their own entries), LIST_WINDOW
+ * requests in flight.  0, or -1 when the agent is lost. */
+static int list_dirs_pipelined(struct sync *s, struct dnode **v, size_t n)
+{
+	uint32_t ids[LIST_WINDOW];
+	char *abs[LIST_WINDOW];
+	size_t sent = 0, got = 0;
+
+	while (got < n) {
+		while (sent < n && sent - got < LIST_WINDOW) {
+			struct dnode *d = v[sent], *ch;
+			size_t k = sent % LIST_WINDOW;
+
+			for (ch = d->child; ch; ch = ch->sibling)
+				ch->seen = 0;
+			abs[k] = src_abs(s, d->path);
+			ids[k] = remote_list_send(s->ep, abs[k],
+						  list_flags(d, 0), 1);
+			if (!ids[k]) {
+				size_t j;
+				for (j = got; j <= sent; j++)
+					free(abs[j % LIST_WINDOW]);
+				return -1;
+			}
+			sent++;
+		}
+		{
+			struct dnode *d = v[got];
+			size_t k = got % LIST_WINDOW;
+			struct listctx c = { s, d->path, d, 0 };
+			int rc = remote_list_recv(s->ep, ids[k], abs[k], list_cb, &c);
+
+			free(abs[k]);
+			got++;
+			if (list_done(s, d, rc) < 0) {
+				for (; got < sent; got++)
+					free(abs[got % LIST_WINDOW]);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Lists `d` on the old server: its own entries (depth 1) or, for a new
+ * directory, everything below it.  0, or -1 when the agent is lost. */
+static int list_dir(struct sync *s, struct dnode *d, int recursive)
+{
+	struct listctx c = { s, d->path, d, recursive };
+	char *abs = src_abs(s, d->path);
+	struct dnode *ch;
+	int rc;
+
+	for (ch = d->child; ch; ch = ch->sibling)
+		ch->seen = 0;
+	rc = remote_list(s->ep, abs, list_flags(d, recursive),
+			 recursive ? 0 : 1, list_cb, &c);
+	free(abs);
+	return list_done(s, d, rc);
 }
 
 static void mark_vanished(struct dnode *d)
@@ -673,6 +748,7 @@ static int discover(struct sync *s)
 	if (state_dirs_each(&s->state, load_dir_cb, s) < 0)
 		return MM_EDEST;
 	root = dnode_get(s, "", 1);
+	s->incremental = root->in_state;
 	if (!root->in_state) {
 		if (list_dir(s, root, 1) < 0)
 			return ep_exit_code(s->ep);
@@ -682,20 +758,32 @@ static int discover(struct sync *s)
 			return ep_exit_code(s->ep);
 		/* Relist what changed; new directories appear in the listing
 		 * of their parent and are listed whole. */
+		struct dnode **changed;
+		size_t nch = 0;
+
 		n = s->ndv;
+		changed = xcalloc(n + 1, sizeof *changed);
 		for (i = 0; i < n; i++) {
-			struct dnode *d = s->dv[i], *c;
+			struct dnode *d = s->dv[i];
 
 			if (d->kind == 't' || d->kind == 'x' || !dir_changed(d))
 				continue;
-			if (list_dir(s, d, 0) < 0)
-				return ep_exit_code(s->ep);
+			changed[nch++] = d;
+		}
+		if (list_dirs_pipelined(s, changed, nch) < 0) {
+			free(changed);
+			return ep_exit_code(s->ep);
+		}
+		for (i = 0; i < nch; i++) {
+			struct dnode *d = changed[i], *c;
+
 			if (!d->listed || d->kind == 'c' || d->kind == 'n')
 				continue;
 			for (c = d->child; c; c = c->sibling)
 				if (!c->seen && !c->is_new)
 					mark_vanished(c);
 		}
+		free(changed);
 		for (i = 0; i < s->ndv; i++) {
 			struct dnode *d = s->dv[i];
 
@@ -995,6 +1083,7 @@ static void smsg_add(struct smap *sm, struct smsg ***all, size_t *n,
 		     size_t *cap, const char *name, char sub, int listed,
 		     const struct mm_stat *st)
 {
+	int has_stat = st != NULL;
 	struct smsg *m = xcalloc(1, sizeof *m);
 	struct smsg *old;
 
@@ -1002,6 +1091,7 @@ static void smsg_add(struct smap *sm, struct smsg ***all, size_t *n,
 	m->name = xstrdup(name);
 	m->sub = sub;
 	m->listed = listed;
+	m->has_stat = has_stat;
 	if (st)
 		m->st = *st;
 	old = smap_get(sm, m->base);
@@ -1016,6 +1106,7 @@ static void smsg_add(struct smap *sm, struct smsg ***all, size_t *n,
 		free(old->name);
 		old->name = m->name;
 		old->listed = m->listed;
+		old->has_stat = m->has_stat;
 		old->st = m->st;
 		free(m->base);
 		free(m);
@@ -1036,6 +1127,30 @@ static int rename_msg(struct sync *s, struct folder *fo, struct dmsg *dm,
 		return errno;
 	sync_step();
 	return 0;
+}
+
+/* The mode, owner and mtime a copied message gets; -1 (reported) when its
+ * owner has no counterpart here. */
+static int job_meta(struct sync *s, struct job *j)
+{
+	struct buf why = BUF_INIT;
+	int rc = 0;
+
+	j->meta.mode = j->st.mode & 07777;
+	j->meta.set_owner = 1;
+	j->meta.set_mtime = 1;
+	j->meta.mtime_s = j->st.mtime_s;
+	j->meta.mtime_ns = j->st.mtime_ns;
+	if (owner_map_ids(&s->owners, j->st.uid, j->st.gid, &j->meta.uid,
+			  &j->meta.gid, &why) < 0) {
+		char *rel = msg_rel(j->fo, j->sub, j->name);
+		log_error("%s: %s", rel, why.data);
+		item_failed(s, j->fo, rel, "owner missing on this server", EINVAL);
+		free(rel);
+		rc = -1;
+	}
+	buf_release(&why);
+	return rc;
 }
 
 /* Plans and does the renames and deletions of one folder; queues its
@@ -1075,7 +1190,8 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			continue;
 		if (f->parent == cur || f->parent == nw)
 			smsg_add(&S, &sv, &ns, &caps, f->name,
-				 f->parent == cur ? 'c' : 'n', 1, &f->st);
+				 f->parent == cur ? 'c' : 'n', 1,
+				 f->has_stat ? &f->st : NULL);
 	}
 	for (i = 0; i < np; i++) {
 		struct pmsg *p = pv[i];
@@ -1113,7 +1229,7 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 				free(from);
 				free(rel);
 			}
-			if (sm->listed) {
+			if (sm->has_stat) {
 				rel = msg_rel(fo, sm->sub, sm->name);
 				link_register(s, &sm->st, NULL, rel);
 				free(rel);
@@ -1121,10 +1237,20 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			if (!pm || pm->gone || strcmp(pm->name + 4, sm->name) ||
 			    pm->name[0] != (sm->sub == 'c' ? 'c' : 'n'))
 				row_add(fo, sm->base, sm->sub, sm->name,
-					sm->listed ? sm->st.dev : pm ? pm->dev : 0,
-					sm->listed ? sm->st.ino : pm ? pm->ino : 0,
-					sm->listed ? sm->st.size : pm ? pm->size : 0,
+					sm->has_stat ? sm->st.dev : pm ? pm->dev : 0,
+					sm->has_stat ? sm->st.ino : pm ? pm->ino : 0,
+					sm->has_stat ? sm->st.size : pm ? pm->size : 0,
 					0, NULL, 0);
+			if (!pm && !sm->has_stat) {
+				/* On the destination but unknown to the state
+				 * (a run killed before its commit): its inode
+				 * may be a hard-link twin of a new message. */
+				struct probe pr;
+				pr.fo = fo;
+				pr.row = fo->nrows - 1;
+				pr.rel = msg_rel(fo, sm->sub, sm->name);
+				VEC_PUSH(s->probes, s->nprobes, s->capprobes, pr);
+			}
 			continue;
 		}
 		if (!sm->listed) {
@@ -1135,37 +1261,26 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 		}
 		{
 			struct job *j = xcalloc(1, sizeof *j);
-			struct buf why = BUF_INIT;
 
 			j->fo = fo;
 			j->base = xstrdup(sm->base);
 			j->name = xstrdup(sm->name);
 			j->sub = sm->sub;
 			j->st = sm->st;
-			j->meta.mode = sm->st.mode & 07777;
-			j->meta.set_owner = 1;
-			j->meta.set_mtime = 1;
-			j->meta.mtime_s = sm->st.mtime_s;
-			j->meta.mtime_ns = sm->st.mtime_ns;
-			rel = msg_rel(fo, sm->sub, sm->name);
-			if (owner_map_ids(&s->owners, sm->st.uid, sm->st.gid,
-					  &j->meta.uid, &j->meta.gid, &why) < 0) {
-				log_error("%s: %s", rel, why.data);
-				item_failed(s, fo, rel, "owner missing on this "
-					    "server", EINVAL);
+			j->need_stat = !sm->has_stat;
+			if (sm->has_stat && job_meta(s, j) < 0) {
 				free(j->base);
 				free(j->name);
 				free(j);
-			} else {
-				plan_line(s, "copy", rel, NULL);
-				VEC_PUSH(s->jobs, s->njobs, s->capjobs, j);
-				fo->pending++;
-				row_add(fo, sm->base, sm->sub, sm->name,
-					sm->st.dev, sm->st.ino, sm->st.size, 0,
-					j, 0);
+				continue;
 			}
+			rel = msg_rel(fo, sm->sub, sm->name);
+			plan_line(s, "copy", rel, NULL);
 			free(rel);
-			buf_release(&why);
+			VEC_PUSH(s->jobs, s->njobs, s->capjobs, j);
+			fo->pending++;
+			row_add(fo, sm->base, sm->sub, sm->name, sm->st.dev,
+				sm->st.ino, sm->st.size, 0, j, 0);
 		}
 	}
 	for (i = 0; i < nd && !s->fatal; i++) {
@@ -1622,6 +1737,11 @@ static void commit_folder(struct sync *s, struct folder *fo)
 	for (i = 0; i < fo->nrows; i++) {
 		struct finrow *r = &fo->rows[i];
 
+		if (r->job) {
+			r->m.dev = r->job->st.dev;
+			r->m.ino = r->job->st.ino;
+			r->m.size = r->job->st.size;
+		}
 		if (r->del)
 			state_msg_del(&s->state, fo->path, r->m.base);
 		else if (!r->job || r->job->state == 2)
@@ -1652,7 +1772,15 @@ static void job_failed(struct sync *s, struct job *j, const char *what, int err)
 {
 	char *rel = msg_rel(j->fo, j->sub, j->name);
 
-	item_failed(s, j->fo, rel, what, err);
+	if (err == ENOENT) {
+		/* expunged or moved on the old server since the listing: no
+		 * failure, the folder is listed again next run */
+		log_verbose("%s: gone on the old server before it was copied",
+			    rel);
+		j->fo->errors++;
+	} else {
+		item_failed(s, j->fo, rel, what, err);
+	}
 	free(rel);
 	j->state = -1;
 	if (j->fo->pending && --j->fo->pending == 0)
@@ -1719,8 +1847,22 @@ static int try_link(struct sync *s, struct job *j)
 	struct buf folder = BUF_INIT, name = BUF_INIT;
 	int rc = 0;
 
-	if (j->st.nlink < 2)
-		return 0;
+	if (j->st.nlink < 2) {
+		/* A folder renamed on the old server keeps its inodes: the
+		 * messages are already here under the old name.  (Not on a
+		 * first run: the state knows nothing yet.) */
+		if (!s->incremental)
+			return 0;
+		if (state_msg_by_inode(&s->state, j->st.dev, j->st.ino,
+				       j->st.size, &folder, &name) == 1) {
+			char *from = join(folder.data, name.data);
+			rc = link_from(s, j, from) == 0 ? 1 : 0;
+			free(from);
+		}
+		buf_release(&folder);
+		buf_release(&name);
+		return rc;
+	}
 	link_key(key, sizeof key, &j->st);
 	r = smap_get(&s->links, key);
 	if (r && r->job && r->job != j && r->job->state >= 0) {
@@ -1769,11 +1911,7 @@ static int rd_begin(void *arg, uint32_t index, int err, const struct mm_stat *st
 	c->fd = -1;
 	c->cur = j;
 	if (err) {
-		job_failed(c->s, j, err == ENOENT ? "vanished on the old server "
-			   "before it was read" : "cannot read on the old server",
-			   err);
-		if (err == ENOENT)
-			j->fo->errors++;
+		job_failed(c->s, j, "cannot read on the old server", err);
 		return 0;
 	}
 	tfd = sub_fd(c->s, j->fo, 't');
@@ -1927,6 +2065,105 @@ static int flush(struct sync *s)
 	return MM_OK;
 }
 
+struct jstatctx {
+	struct sync *s;
+	struct job **v;
+};
+
+static int job_stat_cb(void *arg, uint32_t index, int err,
+		       const struct mm_stat *st)
+{
+	struct jstatctx *c = arg;
+	struct job *j = c->v[index];
+
+	j->need_stat = 0;
+	if (!err && !S_ISREG(st->mode))
+		err = EINVAL;
+	if (err) {
+		job_failed(c->s, j, "cannot stat on the old server", err);
+		return 0;
+	}
+	j->st = *st;
+	if (job_meta(c->s, j) < 0) {
+		j->state = -1;
+		if (j->fo->pending && --j->fo->pending == 0)
+			VEC_PUSH(c->s->ready, c->s->nready, c->s->capready, j->fo);
+	}
+	return 0;
+}
+
+struct probectx {
+	struct sync *s;
+	struct probe *v;
+};
+
+static int probe_cb(void *arg, uint32_t index, int err,
+		    const struct mm_stat *st)
+{
+	struct probectx *c = arg;
+	struct probe *p = &c->v[index];
+	struct finrow *r = &p->fo->rows[p->row];
+
+	if (err || !S_ISREG(st->mode))
+		return 0;
+	r->m.dev = st->dev;
+	r->m.ino = st->ino;
+	r->m.size = st->size;
+	link_register(c->s, st, NULL, p->rel);
+	return 0;
+}
+
+static int probe_inodes(struct sync *s)
+{
+	size_t i, k;
+	int rc = 0;
+
+	for (i = 0; i < s->nprobes && !rc; i += STAT_BATCH) {
+		size_t cnt = s->nprobes - i < STAT_BATCH ? s->nprobes - i :
+			STAT_BATCH;
+		char **paths = xcalloc(cnt, sizeof *paths);
+		struct probectx c = { s, s->probes + i };
+
+		for (k = 0; k < cnt; k++)
+			paths[k] = src_abs(s, s->probes[i + k].rel);
+		rc = remote_stat(s->ep, paths, cnt, probe_cb, &c);
+		for (k = 0; k < cnt; k++)
+			free(paths[k]);
+		free(paths);
+	}
+	return rc < 0 ? ep_exit_code(s->ep) : MM_OK;
+}
+
+/* Stats the new messages of directories listed by name only. */
+static int stat_jobs(struct sync *s)
+{
+	struct job **v = xcalloc(s->njobs + 1, sizeof *v);
+	size_t n = 0, i, k;
+	int rc = 0;
+
+	for (i = 0; i < s->njobs; i++)
+		if (s->jobs[i]->need_stat)
+			v[n++] = s->jobs[i];
+	for (i = 0; i < n && !rc; i += STAT_BATCH) {
+		size_t cnt = n - i < STAT_BATCH ? n - i : STAT_BATCH;
+		char **paths = xcalloc(cnt, sizeof *paths);
+		struct jstatctx c = { s, v + i };
+
+		for (k = 0; k < cnt; k++) {
+			char *rel = msg_rel(v[i + k]->fo, v[i + k]->sub,
+					    v[i + k]->name);
+			paths[k] = src_abs(s, rel);
+			free(rel);
+		}
+		rc = remote_stat(s->ep, paths, cnt, job_stat_cb, &c);
+		for (k = 0; k < cnt; k++)
+			free(paths[k]);
+		free(paths);
+	}
+	free(v);
+	return rc < 0 ? ep_exit_code(s->ep) : MM_OK;
+}
+
 /* Streams every queued copy, two read requests in flight. */
 static int run_jobs(struct sync *s)
 {
@@ -1936,9 +2173,16 @@ static int run_jobs(struct sync *s)
 	int rc = MM_OK;
 
 	memset(q, 0, sizeof q);
+	rc = probe_inodes(s);
+	if (!rc)
+		rc = stat_jobs(s);
+	if (rc)
+		return rc;
 	progress_start(&s->prog, "messages", s->njobs, 0);
 	if (s->dry) {
 		for (k = 0; k < s->njobs; k++) {
+			if (s->jobs[k]->state < 0)
+				continue;
 			s->total.copied++;
 			s->total.bytes += s->jobs[k]->st.size;
 			user_stats(s, s->jobs[k]->fo->user)->copied++;
@@ -1973,7 +2217,11 @@ static int run_jobs(struct sync *s)
 			while (next < s->njobs && c->n < READ_BATCH_FILES &&
 			       bytes < READ_BATCH_BYTES) {
 				struct job *j = s->jobs[next++];
-				int l = try_link(s, j);
+				int l;
+
+				if (j->state < 0)
+					continue;
+				l = try_link(s, j);
 
 				if (l == 1) {
 					job_placed(s, j, 1);
@@ -2280,9 +2528,14 @@ static int sync_steps(struct sync *s)
 	size_t *nby, *capby, i;
 	int rc;
 
+	double t = mm_now();
+
 	rc = discover(s);
 	if (rc)
 		return rc;
+	log_debug("timing: discovery %.3f s (%zu directories, %zu files listed)",
+		  mm_now() - t, s->ndv, s->nfv);
+	t = mm_now();
 	/* New directories are in the state at once (mtime 0): a run killed
 	 * before they are finished lists them again. */
 	if (state_begin(&s->state) < 0)
@@ -2303,6 +2556,8 @@ static int sync_steps(struct sync *s)
 	rc = sync_plain(s);
 	if (rc)
 		return rc;
+	log_debug("timing: other files %.3f s", mm_now() - t);
+	t = mm_now();
 	if (state_begin(&s->state) < 0)
 		return MM_EDEST;
 	for (i = 0; i < s->ndv; i++)
@@ -2360,9 +2615,13 @@ static int sync_steps(struct sync *s)
 	free(capby);
 	if (rc)
 		return rc;
+	log_debug("timing: planning %.3f s (%zu folders, %zu copies)",
+		  mm_now() - t, s->nfolders, s->njobs);
+	t = mm_now();
 	rc = run_jobs(s);
 	if (rc)
 		return rc;
+	log_debug("timing: copies and commits %.3f s", mm_now() - t);
 	return handle_vanished(s);
 }
 
@@ -2516,6 +2775,9 @@ out_nostate:
 			free(u->user);
 			free(u);
 		}
+	for (i = 0; i < s.nprobes; i++)
+		free(s.probes[i].rel);
+	free(s.probes);
 	smap_release(&s.links);
 	smap_release(&s.users);
 	smap_release(&s.dirs);

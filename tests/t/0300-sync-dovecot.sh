@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/lib-dovecot.sh"
 command -v doveadm >/dev/null || skip_all "no doveadm"
-plan 26
+plan 29
 
 mkdir -p "$T/old/etc" "$T/new/etc"
 for r in old new; do
@@ -120,3 +120,12 @@ ok "$([ ! -e "$T/new/var/vmail/example.org/bob/Maildir/.Archive.2024" ] && echo 
 
 run_mm sync --from "$T/old" --to "$T/new" --delete --json
 like "$out" '"copied":0,"linked":0,"renamed":0,"deleted":0' "a third run has nothing to do"
+
+# --with-indexes: the index files come as one set, byte for byte.
+mkdir -p "$T/idx/etc"; cp "$T/new/etc/passwd" "$T/new/etc/group" "$T/idx/etc/"
+run_mm sync --from "$T/old" --to "$T/idx" --with-indexes
+is "$rc" 0 "sync --with-indexes exits 0"
+src_idx=$(cd "$T/old/var/vmail" && find . -name 'dovecot.index*' | sort)
+ok "$([ -n "$src_idx" ] && [ "$src_idx" = "$(cd "$T/idx/var/vmail" && find . -name 'dovecot.index*' | sort)" ] && echo 0)" "--with-indexes copies every dovecot.index* file"
+same=0; for f in $src_idx; do cmp -s "$T/old/var/vmail/$f" "$T/idx/var/vmail/$f" || same=1; done
+is "$same" 0 "and byte for byte"
