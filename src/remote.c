@@ -200,22 +200,30 @@ static int list_frame(struct endpoint *ep, const struct frame *f,
 	return rc;
 }
 
-int remote_list(struct endpoint *ep, const char *path, unsigned flags,
-		unsigned maxdepth, rlist_cb cb, void *arg)
+/* A listing in two halves, so that many can be in flight (mailmove sync
+ * lists changed directories that way); remote_list does both. */
+uint32_t remote_list_send(struct endpoint *ep, const char *path,
+			  unsigned flags, unsigned maxdepth)
 {
-	struct dirtab dirs = { NULL, 0, 0 };
 	struct buf p = BUF_INIT;
-	struct frame f;
-	uint32_t id, next = 0;
-	int rc = 0, stop = 0;
+	uint32_t id;
 
 	pk_u32(&p, flags);
 	pk_u32(&p, maxdepth);
 	pk_cstr(&p, path);
 	id = ep_send(ep, MT_LIST, p.data, p.len);
 	buf_release(&p);
-	if (!id)
-		return -1;
+	return id;
+}
+
+int remote_list_recv(struct endpoint *ep, uint32_t id, const char *path,
+		     rlist_cb cb, void *arg)
+{
+	struct dirtab dirs = { NULL, 0, 0 };
+	struct frame f;
+	uint32_t next = 0;
+	int rc = 0, stop = 0;
+
 	for (;;) {
 		if (recv_for(ep, id, &f) < 0) {
 			rc = -1;
@@ -248,6 +256,14 @@ int remote_list(struct endpoint *ep, const char *path, unsigned flags,
 	if (rc == 0 && stop)
 		rc = stop;
 	return rc;
+}
+
+int remote_list(struct endpoint *ep, const char *path, unsigned flags,
+		unsigned maxdepth, rlist_cb cb, void *arg)
+{
+	uint32_t id = remote_list_send(ep, path, flags, maxdepth);
+
+	return id ? remote_list_recv(ep, id, path, cb, arg) : -1;
 }
 
 static int pk_paths(struct buf *p, char *const *paths, size_t n)
@@ -661,62 +677,4 @@ int remote_run_stream(struct endpoint *ep, char *const *argv,
 				       mm_type_name(f.type));
 		}
 	}
-}
-
-/* remote_list in two halves (added for mailmove sync, which keeps many
- * listings of single directories in flight). */
-uint32_t remote_list_send(struct endpoint *ep, const char *path,
-			  unsigned flags, unsigned maxdepth)
-{
-	struct buf p = BUF_INIT;
-	uint32_t id;
-
-	pk_u32(&p, flags);
-	pk_u32(&p, maxdepth);
-	pk_cstr(&p, path);
-	id = ep_send(ep, MT_LIST, p.data, p.len);
-	buf_release(&p);
-	return id;
-}
-
-int remote_list_recv(struct endpoint *ep, uint32_t id, const char *path,
-		     rlist_cb cb, void *arg)
-{
-	struct dirtab dirs = { NULL, 0, 0 };
-	struct frame f;
-	uint32_t next = 0;
-	int rc = 0, stop = 0;
-
-	for (;;) {
-		if (recv_for(ep, id, &f) < 0) {
-			rc = -1;
-			break;
-		}
-		if (f.type == MT_DONE) {
-			if (next == 0)
-				rc = ep_fail(ep, "empty listing");
-			break;
-		}
-		if (f.type == MT_ERROR) {
-			struct buf msg = BUF_INIT;
-			rc = error_frame(ep, &f, &msg);
-			if (rc > 0)
-				log_debug("list %s: %s", path, buf_cstr(&msg));
-			buf_release(&msg);
-			break;
-		}
-		if (f.type != MT_ENTRIES) {
-			rc = ep_fail(ep, "unexpected %s in a listing",
-				     mm_type_name(f.type));
-			break;
-		}
-		if (list_frame(ep, &f, &dirs, &next, cb, arg, &stop) < 0) {
-			rc = -1;
-			break;
-		}
-	}
-	dirtab_release(&dirs);
-	if (rc == 0 && stop)
-		rc = stop;
-	return rc;
 }
