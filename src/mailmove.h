@@ -84,29 +84,15 @@ int cmd_help(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_version(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_check(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_db(struct mm_ctx *ctx, int argc, char **argv);
-
-/* slot: cmd_redis */
 int cmd_redis(struct mm_ctx *ctx, int argc, char **argv);
-
-/* slot: cmd_files */
 int cmd_files(struct mm_ctx *ctx, int argc, char **argv);
-
-/* slot: cmd_sync */
 int cmd_sync(struct mm_ctx *ctx, int argc, char **argv);
-
-/* slot: cmd_verify */
 int cmd_verify(struct mm_ctx *ctx, int argc, char **argv);
-
-/* slot: cmd_dns */
 int cmd_dns(struct mm_ctx *ctx, int argc, char **argv);
-
-/* slot: cmd_queue */
 int cmd_queue(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_softbounce(struct mm_ctx *ctx, int argc, char **argv);
-
 int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_run(struct mm_ctx *ctx, int argc, char **argv);
-
 int cmd_ls(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_cat(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_exec(struct mm_ctx *ctx, int argc, char **argv);

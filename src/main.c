@@ -39,7 +39,6 @@ const struct cmd mm_commands[] = {
 	  "  --password-file FILE      the --dest password (first line)\n"
 	  "  --src-password-file FILE  the --src password (first line)\n" },
 
-	/* slot: redis */
 	{ "redis", cmd_redis, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
 	  "copy rspamd's Redis data (Bayes, reputation, history) and compare",
 	  "redis [--from HOST|DIR] [--to DIR] [--src ADDR] [--dest ADDR] "
@@ -68,7 +67,6 @@ const struct cmd mm_commands[] = {
 	  "  --no-check         skip the comparison after the copy\n"
 	  "  --batch N          keys per pipelined batch (default 1000)\n" },
 
-	/* slot: files */
 	{ "files", cmd_files, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
 	  "copy certificates, DKIM keys and the rspamd signing setup, "
 	  "then check them",
@@ -79,7 +77,6 @@ const struct cmd mm_commands[] = {
 	  "                     /etc/rspamd/local.d/dkim_signing.conf and\n"
 	  "                     /etc/rspamd/local.d/arc.conf on the old server)\n" },
 
-	/* slot: sync */
 	{ "sync", cmd_sync, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
 	  "copy the Maildirs (hot, repeatable; --delete for the cold sync)",
 	  "sync [--from HOST|DIR] [--to DIR] [--delete] [--dry-run] "
@@ -95,7 +92,6 @@ const struct cmd mm_commands[] = {
 	  "                     sync between equal Dovecot versions)\n"
 	  "  --chown USER:GROUP give every copied file this owner\n" },
 
-	/* slot: verify */
 	{ "verify", cmd_verify, CMD_FROM | CMD_TO | CMD_JSON,
 	  "prove every message arrived, with its flags, date and UID",
 	  "verify [--from HOST|DIR] [--to DIR] [--content] [--dovecot] "
@@ -115,7 +111,6 @@ const struct cmd mm_commands[] = {
 	  "  --src-doveadm PATH          doveadm program on the old server\n"
 	  "  --dest-doveadm PATH         doveadm program here\n" },
 
-	/* slot: dns */
 	{ "dns", cmd_dns, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
 	  "MX, addresses, TTL advice and DKIM records: when to switch, and "
 	  "whether it happened",
@@ -139,7 +134,6 @@ const struct cmd mm_commands[] = {
 	  "  --state FILE       the TTL memory (default\n"
 	  "                     /var/lib/mailmove/switch.sqlite under --to)\n" },
 
-	/* slot: queue */
 	{ "queue", cmd_queue, CMD_FROM | CMD_DRYRUN | CMD_JSON,
 	  "what is stuck in Postfix's queue and what was refused since "
 	  "soft_bounce went on; delete named messages",
@@ -157,7 +151,6 @@ const struct cmd mm_commands[] = {
 	  "  --state FILE       where softbounce recorded its time (default\n"
 	  "                     /var/lib/mailmove/switch.sqlite)\n" },
 
-	/* slot: softbounce */
 	{ "softbounce", cmd_softbounce, CMD_DRYRUN | CMD_JSON,
 	  "turn Postfix's soft_bounce on or off, or show it and since when",
 	  "softbounce [--postfix-config DIR] [--state FILE] on|off|status",
