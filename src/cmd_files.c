@@ -527,53 +527,6 @@ static void add_stats(struct ts_stats *a, const struct ts_stats *b)
 	a->bytes += b->bytes;
 }
 
-/* Whether `name` is a temporary name of fsops.c (".mailmove.PID.N.tmp" or
- * ".lnk") whose run is gone: killed before its rename. */
-static int stale_temp_name(const char *name)
-{
-	const char *p = name + 10;
-	char *end;
-	long pid;
-
-	if (strncmp(name, ".mailmove.", 10))
-		return 0;
-	pid = strtol(p, &end, 10);
-	if (end == p || *end != '.' || pid <= 0 || pid == (long)getpid())
-		return 0;
-	p = end + 1;
-	(void)strtoul(p, &end, 10);
-	if (end == p || (strcmp(end, ".tmp") && strcmp(end, ".lnk")))
-		return 0;
-	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-}
-
-/* Removes what a killed run left half-written under a temporary name in
- * one destination directory (never a file of any other name). */
-static void remove_stale_in(int dirfd_in, const char *shown)
-{
-	struct dirent *d;
-	DIR *dh;
-	int fd = dup(dirfd_in);
-
-	if (fd < 0 || !(dh = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((d = readdir(dh)) != NULL) {
-		struct stat st;
-
-		if (!stale_temp_name(d->d_name) ||
-		    fstatat(dirfd(dh), d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
-			continue;
-		if (unlinkat(dirfd(dh), d->d_name, 0) == 0)
-			log_info("%s/%s: removed, left by an interrupted run",
-				 shown, d->d_name);
-	}
-	closedir(dh);
-}
-
 static void remove_stale_temps(struct files_run *r, struct fpath *p,
 			       int anc_fd)
 {
@@ -583,7 +536,7 @@ static void remove_stale_temps(struct files_run *r, struct fpath *p,
 	if (r->ctx->dry_run)
 		return;
 	full_path(&shown, p->anc, "");
-	remove_stale_in(anc_fd, shown.data);
+	fs_remove_stale_temps(anc_fd, shown.data);
 	for (i = 0; i < p->list.n; i++) {
 		const struct ts_entry *e = &p->list.v[i];
 		int fd;
@@ -591,7 +544,7 @@ static void remove_stale_temps(struct files_run *r, struct fpath *p,
 		if (e->kind != 'd' || fs_walk(anc_fd, e->path, 0, NULL, &fd))
 			continue;
 		full_path(&shown, p->anc, e->path);
-		remove_stale_in(fd, shown.data);
+		fs_remove_stale_temps(fd, shown.data);
 		close(fd);
 	}
 	buf_release(&shown);

@@ -1,8 +1,10 @@
 /* fsops.c: destination writes through directory fds (see fsops.h). */
 #include "fsops.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "mailmove.h"
 #include "proto.h"
 #include "banned.h"
@@ -331,4 +334,49 @@ int fs_errno_exit(int err)
 	if (fs_errno_fatal(err) || err == EACCES || err == EPERM)
 		return MM_EDEST;
 	return MM_EDIFF;
+}
+
+/* Whether `name` is a temporary name of fsops.c (".mailmove.PID.N.tmp" or
+ * ".lnk") whose run is gone: killed before its rename. */
+static int stale_temp_name(const char *name)
+{
+	const char *p = name + 10;
+	char *end;
+	long pid;
+
+	if (strncmp(name, ".mailmove.", 10))
+		return 0;
+	pid = strtol(p, &end, 10);
+	if (end == p || *end != '.' || pid <= 0 || pid == (long)getpid())
+		return 0;
+	p = end + 1;
+	(void)strtoul(p, &end, 10);
+	if (end == p || (strcmp(end, ".tmp") && strcmp(end, ".lnk")))
+		return 0;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+void fs_remove_stale_temps(int dirfd_in, const char *shown)
+{
+	struct dirent *d;
+	DIR *dh;
+	int fd = dup(dirfd_in);
+
+	if (fd < 0 || !(dh = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((d = readdir(dh)) != NULL) {
+		struct stat st;
+
+		if (!stale_temp_name(d->d_name) ||
+		    fstatat(dirfd(dh), d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+			continue;
+		if (unlinkat(dirfd(dh), d->d_name, 0) == 0)
+			log_info("%s/%s: removed, left by an interrupted run",
+				 shown, d->d_name);
+	}
+	closedir(dh);
 }

@@ -77,4 +77,10 @@ int fs_errno_exit(int err);
 /* Whether the error ends the whole run (the disk is full, say). */
 int fs_errno_fatal(int err);
 
+/* Removes what a killed run of mailmove left under its temporary names
+ * (".mailmove.PID.N.tmp" or ".lnk" whose PID is no longer running) in one
+ * destination directory, never a file of any other name.  `shown` names
+ * the directory in the message. */
+void fs_remove_stale_temps(int dirfd, const char *shown);
+
 #endif

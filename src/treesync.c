@@ -175,6 +175,16 @@ static int sync_dir(struct treesync *ts, const struct item *it)
 			   "cannot open directory (something else is there?)");
 		return err;
 	}
+	/* Temporary files of a run that was killed here are ours to remove. */
+	if (!(ts->flags & TS_DRY_RUN)) {
+		struct buf shown = BUF_INIT;
+
+		buf_addstr(&shown, ts->dst_name);
+		if (*e->path)
+			buf_printf(&shown, "/%s", e->path);
+		fs_remove_stale_temps(fd, shown.data);
+		buf_release(&shown);
+	}
 	if (!keep && fstat(fd, &d) == 0 && meta_differs(&d, &it->meta)) {
 		ts->st.meta++;
 		note(ts, "meta", e, 0);
