@@ -8,9 +8,11 @@
 command -v debootstrap >/dev/null 2>&1 || skip_all "debootstrap missing"
 command -v ip >/dev/null 2>&1 || skip_all "iproute2 missing"
 trap 'lab_stop; _cleanup' EXIT
-plan 13
 
+# Building the root needs Debian's archive; without it there is no lab.
+"$TOP/scripts/lab-root" bullseye >/dev/null || skip_all "cannot build the Debian 11 root (debootstrap failed)"
 lab_start || { echo "Bail out! the Debian 11 lab did not start"; exit 1; }
+plan 13
 
 run_mm exec --from "$LAB_FROM" --rsh "$LAB_RSH" cat /etc/debian_version
 like "$out" '^11\.' "the old server is Debian 11 (its own /etc/debian_version)"
