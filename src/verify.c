@@ -963,6 +963,31 @@ static int dup_base(const struct vside *s, size_t i, size_t first)
 				       s->m[i - 1].name, s->m[i - 1].blen);
 }
 
+/*
+ * Reports message i of side s, whose base repeats the previous one's in the
+ * same mailbox: two files of one message (in cur/ and new/, or twice in one
+ * of them with other flags).  Dovecot would rename one of them and give it
+ * a new UID, so which one the comparison used says nothing: on the
+ * destination it is a content difference, on the source a broken folder
+ * that could not be checked (an error).
+ */
+static void note_duplicate(struct vcmp *c, enum vcat cat,
+			   const struct vside *s, size_t i, const char *side)
+{
+	const struct vmsg *m = &s->m[i], *prev = &s->m[i - 1];
+	char *base = base_of(m);
+	json_t *o = json_pack("{s:s, s:s}", "reason", "duplicate",
+			      "side", side);
+
+	json_object_set_new(o, "file", verify_json_str(m->name));
+	json_object_set_new(o, "other_file", verify_json_str(prev->name));
+	verify_note(&c->v->files, cat, buf_cstr(&c->user), buf_cstr(&c->folder),
+		    base, o, "two files of one message on the %s: %s/%s and "
+		    "%s/%s", side, prev->sub == 'c' ? "cur" : "new", prev->name,
+		    m->sub == 'c' ? "cur" : "new", m->name);
+	free(base);
+}
+
 static void compare_box(struct vcmp *c, const struct vbox *sb,
 			const struct vbox *db)
 {
@@ -1008,12 +1033,12 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 		char *base;
 
 		if (i < iend && dup_base(S, i, sb->first)) {
-			log_warn("source %s/%s: %s is there twice (cur/ and "
-				 "new/)", user, folder, S->m[i].name);
+			note_duplicate(c, VC_ERROR, S, i, "source");
 			i++;
 			continue;
 		}
 		if (j < jend && dup_base(D, j, db->first)) {
+			note_duplicate(c, VC_CONTENT, D, j, "destination");
 			j++;
 			continue;
 		}
