@@ -242,6 +242,7 @@ struct vbox {
 	int has_ul, has_kw;	/* the files exist */
 	int ul_state;		/* 0 absent, 1 parsed, -1 broken or unreadable */
 	char *ul_why;
+	int kw_err;		/* errno reading dovecot-keywords, or 0 */
 	struct uidlist ul;
 	struct keywords kw;
 	struct ubase *ub;	/* uidlist records sorted by base */
@@ -555,7 +556,9 @@ static void box_take_meta(struct vbox *box, char kind, struct buf *data,
 	size_t i;
 
 	if (kind == 'k') {
-		if (!err)
+		if (err)
+			box->kw_err = err;
+		else
 			keywords_parse(data->data ? data->data : "", data->len,
 				       &box->kw);
 		return;
@@ -790,15 +793,20 @@ static char *base_of(const struct vmsg *m)
 	return xstrndup(m->name, m->blen);
 }
 
-/* Flags and keyword names of a message as one comparable string. */
+/* Flags and keyword names of a message as one comparable string; only the
+ * standard flags when a side's dovecot-keywords could not be read (`kw_ok`
+ * 0: that is reported as an error of the folder, and the keywords are
+ * unknown rather than different). */
 static void flag_string(const struct vmsg *m, const struct vbox *b,
-			struct buf *out)
+			int kw_ok, struct buf *out)
 {
 	struct buf std = BUF_INIT, kw = BUF_INIT, names = BUF_INIT;
 
 	buf_reset(out);
 	md_flags(m->name, &std, &kw);
-	md_keyword_names(kw.data ? kw.data : "", kw.len, &b->kw, &names);
+	if (kw_ok)
+		md_keyword_names(kw.data ? kw.data : "", kw.len, &b->kw,
+				 &names);
 	buf_printf(out, "%s%s%s", buf_cstr(&std), names.len ? " " : "",
 		   buf_cstr(&names));
 	buf_release(&std);
@@ -844,12 +852,13 @@ static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 	const char *user = buf_cstr(&c->user), *folder = buf_cstr(&c->folder);
 	struct buf sf = BUF_INIT, df = BUF_INIT;
 	char *base = NULL;
-	int sfound, dfound;
+	int sfound, dfound, kw_ok = !sb->kw_err && !db->kw_err;
 	uint32_t suid, duid;
 	json_t *o;
 
-	if (!same_flags_fast(s, d) && (flag_string(s, sb, &sf),
-	    flag_string(d, db, &df), strcmp(buf_cstr(&sf), buf_cstr(&df)))) {
+	if (!same_flags_fast(s, d) && (flag_string(s, sb, kw_ok, &sf),
+	    flag_string(d, db, kw_ok, &df), strcmp(buf_cstr(&sf),
+						   buf_cstr(&df)))) {
 		o = msg_json(s, "src");
 		json_object_set_new(o, "dest_file", verify_json_str(d->name));
 		json_object_set_new(o, "src_flags", verify_json_str(buf_cstr(&sf)));
@@ -923,19 +932,13 @@ static void compare_uidlists(struct vcmp *c, const struct vbox *sb,
 	const char *user = buf_cstr(&c->user), *folder = buf_cstr(&c->folder);
 	json_t *o;
 
-	if (sb->ul_state == -1)
-		log_warn("source %s/%s: %s", user, folder,
-			 sb->ul_why ? sb->ul_why : "broken dovecot-uidlist");
-	if (sb->ul_state != 1)
-		return;
+	if (sb->ul_state != 1 || db->ul_state == -1)
+		return;		/* nothing to compare; see note_meta_errors */
 	if (db->ul_state != 1) {
-		o = json_pack("{s:s}", "reason", db->ul_state ?
-			      "uidlist broken" : "uidlist missing");
+		o = json_pack("{s:s}", "reason", "uidlist missing");
 		verify_note(&c->v->files, VC_UID, user, folder, NULL, o,
-			    "%s on the destination: every message would get "
-			    "a new UID", db->ul_state ? (db->ul_why ?
-			    db->ul_why : "dovecot-uidlist broken") :
-			    "dovecot-uidlist missing");
+			    "dovecot-uidlist missing on the destination: every "
+			    "message would get a new UID");
 		return;
 	}
 	if (sb->ul.uidvalidity != db->ul.uidvalidity) {
@@ -953,6 +956,35 @@ static void compare_uidlists(struct vcmp *c, const struct vbox *sb,
 		verify_note(&c->v->files, VC_UID, user, folder, NULL, o,
 			    "next UID %u on the source, %u here: UIDs clients have seen "
 			    "would be reused", sb->ul.nextuid, db->ul.nextuid);
+	}
+}
+
+/*
+ * A dovecot-uidlist that could not be read or parsed, or a dovecot-keywords
+ * that could not be read, on one side: the UIDs (or the keyword names) of
+ * the folder cannot be checked, so it is an error, never a silent pass.
+ */
+static void note_meta_errors(struct vcmp *c, const struct vbox *b,
+			     const char *side)
+{
+	const char *user = buf_cstr(&c->user), *folder = buf_cstr(&c->folder);
+	json_t *o;
+
+	if (b->ul_state == -1) {
+		o = json_pack("{s:s, s:s}", "reason", "uidlist broken",
+			      "side", side);
+		verify_note(&c->v->files, VC_ERROR, user, folder, NULL, o,
+			    "%s on the %s: its UIDs cannot be checked",
+			    b->ul_why ? b->ul_why : "dovecot-uidlist broken",
+			    side);
+	}
+	if (b->kw_err) {
+		o = json_pack("{s:s, s:s}", "reason", "keywords unreadable",
+			      "side", side);
+		verify_note(&c->v->files, VC_ERROR, user, folder, NULL, o,
+			    "dovecot-keywords unreadable on the %s: %s: its "
+			    "keywords cannot be checked", side,
+			    strerror(b->kw_err));
 	}
 }
 
@@ -1006,6 +1038,10 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 		uc->checked += sb->n;
 		c->v->files.total.checked += sb->n;
 	}
+	if (sb)
+		note_meta_errors(c, sb, "source");
+	if (sb && db)
+		note_meta_errors(c, db, "destination");
 	if (sb && !db) {
 		json_t *o = json_pack("{s:I}", "messages", (json_int_t)sb->n);
 

@@ -5,7 +5,7 @@
 # verify exits 1.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-verify.sh"
-plan 6
+plan 17
 
 V=var/vmail
 A=$V/example.org/alice/Maildir
@@ -31,3 +31,44 @@ is "$rc" 1 "a second file of one message on the source exits 1"
 is "$(diffs)" "$(printf 'error\texample.org/alice\tSent\t%s' "$(base_of "$f")")" \
 	"and is reported as an error of that message only"
 like "$out" '"side":"source"' "on the source"
+
+# A source dovecot-uidlist Dovecot could not parse: the folder's UIDs
+# cannot be checked, an error of that folder.
+make_pair ulsrc
+printf 'garbage\n' >"$T/ulsrc/old/$A/.Drafts/dovecot-uidlist"
+verify ulsrc
+is "$rc" 1 "an unparsable source uidlist exits 1"
+is "$(diffs)" "$(printf 'error\texample.org/alice\tDrafts\t')" \
+	"and is an error of that folder only"
+like "$out" '"reason":"uidlist broken".*"side":"source"|"side":"source".*"reason":"uidlist broken"' \
+	"named as a broken uidlist on the source"
+
+# The same on the destination.
+make_pair uldst
+printf '3 V1 N0\n' >"$T/uldst/new/$V/example.org/bob/Maildir/.Sent/dovecot-uidlist"
+verify uldst
+is "$rc" 1 "an unparsable destination uidlist exits 1"
+is "$(diffs)" "$(printf 'error\texample.org/bob\tSent\t')" \
+	"and is an error of that folder only"
+like "$out" '"side":"destination"' "on the destination"
+
+# A uidlist that cannot be read (larger than verify reads: 65 MiB, sparse).
+make_pair ulbig
+truncate -s 65M "$T/ulbig/old/$A/.Drafts/dovecot-uidlist"
+verify ulbig
+is "$rc:$(diffs)" "$(printf '1:error\texample.org/alice\tDrafts\t')" \
+	"an unreadable source uidlist is an error of its folder (exit 1)"
+like "$out" 'dovecot-uidlist unreadable' "saying why"
+
+# A dovecot-keywords that cannot be read, on either side.
+make_pair kwbig
+truncate -s 65M "$T/kwbig/new/$A/.Drafts/dovecot-keywords"
+verify kwbig
+is "$rc:$(diffs)" "$(printf '1:error\texample.org/alice\tDrafts\t')" \
+	"an unreadable destination dovecot-keywords is an error of its folder (exit 1)"
+like "$out" '"reason":"keywords unreadable"' "named as such"
+make_pair kwsrc
+truncate -s 65M "$T/kwsrc/old/$A/dovecot-keywords"
+verify kwsrc
+is "$rc:$(diffs)" "$(printf '1:error\texample.org/alice\tINBOX\t')" \
+	"an unreadable source dovecot-keywords is an error of its folder (exit 1)"
