@@ -932,13 +932,16 @@ static void compare_uidlists(struct vcmp *c, const struct vbox *sb,
 	const char *user = buf_cstr(&c->user), *folder = buf_cstr(&c->folder);
 	json_t *o;
 
-	if (sb->ul_state != 1 || db->ul_state == -1)
+	if (sb->ul_state != 1)
 		return;		/* nothing to compare; see note_meta_errors */
 	if (db->ul_state != 1) {
-		o = json_pack("{s:s}", "reason", "uidlist missing");
+		o = json_pack("{s:s}", "reason", db->ul_state ?
+			      "uidlist broken" : "uidlist missing");
 		verify_note(&c->v->files, VC_UID, user, folder, NULL, o,
-			    "dovecot-uidlist missing on the destination: every "
-			    "message would get a new UID");
+			    "%s on the destination: every message would get "
+			    "a new UID", db->ul_state ? (db->ul_why ?
+			    db->ul_why : "dovecot-uidlist broken") :
+			    "dovecot-uidlist missing");
 		return;
 	}
 	if (sb->ul.uidvalidity != db->ul.uidvalidity) {
@@ -963,14 +966,16 @@ static void compare_uidlists(struct vcmp *c, const struct vbox *sb,
  * A dovecot-uidlist that could not be read or parsed, or a dovecot-keywords
  * that could not be read, on one side: the UIDs (or the keyword names) of
  * the folder cannot be checked, so it is an error, never a silent pass.
+ * `ul_checked` 1: a broken uidlist is already a UID difference (the source's
+ * parsed, compare_uidlists says every message would get a new UID).
  */
 static void note_meta_errors(struct vcmp *c, const struct vbox *b,
-			     const char *side)
+			     const char *side, int ul_checked)
 {
 	const char *user = buf_cstr(&c->user), *folder = buf_cstr(&c->folder);
 	json_t *o;
 
-	if (b->ul_state == -1) {
+	if (b->ul_state == -1 && !ul_checked) {
 		o = json_pack("{s:s, s:s}", "reason", "uidlist broken",
 			      "side", side);
 		verify_note(&c->v->files, VC_ERROR, user, folder, NULL, o,
@@ -1039,9 +1044,10 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 		c->v->files.total.checked += sb->n;
 	}
 	if (sb)
-		note_meta_errors(c, sb, "source");
+		note_meta_errors(c, sb, "source", 0);
 	if (sb && db)
-		note_meta_errors(c, db, "destination");
+		note_meta_errors(c, db, "destination",
+				 sb->ul_state == 1);
 	if (sb && !db) {
 		json_t *o = json_pack("{s:I}", "messages", (json_int_t)sb->n);
 

@@ -43,13 +43,19 @@ is "$(diffs)" "$(printf 'error\texample.org/alice\tDrafts\t')" \
 like "$out" '"reason":"uidlist broken".*"side":"source"|"side":"source".*"reason":"uidlist broken"' \
 	"named as a broken uidlist on the source"
 
-# The same on the destination.
+# On the destination, with the source's uidlist read, it is a UID
+# difference (Dovecot would give every message a new UID); with none on the
+# source, an error (nothing else would report it).
 make_pair uldst
-printf '3 V1 N0\n' >"$T/uldst/new/$V/example.org/bob/Maildir/.Sent/dovecot-uidlist"
+ul=$V/example.org/bob/Maildir/.Sent/dovecot-uidlist
+printf '3 V1 N0\n' >"$T/uldst/new/$ul"
 verify uldst
-is "$rc" 1 "an unparsable destination uidlist exits 1"
-is "$(diffs)" "$(printf 'error\texample.org/bob\tSent\t')" \
-	"and is an error of that folder only"
+is "$rc:$(diffs)" "$(printf '1:uid\texample.org/bob\tSent\t')" \
+	"an unparsable destination uidlist is a UID difference of its folder (exit 1)"
+rm "$T/uldst/old/$ul"
+verify uldst
+is "$rc:$(diffs)" "$(printf '1:error\texample.org/bob\tSent\t')" \
+	"and an error of its folder when the source has none (exit 1)"
 like "$out" '"side":"destination"' "on the destination"
 
 # A uidlist that cannot be read (larger than verify reads: 65 MiB, sparse).
@@ -72,3 +78,4 @@ truncate -s 65M "$T/kwsrc/old/$A/dovecot-keywords"
 verify kwsrc
 is "$rc:$(diffs)" "$(printf '1:error\texample.org/alice\tINBOX\t')" \
 	"an unreadable source dovecot-keywords is an error of its folder (exit 1)"
+
