@@ -3,7 +3,7 @@
  * checks share (see verify.h).
  *
  * Each side is listed whole (one streamed listing per side, both sides in
- * parallel), its mailboxes found (directories with cur/ and new/), its
+ * parallel), its mailboxes found (directories with cur/ or new/), its
  * messages sorted by mailbox and base name, and its dovecot-uidlist and
  * dovecot-keywords files read in one streamed request.  Then the two sorted
  * lists are merged.  With --content every message present on both sides
@@ -238,6 +238,7 @@ struct ubase {
 
 struct vbox {
 	const char *rel;
+	unsigned bits;		/* 1 cur/, 2 new/: 3 unless broken */
 	size_t first, n;	/* its messages in the sorted array */
 	int has_ul, has_kw;	/* the files exist */
 	int ul_state;		/* 0 absent, 1 parsed, -1 broken or unreadable */
@@ -458,7 +459,8 @@ static struct vbox *find_box(const struct vside *s, const char *rel)
 	return NULL;
 }
 
-/* Mailboxes from the cur/new directories, messages assigned to them. */
+/* Mailboxes from the cur/new directories (either is enough to be looked
+ * at), messages assigned to them. */
 static void side_boxes(struct vside *s)
 {
 	size_t i, j, nb = 0, mi;
@@ -471,8 +473,10 @@ static void side_boxes(struct vside *s)
 		for (j = i; j < s->nsub && !strcmp(s->sub[j].path,
 						   s->sub[i].path); j++)
 			bits |= s->sub[j].bits;
-		if (bits == 3)
-			s->box[nb++].rel = s->sub[i].path;
+		/* Dovecot needs both; a folder with only one of them is
+		 * still compared (and reported, see note_incomplete). */
+		s->box[nb].bits = bits;
+		s->box[nb++].rel = s->sub[i].path;
 	}
 	s->nbox = nb;
 	qsort(s->m, s->nm, sizeof *s->m, cmp_msg);
@@ -993,6 +997,28 @@ static void note_meta_errors(struct vcmp *c, const struct vbox *b,
 	}
 }
 
+/*
+ * A folder with cur/ but no new/ (or the reverse) on one side: Dovecot
+ * does not open it as a mailbox, so its messages are compared all the same
+ * and the folder is an error.
+ */
+static void note_incomplete(struct vcmp *c, const struct vbox *b,
+			    const char *side)
+{
+	json_t *o;
+
+	if (b->bits == 3)
+		return;
+	o = json_pack("{s:s, s:s}", "reason", "incomplete folder",
+		      "side", side);
+	json_object_set_new(o, "path", verify_json_str(b->rel));
+	verify_note(&c->v->files, VC_ERROR, buf_cstr(&c->user),
+		    buf_cstr(&c->folder), NULL, o, "the folder has %s/ but "
+		    "no %s/ on the %s: Dovecot would not open it",
+		    b->bits & 1 ? "cur" : "new", b->bits & 1 ? "new" : "cur",
+		    side);
+}
+
 /* Skips a message whose base repeats the previous one in the same box. */
 static int dup_base(const struct vside *s, size_t i, size_t first)
 {
@@ -1043,11 +1069,15 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 		uc->checked += sb->n;
 		c->v->files.total.checked += sb->n;
 	}
-	if (sb)
+	if (sb) {
+		note_incomplete(c, sb, "source");
 		note_meta_errors(c, sb, "source", 0);
-	if (sb && db)
+	}
+	if (sb && db) {
+		note_incomplete(c, db, "destination");
 		note_meta_errors(c, db, "destination",
 				 sb->ul_state == 1);
+	}
 	if (sb && !db) {
 		json_t *o = json_pack("{s:I}", "messages", (json_int_t)sb->n);
 

@@ -5,7 +5,7 @@
 # verify exits 1.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-verify.sh"
-plan 17
+plan 24
 
 V=var/vmail
 A=$V/example.org/alice/Maildir
@@ -79,3 +79,29 @@ verify kwsrc
 is "$rc:$(diffs)" "$(printf '1:error\texample.org/alice\tINBOX\t')" \
 	"an unreadable source dovecot-keywords is an error of its folder (exit 1)"
 
+# A folder with cur/ but no new/ on the source: Dovecot would not open it;
+# it is an error of the folder, and its messages are still compared.
+make_pair halfsrc
+E='.Entw&APw-rfe'
+rmdir "$T/halfsrc/old/$A/$E/new"
+verify halfsrc
+is "$rc" 1 "a source folder without new/ exits 1"
+is "$(diffs)" "$(printf 'error\texample.org/alice\tEntwürfe\t')" \
+	"and is an error of that folder only"
+like "$out" '"reason":"incomplete folder".*"side":"source"|"side":"source".*"reason":"incomplete folder"' \
+	"named as an incomplete folder on the source"
+is "$(total checked)" 141 "its messages are still checked"
+f=$(ls "$T/halfsrc/new/$A/$E/cur" | head -1)
+rm "$T/halfsrc/new/$A/$E/cur/$f"
+verify halfsrc
+is "$(diffs | grep -c "^missing	example.org/alice	Entwürfe	$(base_of "$f")\$")" 1 \
+	"a message of that folder missing on the destination is found"
+
+# The same with new/ but no cur/ on the destination.
+make_pair halfdst
+rmdir "$T/halfdst/new/$V/example.org/bob/Maildir/$E/new"
+mv "$T/halfdst/new/$V/example.org/bob/Maildir/$E/cur" "$T/halfdst/new/$V/example.org/bob/Maildir/$E/new"
+verify halfdst
+is "$rc" 1 "a destination folder without cur/ exits 1"
+is "$(diffs)" "$(printf 'error\texample.org/bob\tEntwürfe\t')" \
+	"and is an error of that folder only (its messages in new/ are the same messages)"
