@@ -746,6 +746,7 @@ struct vpair {
 	uint64_t shi, slo, dhi, dlo;
 	uint64_t ssize, dsize;	/* bytes each agent hashed */
 	int serr, derr;
+	int sgot, dgot;		/* each agent's answer arrived */
 };
 
 struct vcmp {
@@ -1164,11 +1165,13 @@ static int hash_cb(void *arg, const struct rhash *h)
 	struct vpair *p = &j->pairs[j->base + h->index];
 
 	if (j->is_src) {
+		p->sgot = 1;
 		p->serr = h->err ? h->err : 0;
 		p->ssize = h->size;
 		p->shi = h->hi;
 		p->slo = h->lo;
 	} else {
+		p->dgot = 1;
 		p->derr = h->err ? h->err : 0;
 		p->dsize = h->size;
 		p->dhi = h->hi;
@@ -1308,6 +1311,12 @@ static int hash_pairs(struct vcmp *c)
 		char *base;
 		json_t *o;
 
+		/* No answer for this file: its hash (all zeroes) proves
+		 * nothing, not even for an empty message. */
+		if (!p->sgot && !p->serr)
+			p->serr = ENODATA;
+		if (!p->dgot && !p->derr)
+			p->derr = ENODATA;
 		/* Bytes hashed other than the size listed: the file changed
 		 * or stopped being a regular file since the listing. */
 		if (!p->serr && p->ssize != s->size)
@@ -1330,7 +1339,8 @@ static int hash_pairs(struct vcmp *c)
 				    "cannot hash on the %s: %s",
 				    p->serr ? "source" : "destination",
 				    e == ESTALE ? "changed since the listing" :
-				    strerror(e));
+				    e == ENODATA && !(p->serr ? p->sgot : p->dgot) ?
+				    "no answer from its agent" : strerror(e));
 		} else if (p->shi != p->dhi || p->slo != p->dlo) {
 			char sh[33], dh[33];
 

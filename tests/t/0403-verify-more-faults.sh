@@ -5,7 +5,7 @@
 # verify exits 1.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-verify.sh"
-plan 24
+plan 27
 
 V=var/vmail
 A=$V/example.org/alice/Maildir
@@ -105,3 +105,19 @@ verify halfdst
 is "$rc" 1 "a destination folder without cur/ exits 1"
 is "$(diffs)" "$(printf 'error\texample.org/bob\tEntwürfe\t')" \
 	"and is an error of that folder only (its messages in new/ are the same messages)"
+
+# A hash answer that never comes must not pass as "equal": an agent that
+# lists one sound Maildir on both sides and answers a hash request with no
+# record at all.  Without --content the two (identical) listings are clean;
+# with it the lost answers stop verify with an error (exit 3), never 0.
+evil="$TOP/$B/evil-agent"
+[ -x "$evil" ] || make -s -C "$TOP" helpers >/dev/null 2>&1
+[ -x "$evil" ] || { echo "Bail out! $evil not built (make helpers)"; exit 1; }
+mkdir -p "$T/evil/old" "$T/evil/new/var/vmail"
+EVIL_MODE=maildir MAILMOVE_AGENT_BINARY=$evil run_mm verify \
+	--from "$T/evil/old" --to "$T/evil/new" --json
+is "$rc:$(total checked)" "0:1" "the lying agent's Maildir compares clean without --content"
+EVIL_MODE=maildir MAILMOVE_AGENT_BINARY=$evil run_mm verify \
+	--from "$T/evil/old" --to "$T/evil/new" --json --content
+is "$rc" 3 "with --content, hash answers that never come exit 3"
+like "$err" 'hash answered 0 of 1' "saying that the answer is missing"
