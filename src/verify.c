@@ -3,7 +3,7 @@
  * checks share (see verify.h).
  *
  * Each side is listed whole (one streamed listing per side, both sides in
- * parallel), its mailboxes found (directories with cur/ and new/), its
+ * parallel), its mailboxes found (directories with cur/ or new/), its
  * messages sorted by mailbox and base name, and its dovecot-uidlist and
  * dovecot-keywords files read in one streamed request.  Then the two sorted
  * lists are merged.  With --content every message present on both sides
@@ -238,10 +238,12 @@ struct ubase {
 
 struct vbox {
 	const char *rel;
+	unsigned bits;		/* 1 cur/, 2 new/: 3 unless broken */
 	size_t first, n;	/* its messages in the sorted array */
 	int has_ul, has_kw;	/* the files exist */
 	int ul_state;		/* 0 absent, 1 parsed, -1 broken or unreadable */
 	char *ul_why;
+	int kw_err;		/* errno reading dovecot-keywords, or 0 */
 	struct uidlist ul;
 	struct keywords kw;
 	struct ubase *ub;	/* uidlist records sorted by base */
@@ -457,7 +459,8 @@ static struct vbox *find_box(const struct vside *s, const char *rel)
 	return NULL;
 }
 
-/* Mailboxes from the cur/new directories, messages assigned to them. */
+/* Mailboxes from the cur/new directories (either is enough to be looked
+ * at), messages assigned to them. */
 static void side_boxes(struct vside *s)
 {
 	size_t i, j, nb = 0, mi;
@@ -470,8 +473,10 @@ static void side_boxes(struct vside *s)
 		for (j = i; j < s->nsub && !strcmp(s->sub[j].path,
 						   s->sub[i].path); j++)
 			bits |= s->sub[j].bits;
-		if (bits == 3)
-			s->box[nb++].rel = s->sub[i].path;
+		/* Dovecot needs both; a folder with only one of them is
+		 * still compared (and reported, see note_incomplete). */
+		s->box[nb].bits = bits;
+		s->box[nb++].rel = s->sub[i].path;
 	}
 	s->nbox = nb;
 	qsort(s->m, s->nm, sizeof *s->m, cmp_msg);
@@ -555,7 +560,9 @@ static void box_take_meta(struct vbox *box, char kind, struct buf *data,
 	size_t i;
 
 	if (kind == 'k') {
-		if (!err)
+		if (err)
+			box->kw_err = err;
+		else
 			keywords_parse(data->data ? data->data : "", data->len,
 				       &box->kw);
 		return;
@@ -739,6 +746,7 @@ struct vpair {
 	uint64_t shi, slo, dhi, dlo;
 	uint64_t ssize, dsize;	/* bytes each agent hashed */
 	int serr, derr;
+	int sgot, dgot;		/* each agent's answer arrived */
 };
 
 struct vcmp {
@@ -790,15 +798,20 @@ static char *base_of(const struct vmsg *m)
 	return xstrndup(m->name, m->blen);
 }
 
-/* Flags and keyword names of a message as one comparable string. */
+/* Flags and keyword names of a message as one comparable string; only the
+ * standard flags when a side's dovecot-keywords could not be read (`kw_ok`
+ * 0: that is reported as an error of the folder, and the keywords are
+ * unknown rather than different). */
 static void flag_string(const struct vmsg *m, const struct vbox *b,
-			struct buf *out)
+			int kw_ok, struct buf *out)
 {
 	struct buf std = BUF_INIT, kw = BUF_INIT, names = BUF_INIT;
 
 	buf_reset(out);
 	md_flags(m->name, &std, &kw);
-	md_keyword_names(kw.data ? kw.data : "", kw.len, &b->kw, &names);
+	if (kw_ok)
+		md_keyword_names(kw.data ? kw.data : "", kw.len, &b->kw,
+				 &names);
 	buf_printf(out, "%s%s%s", buf_cstr(&std), names.len ? " " : "",
 		   buf_cstr(&names));
 	buf_release(&std);
@@ -844,12 +857,13 @@ static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 	const char *user = buf_cstr(&c->user), *folder = buf_cstr(&c->folder);
 	struct buf sf = BUF_INIT, df = BUF_INIT;
 	char *base = NULL;
-	int sfound, dfound;
+	int sfound, dfound, kw_ok = !sb->kw_err && !db->kw_err;
 	uint32_t suid, duid;
 	json_t *o;
 
-	if (!same_flags_fast(s, d) && (flag_string(s, sb, &sf),
-	    flag_string(d, db, &df), strcmp(buf_cstr(&sf), buf_cstr(&df)))) {
+	if (!same_flags_fast(s, d) && (flag_string(s, sb, kw_ok, &sf),
+	    flag_string(d, db, kw_ok, &df), strcmp(buf_cstr(&sf),
+						   buf_cstr(&df)))) {
 		o = msg_json(s, "src");
 		json_object_set_new(o, "dest_file", verify_json_str(d->name));
 		json_object_set_new(o, "src_flags", verify_json_str(buf_cstr(&sf)));
@@ -923,11 +937,8 @@ static void compare_uidlists(struct vcmp *c, const struct vbox *sb,
 	const char *user = buf_cstr(&c->user), *folder = buf_cstr(&c->folder);
 	json_t *o;
 
-	if (sb->ul_state == -1)
-		log_warn("source %s/%s: %s", user, folder,
-			 sb->ul_why ? sb->ul_why : "broken dovecot-uidlist");
 	if (sb->ul_state != 1)
-		return;
+		return;		/* nothing to compare; see note_meta_errors */
 	if (db->ul_state != 1) {
 		o = json_pack("{s:s}", "reason", db->ul_state ?
 			      "uidlist broken" : "uidlist missing");
@@ -956,11 +967,89 @@ static void compare_uidlists(struct vcmp *c, const struct vbox *sb,
 	}
 }
 
+/*
+ * A dovecot-uidlist that could not be read or parsed, or a dovecot-keywords
+ * that could not be read, on one side: the UIDs (or the keyword names) of
+ * the folder cannot be checked, so it is an error, never a silent pass.
+ * `ul_checked` 1: a broken uidlist is already a UID difference (the source's
+ * parsed, compare_uidlists says every message would get a new UID).
+ */
+static void note_meta_errors(struct vcmp *c, const struct vbox *b,
+			     const char *side, int ul_checked)
+{
+	const char *user = buf_cstr(&c->user), *folder = buf_cstr(&c->folder);
+	json_t *o;
+
+	if (b->ul_state == -1 && !ul_checked) {
+		o = json_pack("{s:s, s:s}", "reason", "uidlist broken",
+			      "side", side);
+		verify_note(&c->v->files, VC_ERROR, user, folder, NULL, o,
+			    "%s on the %s: its UIDs cannot be checked",
+			    b->ul_why ? b->ul_why : "dovecot-uidlist broken",
+			    side);
+	}
+	if (b->kw_err) {
+		o = json_pack("{s:s, s:s}", "reason", "keywords unreadable",
+			      "side", side);
+		verify_note(&c->v->files, VC_ERROR, user, folder, NULL, o,
+			    "dovecot-keywords unreadable on the %s: %s: its "
+			    "keywords cannot be checked", side,
+			    strerror(b->kw_err));
+	}
+}
+
+/*
+ * A folder with cur/ but no new/ (or the reverse) on one side: Dovecot
+ * does not open it as a mailbox, so its messages are compared all the same
+ * and the folder is an error.
+ */
+static void note_incomplete(struct vcmp *c, const struct vbox *b,
+			    const char *side)
+{
+	json_t *o;
+
+	if (b->bits == 3)
+		return;
+	o = json_pack("{s:s, s:s}", "reason", "incomplete folder",
+		      "side", side);
+	json_object_set_new(o, "path", verify_json_str(b->rel));
+	verify_note(&c->v->files, VC_ERROR, buf_cstr(&c->user),
+		    buf_cstr(&c->folder), NULL, o, "the folder has %s/ but "
+		    "no %s/ on the %s: Dovecot would not open it",
+		    b->bits & 1 ? "cur" : "new", b->bits & 1 ? "new" : "cur",
+		    side);
+}
+
 /* Skips a message whose base repeats the previous one in the same box. */
 static int dup_base(const struct vside *s, size_t i, size_t first)
 {
 	return i > first && !cmp_base(s->m[i].name, s->m[i].blen,
 				       s->m[i - 1].name, s->m[i - 1].blen);
+}
+
+/*
+ * Reports message i of side s, whose base repeats the previous one's in the
+ * same mailbox: two files of one message (in cur/ and new/, or twice in one
+ * of them with other flags).  Dovecot would rename one of them and give it
+ * a new UID, so which one the comparison used says nothing: on the
+ * destination it is a content difference, on the source a broken folder
+ * that could not be checked (an error).
+ */
+static void note_duplicate(struct vcmp *c, enum vcat cat,
+			   const struct vside *s, size_t i, const char *side)
+{
+	const struct vmsg *m = &s->m[i], *prev = &s->m[i - 1];
+	char *base = base_of(m);
+	json_t *o = json_pack("{s:s, s:s}", "reason", "duplicate",
+			      "side", side);
+
+	json_object_set_new(o, "file", verify_json_str(m->name));
+	json_object_set_new(o, "other_file", verify_json_str(prev->name));
+	verify_note(&c->v->files, cat, buf_cstr(&c->user), buf_cstr(&c->folder),
+		    base, o, "two files of one message on the %s: %s/%s and "
+		    "%s/%s", side, prev->sub == 'c' ? "cur" : "new", prev->name,
+		    m->sub == 'c' ? "cur" : "new", m->name);
+	free(base);
 }
 
 static void compare_box(struct vcmp *c, const struct vbox *sb,
@@ -980,6 +1069,15 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 	if (sb) {
 		uc->checked += sb->n;
 		c->v->files.total.checked += sb->n;
+	}
+	if (sb) {
+		note_incomplete(c, sb, "source");
+		note_meta_errors(c, sb, "source", 0);
+	}
+	if (sb && db) {
+		note_incomplete(c, db, "destination");
+		note_meta_errors(c, db, "destination",
+				 sb->ul_state == 1);
 	}
 	if (sb && !db) {
 		json_t *o = json_pack("{s:I}", "messages", (json_int_t)sb->n);
@@ -1008,12 +1106,12 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 		char *base;
 
 		if (i < iend && dup_base(S, i, sb->first)) {
-			log_warn("source %s/%s: %s is there twice (cur/ and "
-				 "new/)", user, folder, S->m[i].name);
+			note_duplicate(c, VC_ERROR, S, i, "source");
 			i++;
 			continue;
 		}
 		if (j < jend && dup_base(D, j, db->first)) {
+			note_duplicate(c, VC_CONTENT, D, j, "destination");
 			j++;
 			continue;
 		}
@@ -1067,11 +1165,13 @@ static int hash_cb(void *arg, const struct rhash *h)
 	struct vpair *p = &j->pairs[j->base + h->index];
 
 	if (j->is_src) {
+		p->sgot = 1;
 		p->serr = h->err ? h->err : 0;
 		p->ssize = h->size;
 		p->shi = h->hi;
 		p->slo = h->lo;
 	} else {
+		p->dgot = 1;
 		p->derr = h->err ? h->err : 0;
 		p->dsize = h->size;
 		p->dhi = h->hi;
@@ -1211,6 +1311,12 @@ static int hash_pairs(struct vcmp *c)
 		char *base;
 		json_t *o;
 
+		/* No answer for this file: its hash (all zeroes) proves
+		 * nothing, not even for an empty message. */
+		if (!p->sgot && !p->serr)
+			p->serr = ENODATA;
+		if (!p->dgot && !p->derr)
+			p->derr = ENODATA;
 		/* Bytes hashed other than the size listed: the file changed
 		 * or stopped being a regular file since the listing. */
 		if (!p->serr && p->ssize != s->size)
@@ -1233,7 +1339,8 @@ static int hash_pairs(struct vcmp *c)
 				    "cannot hash on the %s: %s",
 				    p->serr ? "source" : "destination",
 				    e == ESTALE ? "changed since the listing" :
-				    strerror(e));
+				    e == ENODATA && !(p->serr ? p->sgot : p->dgot) ?
+				    "no answer from its agent" : strerror(e));
 		} else if (p->shi != p->dhi || p->slo != p->dlo) {
 			char sh[33], dh[33];
 

@@ -5,7 +5,7 @@
  * second local agent rooted at the destination), so both are listed and
  * hashed by the same code and neither depends on what `mailmove sync`
  * remembers.  The files check compares every mailbox (a directory holding
- * cur/ and new/) message by message: base name, flags and keywords by
+ * cur/ or new/; one lacking either is also an error) message by message: base name, flags and keywords by
  * name, size, mtime, UID and UIDVALIDITY, and with --content an XXH3-128
  * hash computed by both agents at once.  The Dovecot check (verify_dove.c)
  * asks doveadm on both sides for the same facts as Dovecot sees them.

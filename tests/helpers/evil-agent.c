@@ -5,6 +5,8 @@
  * what EVIL_MODE asks for: file names with '/' or "..", NUL bytes, frames
  * longer than the protocol allows, truncated frames, unknown types,
  * parents that do not exist.  The controller must stop with a clear error.
+ * EVIL_MODE=maildir lists a sound Maildir and answers nothing else (for
+ * tests/t/0403-verify-more-faults.sh: a hash answer that never comes).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -96,6 +98,14 @@ static void answer_list(uint32_t id)
 		char name[300];
 		memset(name, 'x', sizeof name);
 		entry(&p, 0, 'f', name, sizeof name);
+	} else if (!strcmp(mode, "maildir")) {
+		/* A sound Maildir with one message; every request other than
+		 * a listing is answered with no records at all (a hash answer
+		 * that never comes for the message). */
+		static const char msg[] = "1700000000.M1P1.evil,S=3:2,S";
+		entry(&p, 0, 'd', "cur", 3);
+		entry(&p, 0, 'd', "new", 3);
+		entry(&p, 1, 'f', msg, sizeof msg - 1);
 	} else if (!strcmp(mode, "kind"))
 		entry(&p, 0, 'Z', "weird", 5);
 	else if (!strcmp(mode, "otherid")) {
