@@ -496,8 +496,12 @@ static int list_cb(void *arg, const struct rentry *e)
 		d = dnode_get(s, path, 0);
 		item_failed(s, NULL, path, "cannot read the directory on the old server",
 			    e->err);
-		if (d)
+		/* Its listing stopped partway: what it lacks may still be
+		 * there, so nothing is deleted or marked vanished for it. */
+		if (d) {
 			d->failed = 1;
+			d->listed = 0;
+		}
 		free(path);
 		return 0;
 	}
@@ -576,7 +580,8 @@ static int list_done(struct sync *s, struct dnode *d, int rc)
 		}
 		return 0;
 	}
-	d->listed = 1;
+	if (!d->failed)		/* not when the listing stopped partway */
+		d->listed = 1;
 	return 0;
 }
 
@@ -777,7 +782,8 @@ static int discover(struct sync *s)
 		for (i = 0; i < nch; i++) {
 			struct dnode *d = changed[i], *c;
 
-			if (!d->listed || d->kind == 'c' || d->kind == 'n')
+			if (!d->listed || d->failed || d->kind == 'c' ||
+			    d->kind == 'n')
 				continue;
 			for (c = d->child; c; c = c->sibling)
 				if (!c->seen && !c->is_new)
@@ -788,7 +794,7 @@ static int discover(struct sync *s)
 			struct dnode *d = s->dv[i];
 
 			if (d->is_new && !d->listed && !d->vanished &&
-			    list_dir(s, d, 1) < 0)
+			    !d->failed && list_dir(s, d, 1) < 0)
 				return ep_exit_code(s->ep);
 		}
 	}
@@ -1198,7 +1204,10 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 		char sub = p->name[0] == 'c' ? 'c' : 'n';
 		struct dnode *sd = sub == 'c' ? cur : nw;
 
-		if (p->gone || !sd || sd->listed || strlen(p->name) < 5)
+		/* A listing that failed partway is not the whole truth:
+		 * the state's names stay, and none of them is deleted. */
+		if (p->gone || !sd || (sd->listed && !sd->failed) ||
+		    strlen(p->name) < 5)
 			continue;
 		smsg_add(&S, &sv, &ns, &caps, p->name + 4, sub, 0, NULL);
 	}
