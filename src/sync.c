@@ -1598,6 +1598,29 @@ static int meta_end(void *arg, uint32_t index, int err, uint64_t total)
 	return 0;
 }
 
+/* Dovecot's files naming the folder's messages by UID or keyword. */
+static int uid_meta(const char *name)
+{
+	return !strcmp(name, "dovecot-uidlist") ||
+		!strcmp(name, "dovecot-keywords");
+}
+
+/* Whether some message of `fo` is not on the destination as the source
+ * has it: a copy failed, the state's row lacks its file, or cur/ or new/
+ * could not be listed whole.  Returns 1 then, else 0. */
+static int folder_incomplete(struct sync *s, const struct folder *fo)
+{
+	const struct dnode *c;
+
+	(void)s;
+	if (fo->errors)		/* every failed or lost copy counts here */
+		return 1;
+	for (c = fo->dir->child; c; c = c->sibling)
+		if ((c->kind == 'c' || c->kind == 'n') && c->failed)
+			return 1;
+	return 0;
+}
+
 static int finish_meta_batch(struct sync *s, struct folder **v, size_t n)
 {
 	static const struct rread_ops ops = { meta_begin, meta_data, meta_end };
@@ -1620,6 +1643,15 @@ static int finish_meta_batch(struct sync *s, struct folder **v, size_t n)
 		}
 		for (k = 0; k < fo->nmeta; k++) {
 			struct mref r = { fo, &fo->meta[k] };
+
+			if (folder_incomplete(s, fo) &&
+			    uid_meta(fo->meta[k].name)) {
+				/* UIDs for messages that are not there: not
+				 * copied, and no state row, so the next run
+				 * copies the messages and then these. */
+				fo->meta[k].st.ino = 0;
+				continue;
+			}
 			VEC_PUSH(refs, nrefs, cap, r);
 		}
 	}
@@ -2017,7 +2049,11 @@ static int flush(struct sync *s)
 		int to = sub_fd(s, j->fo, j->sub);
 
 		if (to < 0 || renameat(j->fo->tmp_fd, j->base, to, j->name) < 0) {
-			job_failed(s, j, "cannot move into place", errno);
+			int e = errno;
+
+			if (j->fo->tmp_fd >= 0)	/* no copy left behind */
+				unlinkat(j->fo->tmp_fd, j->base, 0);
+			job_failed(s, j, "cannot move into place", e);
 			continue;
 		}
 		sync_step();
