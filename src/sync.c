@@ -222,6 +222,9 @@ struct job {
 				   3 waits for its hard-link twin */
 	int need_stat;		/* listed by name only: stat before copying */
 	struct job *twin;	/* state 3: the job it links to */
+	char *state_twin;	/* a destination file (relative) the state
+				   knows for the same source file, proven in
+				   this run (prove_state_twins), or NULL */
 };
 
 /* What the folder's state rows become once it is finished. */
@@ -1885,24 +1888,12 @@ static int try_link(struct sync *s, struct job *j)
 {
 	struct linkref *r;
 	char key[48];
-	struct buf folder = BUF_INIT, name = BUF_INIT;
 	int rc = 0;
 
 	if (j->st.nlink < 2) {
 		/* A folder renamed on the old server keeps its inodes: the
-		 * messages are already here under the old name.  (Not on a
-		 * first run: the state knows nothing yet.) */
-		if (!s->incremental)
-			return 0;
-		if (state_msg_by_inode(&s->state, j->st.dev, j->st.ino,
-				       j->st.size, &folder, &name) == 1) {
-			char *from = join(folder.data, name.data);
-			rc = link_from(s, j, from) == 0 ? 1 : 0;
-			free(from);
-		}
-		buf_release(&folder);
-		buf_release(&name);
-		return rc;
+		 * messages are already here under the old name. */
+		return j->state_twin && link_from(s, j, j->state_twin) == 0;
 	}
 	link_key(key, sizeof key, &j->st);
 	r = smap_get(&s->links, key);
@@ -1920,14 +1911,8 @@ static int try_link(struct sync *s, struct job *j)
 	}
 	if (r && r->dest && link_from(s, j, r->dest) == 0)
 		return 1;
-	if (state_msg_by_inode(&s->state, j->st.dev, j->st.ino, j->st.size,
-			       &folder, &name) == 1) {
-		char *from = join(folder.data, name.data);
-		rc = link_from(s, j, from) == 0 ? 1 : 0;
-		free(from);
-	}
-	buf_release(&folder);
-	buf_release(&name);
+	if (j->state_twin)
+		rc = link_from(s, j, j->state_twin) == 0 ? 1 : 0;
 	if (!rc)
 		link_register(s, &j->st, j, NULL);
 	return rc;
@@ -2209,6 +2194,84 @@ static int stat_jobs(struct sync *s)
 	return rc < 0 ? ep_exit_code(s->ep) : MM_OK;
 }
 
+struct twinctx {
+	struct job **v;
+	char **twin;
+};
+
+static int twin_stat_cb(void *arg, uint32_t index, int err,
+			const struct mm_stat *st)
+{
+	struct twinctx *c = arg;
+	struct job *j = c->v[index];
+
+	if (!err && st && st->dev == j->st.dev && st->ino == j->st.ino) {
+		j->state_twin = c->twin[index];
+		c->twin[index] = NULL;
+	}
+	return 0;
+}
+
+/* Which jobs may be hard-linked to a file the state knows for the same
+ * inode.  An inode number alone proves nothing (a new message may get an
+ * expunged one's number), so a state row counts only when this run proves
+ * it is the same source file: for a file with one link, the row has the
+ * job's base in a folder that vanished this run (a folder renamed on the
+ * old server); for hard-linked files, the row's source path has the job's
+ * inode now.  Sets job->state_twin.  MM_OK, or the exit code when the
+ * agent is lost. */
+static int prove_state_twins(struct sync *s)
+{
+	struct buf folder = BUF_INIT, name = BUF_INIT;
+	struct job **v = xcalloc(s->njobs + 1, sizeof *v);
+	char **twin = xcalloc(s->njobs + 1, sizeof *twin);
+	size_t n = 0, i, k;
+	int rc = 0;
+
+	if (!s->incremental || s->dry)	/* the state knows nothing yet */
+		goto out;
+	for (i = 0; i < s->njobs; i++) {
+		struct job *j = s->jobs[i];
+		struct dnode *d;
+
+		if (j->state < 0 ||
+		    state_msg_by_inode(&s->state, j->st.dev, j->st.ino,
+				       j->st.size, &folder, &name) != 1 ||
+		    strlen(name.data) < 5)
+			continue;
+		if (j->st.nlink >= 2) {
+			v[n] = j;
+			twin[n++] = join(folder.data, name.data);
+			continue;
+		}
+		d = dnode_get(s, folder.data, 0);
+		if (d && d->vanished &&
+		    md_base_len(name.data + 4) == strlen(j->base) &&
+		    !strncmp(name.data + 4, j->base, strlen(j->base)))
+			j->state_twin = join(folder.data, name.data);
+	}
+	for (i = 0; i < n && !rc; i += STAT_BATCH) {
+		size_t cnt = n - i < STAT_BATCH ? n - i : STAT_BATCH;
+		char **paths = xcalloc(cnt, sizeof *paths);
+		struct twinctx c = { v + i, twin + i };
+
+		for (k = 0; k < cnt; k++)
+			paths[k] = src_abs(s, twin[i + k]);
+		rc = remote_stat(s->ep, paths, cnt, twin_stat_cb, &c);
+		for (k = 0; k < cnt; k++)
+			free(paths[k]);
+		free(paths);
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(twin[i]);
+	free(twin);
+	free(v);
+	buf_release(&folder);
+	buf_release(&name);
+	return rc < 0 ? ep_exit_code(s->ep) : MM_OK;
+}
+
 /* Streams every queued copy, two read requests in flight. */
 static int run_jobs(struct sync *s)
 {
@@ -2221,6 +2284,8 @@ static int run_jobs(struct sync *s)
 	rc = probe_inodes(s);
 	if (!rc)
 		rc = stat_jobs(s);
+	if (!rc)
+		rc = prove_state_twins(s);
 	if (rc)
 		return rc;
 	progress_start(&s->prog, "messages", s->njobs, 0);
@@ -2798,6 +2863,7 @@ out_nostate:
 	for (i = 0; i < s.njobs; i++) {
 		free(s.jobs[i]->base);
 		free(s.jobs[i]->name);
+		free(s.jobs[i]->state_twin);
 		free(s.jobs[i]);
 	}
 	for (i = 0; i < s.ndv; i++) {
