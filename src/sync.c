@@ -2510,6 +2510,24 @@ static int by_depth_desc(const void *a, const void *b)
 	return y->depth - x->depth;
 }
 
+/* Removes the destination directory `rel` if it is empty, reaching its
+ * parent without following any symlink (a symlink planted in the middle
+ * of the path must not lead outside the destination).  Best effort: a
+ * directory that is not empty or not there stays as it is. */
+static void remove_empty_dir(struct sync *s, const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+	char *parent = slash ? xstrndup(rel, (size_t)(slash - rel)) :
+		xstrdup("");
+	int pfd;
+
+	if (fs_walk(s->dst_fd, parent, 0, NULL, &pfd) == 0) {
+		unlinkat(pfd, slash ? slash + 1 : rel, AT_REMOVEDIR);
+		close(pfd);
+	}
+	free(parent);
+}
+
 /* Without --delete a vanished directory stays in the state, so that a
  * later --delete can still prove what came from the source. */
 static int handle_vanished(struct sync *s)
@@ -2536,7 +2554,7 @@ static int handle_vanished(struct sync *s)
 			remove_folder(s, d);
 		if (!s->dry && s->dst_fd >= 0 && *d->path &&
 		    (d->kind == 'F' || d->kind == 'd'))
-			unlinkat(s->dst_fd, d->path, AT_REMOVEDIR);
+			remove_empty_dir(s, d->path);
 		state_dir_del(&s->state, d->path);
 	}
 	free(v);
