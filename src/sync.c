@@ -222,6 +222,9 @@ struct job {
 				   3 waits for its hard-link twin */
 	int need_stat;		/* listed by name only: stat before copying */
 	struct job *twin;	/* state 3: the job it links to */
+	char *state_twin;	/* a destination file (relative) the state
+				   knows for the same source file, proven in
+				   this run (prove_state_twins), or NULL */
 };
 
 /* What the folder's state rows become once it is finished. */
@@ -496,8 +499,12 @@ static int list_cb(void *arg, const struct rentry *e)
 		d = dnode_get(s, path, 0);
 		item_failed(s, NULL, path, "cannot read the directory on the old server",
 			    e->err);
-		if (d)
+		/* Its listing stopped partway: what it lacks may still be
+		 * there, so nothing is deleted or marked vanished for it. */
+		if (d) {
 			d->failed = 1;
+			d->listed = 0;
+		}
 		free(path);
 		return 0;
 	}
@@ -576,7 +583,8 @@ static int list_done(struct sync *s, struct dnode *d, int rc)
 		}
 		return 0;
 	}
-	d->listed = 1;
+	if (!d->failed)		/* not when the listing stopped partway */
+		d->listed = 1;
 	return 0;
 }
 
@@ -777,7 +785,8 @@ static int discover(struct sync *s)
 		for (i = 0; i < nch; i++) {
 			struct dnode *d = changed[i], *c;
 
-			if (!d->listed || d->kind == 'c' || d->kind == 'n')
+			if (!d->listed || d->failed || d->kind == 'c' ||
+			    d->kind == 'n')
 				continue;
 			for (c = d->child; c; c = c->sibling)
 				if (!c->seen && !c->is_new)
@@ -788,7 +797,7 @@ static int discover(struct sync *s)
 			struct dnode *d = s->dv[i];
 
 			if (d->is_new && !d->listed && !d->vanished &&
-			    list_dir(s, d, 1) < 0)
+			    !d->failed && list_dir(s, d, 1) < 0)
 				return ep_exit_code(s->ep);
 		}
 	}
@@ -1198,7 +1207,10 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 		char sub = p->name[0] == 'c' ? 'c' : 'n';
 		struct dnode *sd = sub == 'c' ? cur : nw;
 
-		if (p->gone || !sd || sd->listed || strlen(p->name) < 5)
+		/* A listing that failed partway is not the whole truth:
+		 * the state's names stay, and none of them is deleted. */
+		if (p->gone || !sd || (sd->listed && !sd->failed) ||
+		    strlen(p->name) < 5)
 			continue;
 		smsg_add(&S, &sv, &ns, &caps, p->name + 4, sub, 0, NULL);
 	}
@@ -1589,6 +1601,29 @@ static int meta_end(void *arg, uint32_t index, int err, uint64_t total)
 	return 0;
 }
 
+/* Dovecot's files naming the folder's messages by UID or keyword. */
+static int uid_meta(const char *name)
+{
+	return !strcmp(name, "dovecot-uidlist") ||
+		!strcmp(name, "dovecot-keywords");
+}
+
+/* Whether some message of `fo` is not on the destination as the source
+ * has it: a copy failed, the state's row lacks its file, or cur/ or new/
+ * could not be listed whole.  Returns 1 then, else 0. */
+static int folder_incomplete(struct sync *s, const struct folder *fo)
+{
+	const struct dnode *c;
+
+	(void)s;
+	if (fo->errors)		/* every failed or lost copy counts here */
+		return 1;
+	for (c = fo->dir->child; c; c = c->sibling)
+		if ((c->kind == 'c' || c->kind == 'n') && c->failed)
+			return 1;
+	return 0;
+}
+
 static int finish_meta_batch(struct sync *s, struct folder **v, size_t n)
 {
 	static const struct rread_ops ops = { meta_begin, meta_data, meta_end };
@@ -1611,6 +1646,15 @@ static int finish_meta_batch(struct sync *s, struct folder **v, size_t n)
 		}
 		for (k = 0; k < fo->nmeta; k++) {
 			struct mref r = { fo, &fo->meta[k] };
+
+			if (folder_incomplete(s, fo) &&
+			    uid_meta(fo->meta[k].name)) {
+				/* UIDs for messages that are not there: not
+				 * copied, and no state row, so the next run
+				 * copies the messages and then these. */
+				fo->meta[k].st.ino = 0;
+				continue;
+			}
 			VEC_PUSH(refs, nrefs, cap, r);
 		}
 	}
@@ -1844,24 +1888,12 @@ static int try_link(struct sync *s, struct job *j)
 {
 	struct linkref *r;
 	char key[48];
-	struct buf folder = BUF_INIT, name = BUF_INIT;
 	int rc = 0;
 
 	if (j->st.nlink < 2) {
 		/* A folder renamed on the old server keeps its inodes: the
-		 * messages are already here under the old name.  (Not on a
-		 * first run: the state knows nothing yet.) */
-		if (!s->incremental)
-			return 0;
-		if (state_msg_by_inode(&s->state, j->st.dev, j->st.ino,
-				       j->st.size, &folder, &name) == 1) {
-			char *from = join(folder.data, name.data);
-			rc = link_from(s, j, from) == 0 ? 1 : 0;
-			free(from);
-		}
-		buf_release(&folder);
-		buf_release(&name);
-		return rc;
+		 * messages are already here under the old name. */
+		return j->state_twin && link_from(s, j, j->state_twin) == 0;
 	}
 	link_key(key, sizeof key, &j->st);
 	r = smap_get(&s->links, key);
@@ -1879,14 +1911,8 @@ static int try_link(struct sync *s, struct job *j)
 	}
 	if (r && r->dest && link_from(s, j, r->dest) == 0)
 		return 1;
-	if (state_msg_by_inode(&s->state, j->st.dev, j->st.ino, j->st.size,
-			       &folder, &name) == 1) {
-		char *from = join(folder.data, name.data);
-		rc = link_from(s, j, from) == 0 ? 1 : 0;
-		free(from);
-	}
-	buf_release(&folder);
-	buf_release(&name);
+	if (j->state_twin)
+		rc = link_from(s, j, j->state_twin) == 0 ? 1 : 0;
 	if (!rc)
 		link_register(s, &j->st, j, NULL);
 	return rc;
@@ -2008,7 +2034,11 @@ static int flush(struct sync *s)
 		int to = sub_fd(s, j->fo, j->sub);
 
 		if (to < 0 || renameat(j->fo->tmp_fd, j->base, to, j->name) < 0) {
-			job_failed(s, j, "cannot move into place", errno);
+			int e = errno;
+
+			if (j->fo->tmp_fd >= 0)	/* no copy left behind */
+				unlinkat(j->fo->tmp_fd, j->base, 0);
+			job_failed(s, j, "cannot move into place", e);
 			continue;
 		}
 		sync_step();
@@ -2164,6 +2194,84 @@ static int stat_jobs(struct sync *s)
 	return rc < 0 ? ep_exit_code(s->ep) : MM_OK;
 }
 
+struct twinctx {
+	struct job **v;
+	char **twin;
+};
+
+static int twin_stat_cb(void *arg, uint32_t index, int err,
+			const struct mm_stat *st)
+{
+	struct twinctx *c = arg;
+	struct job *j = c->v[index];
+
+	if (!err && st && st->dev == j->st.dev && st->ino == j->st.ino) {
+		j->state_twin = c->twin[index];
+		c->twin[index] = NULL;
+	}
+	return 0;
+}
+
+/* Which jobs may be hard-linked to a file the state knows for the same
+ * inode.  An inode number alone proves nothing (a new message may get an
+ * expunged one's number), so a state row counts only when this run proves
+ * it is the same source file: for a file with one link, the row has the
+ * job's base in a folder that vanished this run (a folder renamed on the
+ * old server); for hard-linked files, the row's source path has the job's
+ * inode now.  Sets job->state_twin.  MM_OK, or the exit code when the
+ * agent is lost. */
+static int prove_state_twins(struct sync *s)
+{
+	struct buf folder = BUF_INIT, name = BUF_INIT;
+	struct job **v = xcalloc(s->njobs + 1, sizeof *v);
+	char **twin = xcalloc(s->njobs + 1, sizeof *twin);
+	size_t n = 0, i, k;
+	int rc = 0;
+
+	if (!s->incremental || s->dry)	/* the state knows nothing yet */
+		goto out;
+	for (i = 0; i < s->njobs; i++) {
+		struct job *j = s->jobs[i];
+		struct dnode *d;
+
+		if (j->state < 0 ||
+		    state_msg_by_inode(&s->state, j->st.dev, j->st.ino,
+				       j->st.size, &folder, &name) != 1 ||
+		    strlen(name.data) < 5)
+			continue;
+		if (j->st.nlink >= 2) {
+			v[n] = j;
+			twin[n++] = join(folder.data, name.data);
+			continue;
+		}
+		d = dnode_get(s, folder.data, 0);
+		if (d && d->vanished &&
+		    md_base_len(name.data + 4) == strlen(j->base) &&
+		    !strncmp(name.data + 4, j->base, strlen(j->base)))
+			j->state_twin = join(folder.data, name.data);
+	}
+	for (i = 0; i < n && !rc; i += STAT_BATCH) {
+		size_t cnt = n - i < STAT_BATCH ? n - i : STAT_BATCH;
+		char **paths = xcalloc(cnt, sizeof *paths);
+		struct twinctx c = { v + i, twin + i };
+
+		for (k = 0; k < cnt; k++)
+			paths[k] = src_abs(s, twin[i + k]);
+		rc = remote_stat(s->ep, paths, cnt, twin_stat_cb, &c);
+		for (k = 0; k < cnt; k++)
+			free(paths[k]);
+		free(paths);
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(twin[i]);
+	free(twin);
+	free(v);
+	buf_release(&folder);
+	buf_release(&name);
+	return rc < 0 ? ep_exit_code(s->ep) : MM_OK;
+}
+
 /* Streams every queued copy, two read requests in flight. */
 static int run_jobs(struct sync *s)
 {
@@ -2176,6 +2284,8 @@ static int run_jobs(struct sync *s)
 	rc = probe_inodes(s);
 	if (!rc)
 		rc = stat_jobs(s);
+	if (!rc)
+		rc = prove_state_twins(s);
 	if (rc)
 		return rc;
 	progress_start(&s->prog, "messages", s->njobs, 0);
@@ -2400,6 +2510,24 @@ static int by_depth_desc(const void *a, const void *b)
 	return y->depth - x->depth;
 }
 
+/* Removes the destination directory `rel` if it is empty, reaching its
+ * parent without following any symlink (a symlink planted in the middle
+ * of the path must not lead outside the destination).  Best effort: a
+ * directory that is not empty or not there stays as it is. */
+static void remove_empty_dir(struct sync *s, const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+	char *parent = slash ? xstrndup(rel, (size_t)(slash - rel)) :
+		xstrdup("");
+	int pfd;
+
+	if (fs_walk(s->dst_fd, parent, 0, NULL, &pfd) == 0) {
+		unlinkat(pfd, slash ? slash + 1 : rel, AT_REMOVEDIR);
+		close(pfd);
+	}
+	free(parent);
+}
+
 /* Without --delete a vanished directory stays in the state, so that a
  * later --delete can still prove what came from the source. */
 static int handle_vanished(struct sync *s)
@@ -2426,7 +2554,7 @@ static int handle_vanished(struct sync *s)
 			remove_folder(s, d);
 		if (!s->dry && s->dst_fd >= 0 && *d->path &&
 		    (d->kind == 'F' || d->kind == 'd'))
-			unlinkat(s->dst_fd, d->path, AT_REMOVEDIR);
+			remove_empty_dir(s, d->path);
 		state_dir_del(&s->state, d->path);
 	}
 	free(v);
@@ -2753,6 +2881,7 @@ out_nostate:
 	for (i = 0; i < s.njobs; i++) {
 		free(s.jobs[i]->base);
 		free(s.jobs[i]->name);
+		free(s.jobs[i]->state_twin);
 		free(s.jobs[i]);
 	}
 	for (i = 0; i < s.ndv; i++) {

@@ -257,6 +257,8 @@ struct ldir {
 	DIR *d;
 	uint32_t index;
 	uint32_t depth;
+	int test_eio;		/* entries left before the test hook's EIO,
+				   -1 when the hook is off for it */
 };
 
 struct list_state {
@@ -321,6 +323,32 @@ static char kind_of(mode_t m)
 	return 'o';
 }
 
+/* Test hook, for the regression tests of a listing that fails partway:
+ * when MAILMOVE_AGENT_TEST_EIO is set and non-empty, reading a directory
+ * whose path ends with its value fails with EIO after its first two
+ * entries, as a failing disk would.  Returns the entries to let through,
+ * or -1 when the hook is off for this directory (always, unless set). */
+static int test_eio_budget(DIR *d)
+{
+	const char *suffix = getenv("MAILMOVE_AGENT_TEST_EIO");
+	char link[64], path[MM_PATH_MAX];
+	size_t plen, slen;
+	ssize_t n;
+
+	if (!suffix || !*suffix)
+		return -1;
+	snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd(d));
+	n = readlink(link, path, sizeof path - 1);
+	if (n <= 0)
+		return -1;
+	path[n] = '\0';
+	plen = (size_t)n;
+	slen = strlen(suffix);
+	if (plen < slen || strcmp(path + plen - slen, suffix))
+		return -1;
+	return 2;
+}
+
 static void list_push(struct list_state *s, DIR *d, uint32_t index,
 		      uint32_t depth)
 {
@@ -331,6 +359,7 @@ static void list_push(struct list_state *s, DIR *d, uint32_t index,
 	s->stack[s->nstack].d = d;
 	s->stack[s->nstack].index = index;
 	s->stack[s->nstack].depth = depth;
+	s->stack[s->nstack].test_eio = test_eio_budget(d);
 	s->nstack++;
 }
 
@@ -424,7 +453,15 @@ static int list_step(struct agent *a, struct job *j)
 		struct dirent *de;
 
 		errno = 0;
-		de = readdir(top->d);
+		if (top->test_eio == 0) {	/* the test hook's fault */
+			de = NULL;
+			errno = EIO;
+		} else {
+			de = readdir(top->d);
+		}
+		if (de && top->test_eio > 0 && strcmp(de->d_name, ".") &&
+		    strcmp(de->d_name, ".."))
+			top->test_eio--;
 		if (!de) {
 			if (errno)
 				list_error_record(s, top->index, errno);
