@@ -2,7 +2,7 @@
 # run: the whole plan between two sample servers, stopped by a failing step
 # and resumed from its journal; --dry-run changes nothing.
 . "$(dirname "$0")/../lib.sh"
-plan 12
+plan 13
 
 "$TOP/scripts/sample-servers" "$T/s" >/dev/null
 old="$T/s/old"
@@ -22,7 +22,7 @@ for side in old new; do
 	printf 'servers = "%s";\n' "$T/redis-$side.sock" >"$T/s/$side/etc/rspamd/local.d/redis.conf"
 done
 start_bg redis-new redis-server --port 0 --unixsocket "$T/redis-new.sock" --save '' --appendonly no --dir "$T"
-wait_for test -S "$T/redis-new.sock"
+wait_for redis-cli -s "$T/redis-new.sock" ping
 run_mm run --from "$old" --to "$new" --journal "$T/j" --skip cutover
 ok "$([ "$rc" != 0 ] && echo 0 || echo 1)" "a failing step stops the plan (exit $rc)"
 like "$err" 'step redis ended with exit' "and names the step"
@@ -30,8 +30,9 @@ is "$(cat "$T/j" 2>/dev/null | tr '\n' ' ')" "check db " "the journal holds the 
 
 # The cause fixed, the same command picks up at the failed step.
 start_bg redis-old redis-server --port 0 --unixsocket "$T/redis-old.sock" --save '' --appendonly no --dir "$T"
-wait_for test -S "$T/redis-old.sock"
+wait_for redis-cli -s "$T/redis-old.sock" ping
 redis-cli -s "$T/redis-old.sock" HSET RS learns_spam 85 >/dev/null
+is "$(redis-cli -s "$T/redis-old.sock" HGET RS learns_spam)" 85 "the old Redis holds rspamd's data"
 run_mm run --from "$old" --to "$new" --journal "$T/j" --skip cutover
 is "$rc" 0 "the rerun finishes"
 like "$err" 'check already done' "done steps are not run again"
