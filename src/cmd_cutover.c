@@ -128,6 +128,37 @@ static int run_remote_cmd(struct endpoint *ep, const char *cmd,
 	return MM_OK;
 }
 
+/*
+ * Runs `mailmove sync --delete` or `mailmove verify` as a child with our
+ * --from, --rsh, --agent and --to (and --dry-run, --state for the sync),
+ * and SRC DEST when given.  Returns its exit status.
+ */
+static int run_step_child(struct mm_ctx *ctx, const char *self,
+			  const char *cmd, const char *state,
+			  char *const *src_dest)
+{
+	struct argvb cv = { NULL, 0, 0 };
+	int sync = !strcmp(cmd, "sync"), st;
+
+	argvb_add(&cv, self);
+	argvb_add(&cv, cmd);
+	if (sync)
+		argvb_add(&cv, "--delete");
+	argvb_common(&cv, ctx, CHILD_REMOTE | CHILD_TO |
+			       (sync ? CHILD_DRYRUN : 0));
+	if (state) {
+		argvb_add(&cv, "--state");
+		argvb_add(&cv, state);
+	}
+	if (src_dest) {
+		argvb_add(&cv, src_dest[0]);
+		argvb_add(&cv, src_dest[1]);
+	}
+	st = mm_run_wait(cv.v);
+	argvb_release(&cv);
+	return st;
+}
+
 static int confirm(const char *desc)
 {
 	char line[16];
@@ -214,22 +245,11 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 
-	/* The children open their own connection: give this one back. */
+	/* The sync and the verify are this mailmove as a child, each with
+	 * its own connection to the old server. */
 	step_header(ctx, &c, "cold sync with --delete");
-	argvb_add(&cv, self);
-	argvb_add(&cv, "sync");
-	argvb_add(&cv, "--delete");
-	argvb_common(&cv, ctx, CHILD_REMOTE | CHILD_TO | CHILD_DRYRUN);
-	if (c.state) {
-		argvb_add(&cv, "--state");
-		argvb_add(&cv, c.state);
-	}
-	if (first < argc) {
-		argvb_add(&cv, argv[first]);
-		argvb_add(&cv, argv[first + 1]);
-	}
-	st = mm_run_wait(cv.v);
-	argvb_release(&cv);
+	st = run_step_child(ctx, self, "sync", c.state, first < argc ?
+			    argv + first : NULL);
 	if (st) {
 		log_error("the cold sync failed (exit %d); Dovecot stays "
 			  "stopped on both servers: fix and rerun cutover", st);
@@ -239,15 +259,8 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 
 	if (!c.no_verify && !ctx->dry_run) {
 		step_header(ctx, &c, "verify every message, flag and UID");
-		argvb_add(&cv, self);
-		argvb_add(&cv, "verify");
-		argvb_common(&cv, ctx, CHILD_REMOTE | CHILD_TO);
-		if (first < argc) {
-			argvb_add(&cv, argv[first]);
-			argvb_add(&cv, argv[first + 1]);
-		}
-		st = mm_run_wait(cv.v);
-		argvb_release(&cv);
+		st = run_step_child(ctx, self, "verify", NULL,
+				    first < argc ? argv + first : NULL);
 		if (st) {
 			log_error("verify found differences (exit %d); Dovecot "
 				  "stays stopped on both servers: look at the "

@@ -189,6 +189,15 @@ int fs_write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* The times for futimens/utimensat: atime untouched, mtime from m. */
+static void meta_times(const struct fs_meta *m, struct timespec ts[2])
+{
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_sec = (time_t)m->mtime_s;
+	ts[1].tv_nsec = (long)m->mtime_ns;
+}
+
 int fs_apply_meta(int fd, const struct fs_meta *m)
 {
 	if (m->set_owner && fchown(fd, m->uid, m->gid) < 0)
@@ -197,10 +206,7 @@ int fs_apply_meta(int fd, const struct fs_meta *m)
 		return errno;
 	if (m->set_mtime) {
 		struct timespec ts[2];
-		ts[0].tv_sec = 0;
-		ts[0].tv_nsec = UTIME_OMIT;
-		ts[1].tv_sec = (time_t)m->mtime_s;
-		ts[1].tv_nsec = (long)m->mtime_ns;
+		meta_times(m, ts);
 		if (futimens(fd, ts) < 0)
 			return errno;
 	}
@@ -221,10 +227,7 @@ int fs_apply_meta_at(int dirfd, const char *name, const struct fs_meta *m)
 		return errno;
 	if (m->set_mtime) {
 		struct timespec ts[2];
-		ts[0].tv_sec = 0;
-		ts[0].tv_nsec = UTIME_OMIT;
-		ts[1].tv_sec = (time_t)m->mtime_s;
-		ts[1].tv_nsec = (long)m->mtime_ns;
+		meta_times(m, ts);
 		if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 			return errno;
 	}
