@@ -497,6 +497,49 @@ static void dove_error(struct verify *v, const char *user, const char *side,
 	buf_release(&line);
 }
 
+/*
+ * Runs one doveadm query for `user` on both sides at once and parses both
+ * outputs (columns `cols`, one call of cb per line, into ps and pd).
+ * Returns an exit code when the old server is lost; a failing doveadm or
+ * output that does not parse is noted as an error of the user and leaves
+ * *ok at 0.
+ */
+static int dove_query(struct verify *v, const struct verify_dove_opts *o,
+		      const char *user, const char *const *cmd,
+		      const char *const *cols, size_t ncols,
+		      void (*cb)(void *arg, char **f), void *ps, void *pd,
+		      int *ok)
+{
+	struct buf so = BUF_INIT, se = BUF_INIT, dout = BUF_INIT, de = BUF_INIT;
+	int sst, dst, rc;
+
+	*ok = 0;
+	rc = run_both(v, o, cmd, &so, &se, &sst, &dout, &de, &dst);
+	if (rc)
+		goto out;
+	if (sst || dst) {
+		if (sst)
+			dove_error(v, user, "source", &se, sst);
+		if (dst)
+			dove_error(v, user, "destination", &de, dst);
+		goto out;
+	}
+	if (parse_tab(&so, cols, ncols, cb, ps) < 0 ||
+	    parse_tab(&dout, cols, ncols, cb, pd) < 0) {
+		log_error("doveadm %s for %s: unexpected output", cmd[0], user);
+		verify_note(&v->dove, VC_ERROR, user, "", NULL, NULL,
+			    "unexpected doveadm output");
+		goto out;
+	}
+	*ok = 1;
+out:
+	buf_release(&so);
+	buf_release(&se);
+	buf_release(&dout);
+	buf_release(&de);
+	return rc;
+}
+
 /* Checks one user: folders first, then messages. */
 static int dove_user(struct verify *v, const struct verify_dove_opts *o,
 		     const char *user)
@@ -509,68 +552,31 @@ static int dove_user(struct verify *v, const struct verify_dove_opts *o,
 						"uidvalidity" };
 	static const char *const msg_cols[] = { "mailbox", "uid", "guid",
 		"flags", "date.received", "size.physical" };
-	struct buf so = BUF_INIT, se = BUF_INIT, dout = BUF_INIT, de = BUF_INIT;
 	struct dside s, d;
-	int sst, dst, rc;
+	int rc, ok;
 
 	memset(&s, 0, sizeof s);
 	memset(&d, 0, sizeof d);
 	vreport_user(&v->dove, user);
-	rc = run_both(v, o, status_cmd, &so, &se, &sst, &dout, &de, &dst);
-	if (rc)
-		goto out;
-	if (sst || dst) {
-		if (sst)
-			dove_error(v, user, "source", &se, sst);
-		if (dst)
-			dove_error(v, user, "destination", &de, dst);
-		goto out;
-	}
 	{
 		struct status_parse ps = { &s, 0 }, pd = { &d, 0 };
-		if (parse_tab(&so, box_cols, 3, status_line, &ps) < 0 ||
-		    parse_tab(&dout, box_cols, 3, status_line, &pd) < 0) {
-			log_error("doveadm mailbox status for %s: unexpected "
-				  "output", user);
-			verify_note(&v->dove, VC_ERROR, user, "", NULL, NULL,
-				    "unexpected doveadm output");
-			goto out;
-		}
+		rc = dove_query(v, o, user, status_cmd, box_cols, 3,
+				status_line, &ps, &pd, &ok);
 	}
+	if (rc || !ok)
+		goto out;
 	compare_boxes(v, user, &s, &d);
-	buf_reset(&so);
-	buf_reset(&se);
-	buf_reset(&dout);
-	buf_reset(&de);
-	rc = run_both(v, o, fetch_cmd, &so, &se, &sst, &dout, &de, &dst);
-	if (rc)
-		goto out;
-	if (sst || dst) {
-		if (sst)
-			dove_error(v, user, "source", &se, sst);
-		if (dst)
-			dove_error(v, user, "destination", &de, dst);
-		goto out;
-	}
 	{
 		struct fetch_parse ps = { &s, 0 }, pd = { &d, 0 };
-		if (parse_tab(&so, msg_cols, 6, fetch_line, &ps) < 0 ||
-		    parse_tab(&dout, msg_cols, 6, fetch_line, &pd) < 0) {
-			log_error("doveadm fetch for %s: unexpected output",
-				  user);
-			verify_note(&v->dove, VC_ERROR, user, "", NULL, NULL,
-				    "unexpected doveadm output");
-			goto out;
-		}
+		rc = dove_query(v, o, user, fetch_cmd, msg_cols, 6,
+				fetch_line, &ps, &pd, &ok);
 	}
+	if (rc || !ok)
+		goto out;
 	compare_msgs(v, user, &s, &d);
 out:
 	dside_release(&s);
 	dside_release(&d);
-	buf_release(&so);
-	buf_release(&se);
-	buf_release(&dout);
-	buf_release(&de);
 	return rc;
 }
 
