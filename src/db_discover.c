@@ -149,33 +149,43 @@ static void cf_fields_release(struct cf_fields *f)
 	free(f->dbpath);
 }
 
-int db_parse_postfix_cf(const char *text, struct db_found *out)
+/* Turns the fields of a config file into the database it names: SQLite
+ * with an absolute dbpath, else MariaDB with dbname and user (the first of
+ * several hosts).  Returns 0, or 1 when the fields name no database. */
+static int found_from_fields(struct cf_fields *f, struct db_found *out)
 {
-	struct cf_fields f = { NULL, NULL, NULL, NULL, NULL };
-	int rc = 1;
-
-	parse_key_values(text, cf_field, &f);
 	db_url_release(&out->url);
-	if (f.dbpath && f.dbpath[0] == '/') {
+	if (f->dbpath && f->dbpath[0] == '/') {
 		out->url.engine = DB_SQLITE;
-		out->url.path = xstrdup(f.dbpath);
-		rc = 0;
-	} else if (f.dbname && f.user) {
-		char *h = f.hosts ? f.hosts : "localhost", *end;
-		/* The first of several hosts. */
+		out->url.path = xstrdup(f->dbpath);
+		return 0;
+	}
+	if (f->dbname && f->user) {
+		char *h = f->hosts ? f->hosts : "localhost", *end;
+
 		h += strspn(h, " ,\t");
 		end = h + strcspn(h, " ,\t");
 		*end = '\0';
 		out->url.engine = DB_MARIADB;
-		out->url.user = xstrdup(f.user);
-		out->url.dbname = xstrdup(f.dbname);
+		out->url.user = xstrdup(f->user);
+		out->url.dbname = xstrdup(f->dbname);
 		set_mysql_host(&out->url, *h ? h : "localhost");
 		buf_reset(&out->password);
-		out->has_password = f.password != NULL;
-		if (f.password)
-			buf_addstr(&out->password, f.password);
-		rc = 0;
+		out->has_password = f->password != NULL;
+		if (f->password)
+			buf_addstr(&out->password, f->password);
+		return 0;
 	}
+	return 1;
+}
+
+int db_parse_postfix_cf(const char *text, struct db_found *out)
+{
+	struct cf_fields f = { NULL, NULL, NULL, NULL, NULL };
+	int rc;
+
+	parse_key_values(text, cf_field, &f);
+	rc = found_from_fields(&f, out);
 	cf_fields_release(&f);
 	return rc;
 }
@@ -187,7 +197,7 @@ int db_parse_dovecot_sql(const char *text, struct db_found *out)
 {
 	struct cf_fields f = { NULL, NULL, NULL, NULL, NULL };
 	char *copy = xstrdup(text), *line, *save = NULL;
-	int rc = 1;
+	int rc;
 
 	for (line = strtok_r(copy, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -229,22 +239,7 @@ int db_parse_dovecot_sql(const char *text, struct db_found *out)
 	}
 	memset(copy, 0, strlen(text));
 	free(copy);
-	db_url_release(&out->url);
-	if (f.dbpath && f.dbpath[0] == '/') {
-		out->url.engine = DB_SQLITE;
-		out->url.path = xstrdup(f.dbpath);
-		rc = 0;
-	} else if (f.dbname && f.user) {
-		out->url.engine = DB_MARIADB;
-		out->url.user = xstrdup(f.user);
-		out->url.dbname = xstrdup(f.dbname);
-		set_mysql_host(&out->url, f.hosts ? f.hosts : "localhost");
-		buf_reset(&out->password);
-		out->has_password = f.password != NULL;
-		if (f.password)
-			buf_addstr(&out->password, f.password);
-		rc = 0;
-	}
+	rc = found_from_fields(&f, out);
 	cf_fields_release(&f);
 	return rc;
 }
