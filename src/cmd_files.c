@@ -527,26 +527,17 @@ static void add_stats(struct ts_stats *a, const struct ts_stats *b)
 	a->bytes += b->bytes;
 }
 
+/* The directories of the tree are cleaned by treesync itself; the
+ * ancestor that holds a single-file PATH is cleaned here. */
 static void remove_stale_temps(struct files_run *r, struct fpath *p,
 			       int anc_fd)
 {
 	struct buf shown = BUF_INIT;
-	size_t i;
 
 	if (r->ctx->dry_run)
 		return;
 	full_path(&shown, p->anc, "");
 	fs_remove_stale_temps(anc_fd, shown.data);
-	for (i = 0; i < p->list.n; i++) {
-		const struct ts_entry *e = &p->list.v[i];
-		int fd;
-
-		if (e->kind != 'd' || fs_walk(anc_fd, e->path, 0, NULL, &fd))
-			continue;
-		full_path(&shown, p->anc, e->path);
-		fs_remove_stale_temps(fd, shown.data);
-		close(fd);
-	}
 	buf_release(&shown);
 }
 

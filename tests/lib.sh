@@ -96,10 +96,6 @@ run_mm() {
 	out=$("$MM" "$@" 2>"$T/.stderr")
 	rc=$?
 	err=$(cat "$T/.stderr")
-	if [ -n "${DEBUG_RUN:-}" ] && [ "$rc" != 0 ] && [ -z "$err" ]; then
-		echo "# DEBUG rc=$rc T=$T exists=$(test -d "$T" && echo y) stderr_file=$(ls -la "$T/.stderr" 2>&1)"
-		echo "# DEBUG dmesg: $(dmesg 2>/dev/null | tail -2)"
-	fi
 }
 
 # A pid and its start time (field 22 of /proc/PID/stat): with pids reused
