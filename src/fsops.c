@@ -23,6 +23,12 @@
 #ifndef RESOLVE_NO_MAGICLINKS
 #define RESOLVE_NO_MAGICLINKS 0x02
 #endif
+#ifndef RESOLVE_NO_SYMLINKS
+#define RESOLVE_NO_SYMLINKS 0x04
+#endif
+#ifndef RESOLVE_BENEATH
+#define RESOLVE_BENEATH 0x08
+#endif
 
 struct fs_open_how {
 	uint64_t flags, mode, resolve;
@@ -111,6 +117,27 @@ int fs_walk(int base, const char *rel, int create, const struct fs_meta *meta,
 	}
 	if (!mm_relpath_valid(rel, strlen(rel)))
 		return EINVAL;
+	{
+		/* One lookup in the kernel refusing every symlink on the way
+		 * (what the loop below does a component at a time); the loop
+		 * stays for missing directories and kernels before 5.6. */
+		struct fs_open_how how;
+
+		memset(&how, 0, sizeof how);
+		how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			RESOLVE_NO_MAGICLINKS;
+		cur = (int)syscall(SYS_openat2, base, rel, &how, sizeof how);
+		if (cur >= 0) {
+			*fd = cur;
+			return 0;
+		}
+		if (errno == ELOOP)
+			return ENOTDIR;
+		if (errno != ENOSYS && errno != EPERM &&
+		    !(errno == ENOENT && create))
+			return errno;
+	}
 	copy = xstrdup(rel);
 	cur = dup(base);
 	for (p = copy; cur >= 0; p = slash + 1) {
