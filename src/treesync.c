@@ -34,6 +34,7 @@ void ts_list_add(struct ts_list *l, const struct rentry *e)
 	t->kind = e->kind;
 	t->st = e->st;
 	t->target = e->target ? xstrdup(e->target) : NULL;
+	t->no_temps = 0;
 }
 
 void ts_list_release(struct ts_list *l)
@@ -176,7 +177,7 @@ static int sync_dir(struct treesync *ts, const struct item *it)
 		return err;
 	}
 	/* Temporary files of a run that was killed here are ours to remove. */
-	if (!(ts->flags & TS_DRY_RUN)) {
+	if (!(ts->flags & TS_DRY_RUN) && !e->no_temps) {
 		struct buf shown = BUF_INIT;
 
 		buf_addstr(&shown, ts->dst_name);

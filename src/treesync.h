@@ -24,6 +24,8 @@ struct ts_entry {
 	char kind;		/* 'f', 'd', 'l' */
 	struct mm_stat st;
 	char *target;		/* for 'l' */
+	int no_temps;		/* 'd': no run of mailmove leaves temporary
+				   files here (Maildir cur/, new/, tmp/) */
 };
 
 struct ts_list {
