@@ -98,6 +98,10 @@ int state_open(struct state *s, const char *path, int readonly)
 	}
 	buf_release(&uri);
 	sqlite3_busy_timeout(s->db, 10000);
+	/* A resync reads and rewrites rows of most folders: keep the whole
+	 * database in memory (both are upper bounds, used as needed). */
+	sqlite3_exec(s->db, "PRAGMA cache_size=-262144;"
+		     "PRAGMA mmap_size=1073741824;", NULL, NULL, NULL);
 	if (want_schema) {
 		if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
 			return fail(s, "schema");

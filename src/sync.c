@@ -44,6 +44,7 @@
 #include "remote.h"
 #include "state.h"
 #include "treesync.h"
+#include <xxhash.h>
 #include "banned.h"
 
 #define STAT_BATCH 2048			/* paths per stat request */
@@ -81,6 +82,7 @@ static void step_setup(void)
 struct smap_slot {
 	const char *key;
 	void *val;
+	uint64_t h;
 };
 
 struct smap {
@@ -90,59 +92,55 @@ struct smap {
 
 static uint64_t str_hash(const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
+	return XXH3_64bits(s, strlen(s));
 }
 
 static void *smap_get(const struct smap *m, const char *key)
 {
+	uint64_t h;
 	size_t i;
 
 	if (!m->cap)
 		return NULL;
-	for (i = str_hash(key) & (m->cap - 1); m->v[i].key;
-	     i = (i + 1) & (m->cap - 1))
-		if (!strcmp(m->v[i].key, key))
+	h = str_hash(key);
+	for (i = h & (m->cap - 1); m->v[i].key; i = (i + 1) & (m->cap - 1))
+		if (m->v[i].h == h && !strcmp(m->v[i].key, key))
 			return m->v[i].val;
 	return NULL;
 }
 
-static void smap_put(struct smap *m, const char *key, void *val);
-
-static void smap_grow(struct smap *m)
-{
-	struct smap old = *m;
-	size_t i;
-
-	m->cap = m->cap ? m->cap * 2 : 64;
-	m->v = xcalloc(m->cap, sizeof *m->v);
-	m->n = 0;
-	for (i = 0; i < old.cap; i++)
-		if (old.v[i].key)
-			smap_put(m, old.v[i].key, old.v[i].val);
-	free(old.v);
-}
-
-/* Inserts or replaces. */
-static void smap_put(struct smap *m, const char *key, void *val)
+/* Inserts or replaces, the key's hash known. */
+static void smap_put_h(struct smap *m, const char *key, uint64_t h, void *val)
 {
 	size_t i;
 
-	if ((m->n + 1) * 2 > m->cap)
-		smap_grow(m);
-	for (i = str_hash(key) & (m->cap - 1); m->v[i].key;
-	     i = (i + 1) & (m->cap - 1))
-		if (!strcmp(m->v[i].key, key)) {
+	if ((m->n + 1) * 2 > m->cap) {
+		struct smap old = *m;
+
+		m->cap = m->cap ? m->cap * 2 : 64;
+		m->v = xcalloc(m->cap, sizeof *m->v);
+		m->n = 0;
+		for (i = 0; i < old.cap; i++)
+			if (old.v[i].key)
+				smap_put_h(m, old.v[i].key, old.v[i].h,
+					   old.v[i].val);
+		free(old.v);
+	}
+	for (i = h & (m->cap - 1); m->v[i].key; i = (i + 1) & (m->cap - 1))
+		if (m->v[i].h == h && !strcmp(m->v[i].key, key)) {
 			m->v[i].val = val;
 			m->v[i].key = key;
 			return;
 		}
 	m->v[i].key = key;
 	m->v[i].val = val;
+	m->v[i].h = h;
 	m->n++;
+}
+
+static void smap_put(struct smap *m, const char *key, void *val)
+{
+	smap_put_h(m, key, str_hash(key), val);
 }
 
 static void smap_release(struct smap *m)
@@ -186,30 +184,160 @@ struct fentry {
 	struct dnode *parent;
 };
 
-/* A message as the source has it. */
-struct smsg {
-	char *base;
-	char *name;		/* without cur/ or new/ */
-	char sub;		/* 'c' or 'n' */
-	int listed;		/* seen in this run's listing */
-	int has_stat;		/* st is valid */
-	struct mm_stat st;
+/* Strings that live as long as one folder's planning. */
+struct arena_blk {
+	struct arena_blk *next;
+	size_t used, cap;
+	char data[];
 };
 
-/* A message as the destination has it. */
-struct dmsg {
-	char *base;
-	char *name;
-	char sub;
+struct arena {
+	struct arena_blk *head;
 };
 
-/* A message the state says came from the source. */
-struct pmsg {
-	char *base;
-	char *name;		/* "cur/..." */
-	uint64_t dev, ino, size;
-	int gone;
+static const char *arena_strndup(struct arena *a, const char *p, size_t n)
+{
+	struct arena_blk *b = a->head;
+	char *r;
+
+	if (!b || b->cap - b->used < n + 1) {
+		size_t cap = n + 1 > 65536 ? n + 1 : 65536;
+
+		b = xmalloc(sizeof *b + cap);
+		b->next = a->head;
+		b->used = 0;
+		b->cap = cap;
+		a->head = b;
+	}
+	r = b->data + b->used;
+	memcpy(r, p, n);
+	r[n] = '\0';
+	b->used += n + 1;
+	return r;
+}
+
+static void arena_release(struct arena *a)
+{
+	while (a->head) {
+		struct arena_blk *n = a->head->next;
+
+		free(a->head);
+		a->head = n;
+	}
+}
+
+/* One base name of a folder as the source, the destination and the state
+ * have it. */
+struct msgent {
+	const char *base;
+	uint64_t h;
+	/* the source: listed, or named by the state when cur/ or new/ was
+	 * not listed again */
+	char s_sub;		/* 'c' or 'n'; 0: not on the source */
+	char s_listed;		/* seen in this run's listing */
+	char s_has_stat;	/* s_st is valid */
+	const char *s_name;	/* without cur/ or new/ */
+	struct mm_stat s_st;
+	/* the destination */
+	char d_sub;		/* 'c' or 'n'; 0: not on the destination */
+	const char *d_name;
+	/* the state: the file came from the source */
+	char has_p, p_gone;
+	const char *p_name;	/* "cur/..." or "new/..." */
+	uint64_t p_dev, p_ino, p_size;
 };
+
+struct msgtab {
+	struct msgent *v;
+	size_t n, cap;
+	uint32_t *slot;		/* index + 1; 0 is empty */
+	size_t nslot;
+	struct arena ar;
+};
+
+/* The entry of a base name (its first `len` bytes), made when missing. */
+static struct msgent *msgtab_at(struct msgtab *t, const char *base, size_t len)
+{
+	uint64_t h = XXH3_64bits(base, len);
+	size_t i;
+	struct msgent *e;
+
+	if ((t->n + 1) * 2 > t->nslot) {
+		size_t k;
+
+		t->nslot = t->nslot ? t->nslot * 2 : 256;
+		free(t->slot);
+		t->slot = xcalloc(t->nslot, sizeof *t->slot);
+		for (k = 0; k < t->n; k++) {
+			for (i = t->v[k].h & (t->nslot - 1); t->slot[i];
+			     i = (i + 1) & (t->nslot - 1))
+				;
+			t->slot[i] = (uint32_t)k + 1;
+		}
+	}
+	for (i = h & (t->nslot - 1); t->slot[i]; i = (i + 1) & (t->nslot - 1)) {
+		e = &t->v[t->slot[i] - 1];
+		if (e->h == h && !strncmp(e->base, base, len) && !e->base[len])
+			return e;
+	}
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 256;
+		t->v = xrealloc(t->v, t->cap * sizeof *t->v);
+	}
+	e = &t->v[t->n];
+	memset(e, 0, sizeof *e);
+	e->base = arena_strndup(&t->ar, base, len);
+	e->h = h;
+	t->slot[i] = (uint32_t)++t->n;
+	return e;
+}
+
+static void msgtab_release(struct msgtab *t)
+{
+	free(t->v);
+	free(t->slot);
+	arena_release(&t->ar);
+	memset(t, 0, sizeof *t);
+}
+
+/* A source message; cur/ wins over new/ for one base name. */
+static void src_add(struct msgtab *t, const char *name, char sub, int listed,
+		    const struct mm_stat *st)
+{
+	struct msgent *e = msgtab_at(t, name, md_base_len(name));
+
+	if (e->s_sub == 'c')
+		return;
+	e->s_sub = sub;
+	e->s_name = arena_strndup(&t->ar, name, strlen(name));
+	e->s_listed = (char)listed;
+	e->s_has_stat = st != NULL;
+	if (st)
+		e->s_st = *st;
+	else
+		memset(&e->s_st, 0, sizeof e->s_st);
+}
+
+static int pload_cb(void *arg, const struct state_msg *m)
+{
+	struct msgtab *t = arg;
+	struct msgent *e = msgtab_at(t, m->base, strlen(m->base));
+
+	e->has_p = 1;
+	e->p_name = arena_strndup(&t->ar, m->name, strlen(m->name));
+	e->p_dev = m->dev;
+	e->p_ino = m->ino;
+	e->p_size = m->size;
+	e->p_gone = (char)m->gone;
+	return 0;
+}
+
+/* Whether the state's name of `e` is `name` in `sub`. */
+static int p_names(const struct msgent *e, char sub, const char *name)
+{
+	return strlen(e->p_name) > 4 && e->p_name[0] == sub &&
+		!strcmp(e->p_name + 4, name);
+}
 
 struct job {
 	struct folder *fo;
@@ -835,6 +963,7 @@ static void ts_push(struct ts_list *l, const char *path, char kind,
 	t->kind = kind;
 	t->st = *st;
 	t->target = target ? xstrdup(target) : NULL;
+	t->no_temps = 0;
 }
 
 /* A file of a listed directory that the file-tree sync owns. */
@@ -862,8 +991,13 @@ static int sync_plain(struct sync *s)
 		if (d->vanished || d->kind == 'x' || !d->have_now || d->failed)
 			continue;
 		/* Every directory seen in a listing is made sure of. */
-		if (d->is_new || d->listed || (d->parent && d->parent->listed))
+		if (d->is_new || d->listed || (d->parent && d->parent->listed)) {
 			ts_push(&l, d->path, 'd', &d->now, NULL);
+			/* A scan for stale temporaries would read all of a
+			 * big cur/ for nothing: sync writes none there. */
+			l.v[l.n - 1].no_temps = d->kind == 'c' ||
+				d->kind == 'n' || d->kind == 't';
+		}
 	}
 	for (i = 0; i < s->nfv; i++) {
 		struct fentry *f = &s->fv[i];
@@ -1000,10 +1134,9 @@ static void link_register(struct sync *s, const struct mm_stat *st,
 	r->dest = dest ? xstrdup(dest) : NULL;
 }
 
-/* The destination's cur/ or new/ into `dm` (base -> dmsg). */
+/* The destination's cur/ or new/ into the table. */
 static void read_dest_sub(struct sync *s, struct folder *fo, char sub,
-			  struct smap *dm, struct dmsg ***all, size_t *n,
-			  size_t *cap)
+			  struct msgtab *t)
 {
 	int fd = sub_fd(s, fo, sub), dfd;
 	DIR *dir;
@@ -1018,54 +1151,26 @@ static void read_dest_sub(struct sync *s, struct folder *fo, char sub,
 		return;
 	}
 	while ((de = readdir(dir))) {
-		struct dmsg *m;
-		size_t bl;
+		struct msgent *e;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (de->d_name[0] == '.' && (!de->d_name[1] ||
+		    (de->d_name[1] == '.' && !de->d_name[2])))
 			continue;
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
 			continue;
-		bl = md_base_len(de->d_name);
-		m = xcalloc(1, sizeof *m);
-		m->base = xstrndup(de->d_name, bl);
-		m->name = xstrdup(de->d_name);
-		m->sub = sub;
-		if (smap_get(dm, m->base)) {
-			char *rel = msg_rel(fo, sub, m->name);
+		e = msgtab_at(t, de->d_name, md_base_len(de->d_name));
+		if (e->d_sub) {
+			char *rel = msg_rel(fo, sub, de->d_name);
 			log_warn("%s: a second file with the same base name on "
 				 "the destination; left alone", rel);
 			free(rel);
-			free(m->base);
-			free(m->name);
-			free(m);
 			continue;
 		}
-		smap_put(dm, m->base, m);
-		VEC_PUSH(*all, *n, *cap, m);
+		e->d_sub = sub;
+		e->d_name = arena_strndup(&t->ar, de->d_name,
+					  strlen(de->d_name));
 	}
 	closedir(dir);
-}
-
-struct ploadctx {
-	struct smap *map;
-	struct pmsg ***all;
-	size_t *n, *cap;
-};
-
-static int pload_cb(void *arg, const struct state_msg *m)
-{
-	struct ploadctx *c = arg;
-	struct pmsg *p = xcalloc(1, sizeof *p);
-
-	p->base = xstrdup(m->base);
-	p->name = xstrdup(m->name);
-	p->dev = m->dev;
-	p->ino = m->ino;
-	p->size = m->size;
-	p->gone = m->gone;
-	smap_put(c->map, p->base, p);
-	VEC_PUSH(*c->all, *c->n, *c->cap, p);
-	return 0;
 }
 
 static struct dnode *child_named(struct dnode *d, const char *name)
@@ -1088,51 +1193,13 @@ static int meta_wanted(struct sync *s, const char *name)
 		!strncmp(name, "dovecot.index", 13);
 }
 
-static void smsg_add(struct smap *sm, struct smsg ***all, size_t *n,
-		     size_t *cap, const char *name, char sub, int listed,
-		     const struct mm_stat *st)
+static int rename_msg(struct sync *s, struct folder *fo, const struct msgent *e)
 {
-	int has_stat = st != NULL;
-	struct smsg *m = xcalloc(1, sizeof *m);
-	struct smsg *old;
-
-	m->base = xstrndup(name, md_base_len(name));
-	m->name = xstrdup(name);
-	m->sub = sub;
-	m->listed = listed;
-	m->has_stat = has_stat;
-	if (st)
-		m->st = *st;
-	old = smap_get(sm, m->base);
-	if (old && old->sub == 'c') {	/* cur/ wins over new/ */
-		free(m->base);
-		free(m->name);
-		free(m);
-		return;
-	}
-	if (old) {
-		old->sub = m->sub;
-		free(old->name);
-		old->name = m->name;
-		old->listed = m->listed;
-		old->has_stat = m->has_stat;
-		old->st = m->st;
-		free(m->base);
-		free(m);
-		return;
-	}
-	smap_put(sm, m->base, m);
-	VEC_PUSH(*all, *n, *cap, m);
-}
-
-static int rename_msg(struct sync *s, struct folder *fo, struct dmsg *dm,
-		      struct smsg *sm)
-{
-	int from = sub_fd(s, fo, dm->sub), to = sub_fd(s, fo, sm->sub);
+	int from = sub_fd(s, fo, e->d_sub), to = sub_fd(s, fo, e->s_sub);
 
 	if (from < 0 || to < 0)
 		return errno ? errno : ENOENT;
-	if (renameat(from, dm->name, to, sm->name) < 0)
+	if (renameat(from, e->d_name, to, e->s_name) < 0)
 		return errno;
 	sync_step();
 	return 0;
@@ -1170,15 +1237,12 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 	struct folder *fo = xcalloc(1, sizeof *fo);
 	struct dnode *cur = child_named(fd_node, "cur");
 	struct dnode *nw = child_named(fd_node, "new");
-	struct smap S = { 0 }, D = { 0 }, P = { 0 };
-	struct smsg **sv = NULL;
-	struct dmsg **dv = NULL;
-	struct pmsg **pv = NULL;
-	size_t ns = 0, caps = 0, nd = 0, capd = 0, np = 0, capp = 0, i;
-	struct ploadctx pc = { &P, &pv, &np, &capp };
+	struct msgtab t;
+	size_t i, n0;
 	struct buf user = BUF_INIT;
 	struct ustats *us;
 
+	memset(&t, 0, sizeof t);
 	fo->dir = fd_node;
 	fd_node->fo = fo;
 	fo->path = xstrdup(fd_node->path);
@@ -1189,8 +1253,6 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 	us = user_stats(s, fo->user);
 	VEC_PUSH(s->folders, s->nfolders, s->capfolders, fo);
 
-	if (state_msgs_each(&s->state, fo->path, pload_cb, &pc) < 0)
-		return MM_EDEST;
 	/* The source: listed subdirectories, else the state's names. */
 	for (i = 0; i < nfiles; i++) {
 		struct fentry *f = files[i];
@@ -1198,42 +1260,50 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 		if (f->kind != 'f')
 			continue;
 		if (f->parent == cur || f->parent == nw)
-			smsg_add(&S, &sv, &ns, &caps, f->name,
-				 f->parent == cur ? 'c' : 'n', 1,
-				 f->has_stat ? &f->st : NULL);
+			src_add(&t, f->name, f->parent == cur ? 'c' : 'n', 1,
+				f->has_stat ? &f->st : NULL);
 	}
-	for (i = 0; i < np; i++) {
-		struct pmsg *p = pv[i];
-		char sub = p->name[0] == 'c' ? 'c' : 'n';
-		struct dnode *sd = sub == 'c' ? cur : nw;
+	if (state_msgs_each(&s->state, fo->path, pload_cb, &t) < 0) {
+		msgtab_release(&t);
+		return MM_EDEST;
+	}
+	n0 = t.n;
+	for (i = 0; i < n0; i++) {
+		struct msgent *p = &t.v[i];
+		char sub;
+		struct dnode *sd;
 
+		if (!p->has_p)
+			continue;
+		sub = p->p_name[0] == 'c' ? 'c' : 'n';
+		sd = sub == 'c' ? cur : nw;
 		/* A listing that failed partway is not the whole truth:
 		 * the state's names stay, and none of them is deleted. */
-		if (p->gone || !sd || (sd->listed && !sd->failed) ||
-		    strlen(p->name) < 5)
+		if (p->p_gone || !sd || (sd->listed && !sd->failed) ||
+		    strlen(p->p_name) < 5)
 			continue;
-		smsg_add(&S, &sv, &ns, &caps, p->name + 4, sub, 0, NULL);
+		src_add(&t, p->p_name + 4, sub, 0, NULL);
 	}
-	read_dest_sub(s, fo, 'c', &D, &dv, &nd, &capd);
-	read_dest_sub(s, fo, 'n', &D, &dv, &nd, &capd);
+	read_dest_sub(s, fo, 'c', &t);
+	read_dest_sub(s, fo, 'n', &t);
 
-	for (i = 0; i < ns && !s->fatal; i++) {
-		struct smsg *sm = sv[i];
-		struct dmsg *dm = smap_get(&D, sm->base);
-		struct pmsg *pm = smap_get(&P, sm->base);
+	for (i = 0; i < t.n && !s->fatal; i++) {
+		struct msgent *e = &t.v[i];
 		char *rel;
 
-		if (dm) {
-			if (dm->sub != sm->sub || strcmp(dm->name, sm->name)) {
-				char *from = msg_rel(fo, dm->sub, dm->name);
-				int e = 0;
+		if (!e->s_sub)
+			continue;
+		if (e->d_sub) {
+			if (e->d_sub != e->s_sub || strcmp(e->d_name, e->s_name)) {
+				char *from = msg_rel(fo, e->d_sub, e->d_name);
+				int err = 0;
 
-				rel = msg_rel(fo, sm->sub, sm->name);
+				rel = msg_rel(fo, e->s_sub, e->s_name);
 				plan_line(s, "rename", from, rel);
 				if (!s->dry)
-					e = rename_msg(s, fo, dm, sm);
-				if (e) {
-					item_failed(s, fo, from, "cannot rename", e);
+					err = rename_msg(s, fo, e);
+				if (err) {
+					item_failed(s, fo, from, "cannot rename", err);
 				} else {
 					s->total.renamed++;
 					us->renamed++;
@@ -1241,31 +1311,31 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 				free(from);
 				free(rel);
 			}
-			if (sm->has_stat) {
-				rel = msg_rel(fo, sm->sub, sm->name);
-				link_register(s, &sm->st, NULL, rel);
+			if (e->s_has_stat) {
+				rel = msg_rel(fo, e->s_sub, e->s_name);
+				link_register(s, &e->s_st, NULL, rel);
 				free(rel);
 			}
-			if (!pm || pm->gone || strcmp(pm->name + 4, sm->name) ||
-			    pm->name[0] != (sm->sub == 'c' ? 'c' : 'n'))
-				row_add(fo, sm->base, sm->sub, sm->name,
-					sm->has_stat ? sm->st.dev : pm ? pm->dev : 0,
-					sm->has_stat ? sm->st.ino : pm ? pm->ino : 0,
-					sm->has_stat ? sm->st.size : pm ? pm->size : 0,
+			if (!e->has_p || e->p_gone ||
+			    !p_names(e, e->s_sub, e->s_name))
+				row_add(fo, e->base, e->s_sub, e->s_name,
+					e->s_has_stat ? e->s_st.dev : e->has_p ? e->p_dev : 0,
+					e->s_has_stat ? e->s_st.ino : e->has_p ? e->p_ino : 0,
+					e->s_has_stat ? e->s_st.size : e->has_p ? e->p_size : 0,
 					0, NULL, 0);
-			if (!pm && !sm->has_stat) {
+			if (!e->has_p && !e->s_has_stat) {
 				/* On the destination but unknown to the state
 				 * (a run killed before its commit): its inode
 				 * may be a hard-link twin of a new message. */
 				struct probe pr;
 				pr.fo = fo;
 				pr.row = fo->nrows - 1;
-				pr.rel = msg_rel(fo, sm->sub, sm->name);
+				pr.rel = msg_rel(fo, e->s_sub, e->s_name);
 				VEC_PUSH(s->probes, s->nprobes, s->capprobes, pr);
 			}
 			continue;
 		}
-		if (!sm->listed) {
+		if (!e->s_listed) {
 			/* The state knows it but the destination lost it:
 			 * list this folder again next time. */
 			fo->errors++;
@@ -1275,60 +1345,58 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			struct job *j = xcalloc(1, sizeof *j);
 
 			j->fo = fo;
-			j->base = xstrdup(sm->base);
-			j->name = xstrdup(sm->name);
-			j->sub = sm->sub;
-			j->st = sm->st;
-			j->need_stat = !sm->has_stat;
-			if (sm->has_stat && job_meta(s, j) < 0) {
+			j->base = xstrdup(e->base);
+			j->name = xstrdup(e->s_name);
+			j->sub = e->s_sub;
+			j->st = e->s_st;
+			j->need_stat = !e->s_has_stat;
+			if (e->s_has_stat && job_meta(s, j) < 0) {
 				free(j->base);
 				free(j->name);
 				free(j);
 				continue;
 			}
-			rel = msg_rel(fo, sm->sub, sm->name);
+			rel = msg_rel(fo, e->s_sub, e->s_name);
 			plan_line(s, "copy", rel, NULL);
 			free(rel);
 			VEC_PUSH(s->jobs, s->njobs, s->capjobs, j);
 			fo->pending++;
-			row_add(fo, sm->base, sm->sub, sm->name, sm->st.dev,
-				sm->st.ino, sm->st.size, 0, j, 0);
+			row_add(fo, e->base, e->s_sub, e->s_name, e->s_st.dev,
+				e->s_st.ino, e->s_st.size, 0, j, 0);
 		}
 	}
-	for (i = 0; i < nd && !s->fatal; i++) {
-		struct dmsg *dm = dv[i];
-		struct pmsg *pm;
+	for (i = 0; i < t.n && !s->fatal; i++) {
+		struct msgent *e = &t.v[i];
 		char *rel;
 
-		if (smap_get(&S, dm->base))
+		if (!e->d_sub || e->s_sub)
 			continue;
-		pm = smap_get(&P, dm->base);
-		rel = msg_rel(fo, dm->sub, dm->name);
-		if (pm && s->o->delete) {
-			int e = 0;
+		rel = msg_rel(fo, e->d_sub, e->d_name);
+		if (e->has_p && s->o->delete) {
+			int err = 0;
 
 			plan_line(s, "delete", rel, NULL);
 			if (!s->dry) {
-				int dfd = sub_fd(s, fo, dm->sub);
-				if (dfd < 0 || unlinkat(dfd, dm->name, 0) < 0)
-					e = errno ? errno : ENOENT;
+				int dfd = sub_fd(s, fo, e->d_sub);
+				if (dfd < 0 || unlinkat(dfd, e->d_name, 0) < 0)
+					err = errno ? errno : ENOENT;
 				else
 					sync_step();
 			}
-			if (e && e != ENOENT) {
-				item_failed(s, fo, rel, "cannot delete", e);
+			if (err && err != ENOENT) {
+				item_failed(s, fo, rel, "cannot delete", err);
 			} else {
 				s->total.deleted++;
 				us->deleted++;
-				row_add(fo, dm->base, dm->sub, dm->name, 0, 0,
+				row_add(fo, e->base, e->d_sub, e->d_name, 0, 0,
 					0, 0, NULL, 1);
 			}
-		} else if (pm) {
+		} else if (e->has_p) {
 			s->total.src_gone++;
 			us->src_gone++;
-			if (!pm->gone)
-				row_add(fo, pm->base, pm->name[0], pm->name + 4,
-					pm->dev, pm->ino, pm->size, 1, NULL, 0);
+			if (!e->p_gone && strlen(e->p_name) > 4)
+				row_add(fo, e->base, e->p_name[0], e->p_name + 4,
+					e->p_dev, e->p_ino, e->p_size, 1, NULL, 0);
 		} else {
 			plan_line(s, "keep", rel, NULL);
 			s->total.kept_only++;
@@ -1337,10 +1405,14 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 		free(rel);
 	}
 	/* Rows for files gone from both sides. */
-	for (i = 0; i < np; i++)
-		if (!smap_get(&D, pv[i]->base) && !smap_get(&S, pv[i]->base))
-			row_add(fo, pv[i]->base, pv[i]->name[0],
-				pv[i]->name + 4, 0, 0, 0, 0, NULL, 1);
+	for (i = 0; i < t.n; i++) {
+		struct msgent *e = &t.v[i];
+
+		if (e->has_p && !e->d_sub && !e->s_sub && strlen(e->p_name) > 4)
+			row_add(fo, e->base, e->p_name[0], e->p_name + 4,
+				0, 0, 0, 0, NULL, 1);
+	}
+	msgtab_release(&t);
 	/* Dovecot's files of the folder, when its directory was listed. */
 	if (fd_node->listed) {
 		for (i = 0; i < nfiles; i++) {
@@ -1365,6 +1437,7 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			plan_line(s, "metadata", f->path, NULL);
 			fo->meta = xrealloc(fo->meta, (fo->nmeta + 1) *
 					    sizeof *fo->meta);
+			memset(&fo->meta[fo->nmeta], 0, sizeof *fo->meta);
 			fo->meta[fo->nmeta].name = xstrdup(f->name);
 			fo->meta[fo->nmeta].st = f->st;
 			fo->meta[fo->nmeta].index =
@@ -1373,27 +1446,6 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 		}
 	}
 	fo->planned = 1;
-	for (i = 0; i < ns; i++) {
-		free(sv[i]->base);
-		free(sv[i]->name);
-		free(sv[i]);
-	}
-	for (i = 0; i < nd; i++) {
-		free(dv[i]->base);
-		free(dv[i]->name);
-		free(dv[i]);
-	}
-	for (i = 0; i < np; i++) {
-		free(pv[i]->base);
-		free(pv[i]->name);
-		free(pv[i]);
-	}
-	free(sv);
-	free(dv);
-	free(pv);
-	smap_release(&S);
-	smap_release(&D);
-	smap_release(&P);
 	folder_close_fds(fo);
 	if (!fo->pending)
 		VEC_PUSH(s->ready, s->nready, s->capready, fo);
@@ -2394,44 +2446,40 @@ static int run_jobs(struct sync *s)
 
 /* ---- vanished folders and directories ---- */
 
-struct goneload {
-	struct smap *map;
-	struct pmsg ***all;
-	size_t *n, *cap;
-};
-
 /* A folder gone from the source (deleted or renamed): with --delete its
  * messages that the state proves go, then its Dovecot files and empty
  * directories unless destination-only messages remain. */
 static void remove_folder(struct sync *s, struct dnode *d)
 {
 	struct folder tmp;
-	struct smap P = { 0 }, D = { 0 };
-	struct pmsg **pv = NULL;
-	struct dmsg **dv = NULL;
-	size_t np = 0, capp = 0, nd = 0, capd = 0, i;
-	struct ploadctx pc = { &P, &pv, &np, &capp };
+	struct msgtab t;
+	size_t i;
 	struct buf user = BUF_INIT;
 	struct ustats *us;
 	int kept = 0, dirfd = -1;
 
 	memset(&tmp, 0, sizeof tmp);
+	memset(&t, 0, sizeof t);
 	tmp.path = d->path;
 	tmp.cur_fd = tmp.new_fd = tmp.tmp_fd = -1;
 	md_user_of(d->path, &user);
 	tmp.user = user.data ? user.data : (char *)"";
 	us = user_stats(s, tmp.user);
-	state_msgs_each(&s->state, d->path, pload_cb, &pc);
-	read_dest_sub(s, &tmp, 'c', &D, &dv, &nd, &capd);
-	read_dest_sub(s, &tmp, 'n', &D, &dv, &nd, &capd);
-	for (i = 0; i < nd; i++) {
-		char *rel = msg_rel(&tmp, dv[i]->sub, dv[i]->name);
+	state_msgs_each(&s->state, d->path, pload_cb, &t);
+	read_dest_sub(s, &tmp, 'c', &t);
+	read_dest_sub(s, &tmp, 'n', &t);
+	for (i = 0; i < t.n; i++) {
+		struct msgent *e = &t.v[i];
+		char *rel;
 
-		if (smap_get(&P, dv[i]->base)) {
+		if (!e->d_sub)
+			continue;
+		rel = msg_rel(&tmp, e->d_sub, e->d_name);
+		if (e->has_p) {
 			plan_line(s, "delete", rel, NULL);
 			if (!s->dry) {
-				int fd = sub_fd(s, &tmp, dv[i]->sub);
-				if (fd >= 0 && unlinkat(fd, dv[i]->name, 0) == 0)
+				int fd = sub_fd(s, &tmp, e->d_sub);
+				if (fd >= 0 && unlinkat(fd, e->d_name, 0) == 0)
 					sync_step();
 			}
 			s->total.deleted++;
@@ -2470,8 +2518,9 @@ static void remove_folder(struct sync *s, struct dnode *d)
 			close(dfd);
 		/* Our own leftovers in tmp/ are the base names we know. */
 		if (sub_fd(s, &tmp, 't') >= 0)
-			for (i = 0; i < np; i++)
-				unlinkat(tmp.tmp_fd, pv[i]->base, 0);
+			for (i = 0; i < t.n; i++)
+				if (t.v[i].has_p)
+					unlinkat(tmp.tmp_fd, t.v[i].base, 0);
 		folder_close_fds(&tmp);
 		unlinkat(dirfd, "cur", AT_REMOVEDIR);
 		unlinkat(dirfd, "new", AT_REMOVEDIR);
@@ -2480,25 +2529,11 @@ static void remove_folder(struct sync *s, struct dnode *d)
 	}
 	folder_close_fds(&tmp);
 	if (!s->dry) {
-		for (i = 0; i < np; i++)
-			if (!kept || !smap_get(&D, pv[i]->base) ||
-			    smap_get(&P, pv[i]->base))
-				state_msg_del(&s->state, d->path, pv[i]->base);
+		for (i = 0; i < t.n; i++)
+			if (t.v[i].has_p)
+				state_msg_del(&s->state, d->path, t.v[i].base);
 	}
-	for (i = 0; i < nd; i++) {
-		free(dv[i]->base);
-		free(dv[i]->name);
-		free(dv[i]);
-	}
-	for (i = 0; i < np; i++) {
-		free(pv[i]->base);
-		free(pv[i]->name);
-		free(pv[i]);
-	}
-	free(dv);
-	free(pv);
-	smap_release(&P);
-	smap_release(&D);
+	msgtab_release(&t);
 	buf_release(&user);
 }
 
