@@ -15,7 +15,11 @@
 
 static const char schema[] =
 	"PRAGMA journal_mode=WAL;"
-	"PRAGMA synchronous=FULL;"
+	/* NORMAL: a commit may be lost to a power failure, never half
+	 * applied.  That is enough here: every commit follows a syncfs of
+	 * the destination, so a lost commit leaves a state that says less
+	 * than the disk holds, which the next run re-derives. */
+	"PRAGMA synchronous=NORMAL;"
 	"CREATE TABLE IF NOT EXISTS dirs(path TEXT PRIMARY KEY, kind TEXT, "
 	"  mtime_s INTEGER, mtime_ns INTEGER) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS msgs(folder TEXT, base TEXT, name TEXT, "
@@ -23,7 +27,9 @@ static const char schema[] =
 	"  PRIMARY KEY(folder, base)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS msgs_ino ON msgs(ino);"
 	"CREATE TABLE IF NOT EXISTS meta(path TEXT PRIMARY KEY, size INTEGER, "
-	"  mtime_s INTEGER, mtime_ns INTEGER, ino INTEGER) WITHOUT ROWID;";
+	"  mtime_s INTEGER, mtime_ns INTEGER, ino INTEGER) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS dest_dirs(path TEXT PRIMARY KEY, "
+	"  mtime_s INTEGER, mtime_ns INTEGER) WITHOUT ROWID;";
 
 static int fail(struct state *s, const char *what)
 {
@@ -111,6 +117,10 @@ int state_open(struct state *s, const char *path, int readonly)
 	    prep(s, &s->st_dirs_all, "SELECT path, kind, mtime_s, mtime_ns FROM dirs") ||
 	    prep(s, &s->st_msg_put, "INSERT OR REPLACE INTO msgs VALUES(?,?,?,?,?,?,?)") ||
 	    prep(s, &s->st_msg_del, "DELETE FROM msgs WHERE folder=? AND base=?") ||
+	    prep(s, &s->st_msg_rename, "UPDATE msgs SET name=? WHERE folder=? AND base=?") ||
+	    prep(s, &s->st_ddir_put, "INSERT OR REPLACE INTO dest_dirs VALUES(?,?,?)") ||
+	    prep(s, &s->st_ddir_del, "DELETE FROM dest_dirs WHERE path=?") ||
+	    prep(s, &s->st_ddirs_all, "SELECT path, mtime_s, mtime_ns FROM dest_dirs") ||
 	    prep(s, &s->st_msg_del_folder, "DELETE FROM msgs WHERE folder=?") ||
 	    prep(s, &s->st_msg_load, "SELECT base, name, dev, ino, size, gone FROM msgs WHERE folder=?") ||
 	    prep(s, &s->st_msg_ino, "SELECT folder, name FROM msgs WHERE ino=? AND dev=? AND size=? AND gone=0 LIMIT 1") ||
@@ -126,7 +136,8 @@ void state_release(struct state *s)
 	sqlite3_stmt **all[] = { &s->st_dir_put, &s->st_dir_del, &s->st_msg_put,
 		&s->st_msg_del, &s->st_msg_load, &s->st_msg_ino, &s->st_meta_get,
 		&s->st_meta_put, &s->st_meta_del, &s->st_dirs_all,
-		&s->st_msg_del_folder };
+		&s->st_msg_del_folder, &s->st_msg_rename, &s->st_ddir_put,
+		&s->st_ddir_del, &s->st_ddirs_all };
 	size_t i;
 
 	if (s->in_txn)
@@ -231,6 +242,39 @@ int state_dir_del(struct state *s, const char *path)
 	return run(s, s->st_dir_del, "removing a directory");
 }
 
+int state_dest_dirs_each(struct state *s, state_dir_cb cb, void *arg)
+{
+	sqlite3_stmt *st = s->st_ddirs_all;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && !r) {
+		const char *path = (const char *)sqlite3_column_text(st, 0);
+
+		if (path)
+			r = cb(arg, path, 'd', sqlite3_column_int64(st, 1),
+			       (uint32_t)sqlite3_column_int64(st, 2));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return fail(s, "reading destination directories");
+	return r;
+}
+
+int state_dest_dir_put(struct state *s, const char *path, int64_t mtime_s,
+		       uint32_t mtime_ns)
+{
+	if (s->readonly)
+		return 0;
+	if (!mtime_s && !mtime_ns) {
+		bind_str(s->st_ddir_del, 1, path);
+		return run(s, s->st_ddir_del, "forgetting a destination directory");
+	}
+	bind_str(s->st_ddir_put, 1, path);
+	sqlite3_bind_int64(s->st_ddir_put, 2, mtime_s);
+	sqlite3_bind_int64(s->st_ddir_put, 3, mtime_ns);
+	return run(s, s->st_ddir_put, "saving a destination directory");
+}
+
 int state_msgs_each(struct state *s, const char *folder, state_msg_cb cb,
 		    void *arg)
 {
@@ -271,6 +315,17 @@ int state_msg_put(struct state *s, const char *folder,
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)m->size);
 	sqlite3_bind_int(st, 7, m->gone);
 	return run(s, st, "saving a message");
+}
+
+int state_msg_rename(struct state *s, const char *folder, const char *base,
+		     const char *name)
+{
+	if (s->readonly)
+		return 0;
+	bind_str(s->st_msg_rename, 1, name);
+	bind_str(s->st_msg_rename, 2, folder);
+	bind_str(s->st_msg_rename, 3, base);
+	return run(s, s->st_msg_rename, "renaming a message");
 }
 
 int state_msg_del(struct state *s, const char *folder, const char *base)

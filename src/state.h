@@ -28,7 +28,8 @@ struct state {
 	int in_txn;
 	struct sqlite3_stmt *st_dir_put, *st_dir_del, *st_msg_put, *st_msg_del,
 		*st_msg_load, *st_msg_ino, *st_meta_get, *st_meta_put,
-		*st_meta_del, *st_dirs_all, *st_msg_del_folder;
+		*st_meta_del, *st_dirs_all, *st_msg_del_folder, *st_msg_rename,
+		*st_ddir_put, *st_ddir_del, *st_ddirs_all;
 };
 
 /* Opens (creating the file and its directory unless readonly) the state.
@@ -50,6 +51,14 @@ int state_dir_put(struct state *s, const char *path, char kind,
 		  int64_t mtime_s, uint32_t mtime_ns);
 int state_dir_del(struct state *s, const char *path);
 
+/* The mtime a destination cur/ or new/ had when the state last listed
+ * every file in it, exactly (no file of its own, no failure): while the
+ * directory still has that mtime, the state's rows are its listing.  A
+ * zero mtime forgets the directory. */
+int state_dest_dirs_each(struct state *s, state_dir_cb cb, void *arg);
+int state_dest_dir_put(struct state *s, const char *path, int64_t mtime_s,
+		       uint32_t mtime_ns);
+
 struct state_msg {
 	const char *base;
 	const char *name;	/* "cur/NAME" or "new/NAME" as on the source */
@@ -62,6 +71,10 @@ int state_msgs_each(struct state *s, const char *folder, state_msg_cb cb,
 int state_msg_put(struct state *s, const char *folder,
 		  const struct state_msg *m);
 int state_msg_del(struct state *s, const char *folder, const char *base);
+/* Only the name of a row changes (a flag change or a move to cur/): the
+ * inode index is left alone. */
+int state_msg_rename(struct state *s, const char *folder, const char *base,
+		     const char *name);
 int state_msg_del_folder(struct state *s, const char *folder);
 /* A message copied earlier from the same source inode: 1 found (folder and
  * name filled), 0 not, -1 error. */

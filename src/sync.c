@@ -163,6 +163,9 @@ struct dnode {
 	int in_state;
 	int64_t old_s;
 	uint32_t old_ns;
+	int has_dest;		/* cur/, new/: the state lists the destination's */
+	int64_t dest_s;		/* directory exactly while it has this mtime */
+	uint32_t dest_ns;
 	int have_now;
 	struct mm_stat now;
 	int listed;		/* its own entries were listed this run */
@@ -360,6 +363,7 @@ struct finrow {
 	struct state_msg m;
 	struct job *job;	/* the row is valid once this job is placed */
 	int del;		/* delete the row instead */
+	int rename_only;	/* only its name changes */
 };
 
 struct metafile {
@@ -384,6 +388,8 @@ struct folder {
 	size_t nmeta;
 	int cur_fd, new_fd, tmp_fd;
 	int dir_fd;		/* while its metadata is written */
+	int trusted[2];		/* cur/, new/ taken from the state's rows */
+	int inexact[2];		/* the rows will not list cur/, new/ exactly */
 };
 
 /* A destination message whose source inode is to be learnt. */
@@ -439,6 +445,7 @@ struct sync {
 	uint64_t nerrors;
 	int fatal;		/* an errno that ends the run (disk full) */
 	int lost;		/* the agent connection is gone */
+	size_t dest_read, dest_trusted;	/* cur/ and new/ read, or not */
 	int incremental;	/* the state knew the tree before this run */
 	struct ustats total;
 	struct ts_stats files;
@@ -589,6 +596,21 @@ static int load_dir_cb(void *arg, const char *path, char kind,
 	d->kind = kind;
 	d->old_s = mtime_s;
 	d->old_ns = mtime_ns;
+	return 0;
+}
+
+static int load_dest_dir_cb(void *arg, const char *path, char kind,
+			    int64_t mtime_s, uint32_t mtime_ns)
+{
+	struct sync *s = arg;
+	struct dnode *d = dnode_get(s, path, 0);
+
+	(void)kind;
+	if (d) {
+		d->has_dest = 1;
+		d->dest_s = mtime_s;
+		d->dest_ns = mtime_ns;
+	}
 	return 0;
 }
 
@@ -881,7 +903,8 @@ static int discover(struct sync *s)
 	struct dnode *root;
 	size_t i, n;
 
-	if (state_dirs_each(&s->state, load_dir_cb, s) < 0)
+	if (state_dirs_each(&s->state, load_dir_cb, s) < 0 ||
+	    state_dest_dirs_each(&s->state, load_dest_dir_cb, s) < 0)
 		return MM_EDEST;
 	root = dnode_get(s, "", 1);
 	s->incremental = root->in_state;
@@ -1134,6 +1157,45 @@ static void link_register(struct sync *s, const struct mm_stat *st,
 	r->dest = dest ? xstrdup(dest) : NULL;
 }
 
+/* Whether the destination's cur/ or new/ (`sd` on the source) still has
+ * the mtime it had when the state's rows were its exact listing.  Only
+ * mailmove wrote there since, so the rows can stand in for reading it: a
+ * resync then reads no big destination directory at all.  A change made
+ * there by someone else within the same clock tick as mailmove's last one
+ * would go unseen; what follows is bounded: a rename or deletion that
+ * finds its file gone makes the next run read the directory (see
+ * plan_folder), and files of the destination's own stay untouched. */
+static int dest_unchanged(struct sync *s, struct folder *fo, struct dnode *sd,
+			  char sub)
+{
+	struct stat st;
+	int fd;
+
+	if (!sd || !sd->has_dest || s->dst_fd < 0)
+		return 0;
+	fd = sub_fd(s, fo, sub);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return 0;
+	return st.st_mtim.tv_sec == sd->dest_s &&
+		st.st_mtim.tv_nsec == (long)sd->dest_ns;
+}
+
+/* The destination's cur/ or new/ from the state's rows. */
+static void dest_from_state(struct msgtab *t, char sub)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		struct msgent *e = &t->v[i];
+
+		if (e->has_p && !e->d_sub && e->p_name[0] == sub &&
+		    strlen(e->p_name) > 4) {
+			e->d_sub = sub;
+			e->d_name = e->p_name + 4;
+		}
+	}
+}
+
 /* The destination's cur/ or new/ into the table. */
 static void read_dest_sub(struct sync *s, struct folder *fo, char sub,
 			  struct msgtab *t)
@@ -1164,6 +1226,7 @@ static void read_dest_sub(struct sync *s, struct folder *fo, char sub,
 			log_warn("%s: a second file with the same base name on "
 				 "the destination; left alone", rel);
 			free(rel);
+			fo->inexact[sub == 'n'] = 1;
 			continue;
 		}
 		e->d_sub = sub;
@@ -1284,8 +1347,18 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			continue;
 		src_add(&t, p->p_name + 4, sub, 0, NULL);
 	}
-	read_dest_sub(s, fo, 'c', &t);
-	read_dest_sub(s, fo, 'n', &t);
+	for (i = 0; i < 2; i++) {
+		char sub = i ? 'n' : 'c';
+
+		if (dest_unchanged(s, fo, i ? nw : cur, sub)) {
+			fo->trusted[i] = 1;
+			dest_from_state(&t, sub);
+			s->dest_trusted++;
+		} else {
+			read_dest_sub(s, fo, sub, &t);
+			s->dest_read++;
+		}
+	}
 
 	for (i = 0; i < t.n && !s->fatal; i++) {
 		struct msgent *e = &t.v[i];
@@ -1302,7 +1375,13 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 				plan_line(s, "rename", from, rel);
 				if (!s->dry)
 					err = rename_msg(s, fo, e);
-				if (err) {
+				if (err == ENOENT && fo->trusted[e->d_sub == 'n']) {
+					log_verbose("%s: changed on the destination "
+						    "since the last run; read again "
+						    "next run", from);
+					fo->errors++;
+					fo->inexact[e->d_sub == 'n'] = 1;
+				} else if (err) {
 					item_failed(s, fo, from, "cannot rename", err);
 				} else {
 					s->total.renamed++;
@@ -1317,12 +1396,15 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 				free(rel);
 			}
 			if (!e->has_p || e->p_gone ||
-			    !p_names(e, e->s_sub, e->s_name))
+			    !p_names(e, e->s_sub, e->s_name)) {
 				row_add(fo, e->base, e->s_sub, e->s_name,
 					e->s_has_stat ? e->s_st.dev : e->has_p ? e->p_dev : 0,
 					e->s_has_stat ? e->s_st.ino : e->has_p ? e->p_ino : 0,
 					e->s_has_stat ? e->s_st.size : e->has_p ? e->p_size : 0,
 					0, NULL, 0);
+				fo->rows[fo->nrows - 1].rename_only = e->has_p &&
+					!e->p_gone && !e->s_has_stat;
+			}
 			if (!e->has_p && !e->s_has_stat) {
 				/* On the destination but unknown to the state
 				 * (a run killed before its commit): its inode
@@ -1383,7 +1465,15 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 				else
 					sync_step();
 			}
-			if (err && err != ENOENT) {
+			if (err == ENOENT && fo->trusted[e->d_sub == 'n']) {
+				/* Renamed there since the last run, perhaps:
+				 * the row stays, for the next run to find it. */
+				log_verbose("%s: changed on the destination since "
+					    "the last run; read again next run",
+					    rel);
+				fo->errors++;
+				fo->inexact[e->d_sub == 'n'] = 1;
+			} else if (err && err != ENOENT) {
 				item_failed(s, fo, rel, "cannot delete", err);
 			} else {
 				s->total.deleted++;
@@ -1394,6 +1484,8 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 		} else if (e->has_p) {
 			s->total.src_gone++;
 			us->src_gone++;
+			if (!p_names(e, e->d_sub, e->d_name))
+				fo->inexact[e->d_sub == 'n'] = 1;
 			if (!e->p_gone && strlen(e->p_name) > 4)
 				row_add(fo, e->base, e->p_name[0], e->p_name + 4,
 					e->p_dev, e->p_ino, e->p_size, 1, NULL, 0);
@@ -1401,6 +1493,7 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			plan_line(s, "keep", rel, NULL);
 			s->total.kept_only++;
 			us->kept_only++;
+			fo->inexact[e->d_sub == 'n'] = 1;
 		}
 		free(rel);
 	}
@@ -1823,6 +1916,26 @@ static void put_dir_mtime(struct sync *s, struct dnode *d, int ok)
 		state_dir_put(&s->state, d->path, d->kind, 0, 0);
 }
 
+/* After the folder's last change here: the mtime of its destination cur/
+ * or new/ (`d` on the source) whose files the rows now list exactly, or
+ * forget it. */
+static void put_dest_dir_mtime(struct sync *s, struct folder *fo,
+			       struct dnode *d, int exact)
+{
+	char sub = d->kind;
+	struct stat st;
+	int fd;
+
+	if (exact && !d->vanished && (fd = sub_fd(s, fo, sub)) >= 0 &&
+	    fstat(fd, &st) == 0) {
+		state_dest_dir_put(&s->state, d->path, st.st_mtim.tv_sec,
+				   (uint32_t)st.st_mtim.tv_nsec);
+		return;
+	}
+	if (d->has_dest)
+		state_dest_dir_put(&s->state, d->path, 0, 0);
+}
+
 /* The state rows of a finished folder (inside the open transaction). */
 static void commit_folder(struct sync *s, struct folder *fo)
 {
@@ -1840,6 +1953,9 @@ static void commit_folder(struct sync *s, struct folder *fo)
 		}
 		if (r->del)
 			state_msg_del(&s->state, fo->path, r->m.base);
+		else if (r->rename_only)
+			state_msg_rename(&s->state, fo->path, r->m.base,
+					 r->m.name);
 		else if (!r->job || r->job->state == 2)
 			state_msg_put(&s->state, fo->path, &r->m);
 	}
@@ -1859,6 +1975,10 @@ static void commit_folder(struct sync *s, struct folder *fo)
 	for (c = fo->dir->child; c; c = c->sibling)
 		if (c->kind == 'c' || c->kind == 'n' || c->kind == 't')
 			put_dir_mtime(s, c, ok);
+	for (c = fo->dir->child; c; c = c->sibling)
+		if (c->kind == 'c' || c->kind == 'n')
+			put_dest_dir_mtime(s, fo, c, !fo->errors &&
+					   !fo->inexact[c->kind == 'n']);
 	fo->done = 1;
 }
 
@@ -2529,9 +2649,14 @@ static void remove_folder(struct sync *s, struct dnode *d)
 	}
 	folder_close_fds(&tmp);
 	if (!s->dry) {
+		struct dnode *c;
+
 		for (i = 0; i < t.n; i++)
 			if (t.v[i].has_p)
 				state_msg_del(&s->state, d->path, t.v[i].base);
+		for (c = d->child; c; c = c->sibling)
+			if (c->has_dest)
+				state_dest_dir_put(&s->state, c->path, 0, 0);
 	}
 	msgtab_release(&t);
 	buf_release(&user);
@@ -2778,8 +2903,10 @@ static int sync_steps(struct sync *s)
 	free(capby);
 	if (rc)
 		return rc;
-	log_debug("timing: planning %.3f s (%zu folders, %zu copies)",
-		  mm_now() - t, s->nfolders, s->njobs);
+	log_debug("timing: planning %.3f s (%zu folders, %zu copies; "
+		  "destination cur/ and new/: %zu read, %zu from the state)",
+		  mm_now() - t, s->nfolders, s->njobs, s->dest_read,
+		  s->dest_trusted);
 	t = mm_now();
 	rc = run_jobs(s);
 	if (rc)
