@@ -253,8 +253,15 @@ static struct job *job_new(uint32_t id, uint8_t type,
 
 /* ---- MT_LIST ---- */
 
+/* A directory being read with getdents64 into a 64 KiB buffer: musl's
+ * readdir() asks for 2 KiB at a time, a dozen calls for one cur/ of a
+ * few hundred messages. */
+#define DIRBUF_SIZE (64u << 10)
+
 struct ldir {
-	DIR *d;
+	int fd;
+	char *buf;
+	size_t pos, len;
 	uint32_t index;
 	uint32_t depth;
 	int test_eio;		/* entries left before the test hook's EIO,
@@ -271,12 +278,41 @@ struct list_state {
 	struct buf frame;	/* records of the frame being filled */
 };
 
+static void ldir_close(struct ldir *d)
+{
+	close(d->fd);
+	free(d->buf);
+	d->fd = -1;
+	d->buf = NULL;
+}
+
+/* The next entry, or NULL at the end (errno 0) or on an error (errno). */
+static struct dirent *ldir_read(struct ldir *d)
+{
+	struct dirent *de;
+
+	if (d->pos >= d->len) {
+		long n = syscall(SYS_getdents64, d->fd, d->buf, DIRBUF_SIZE);
+
+		if (n <= 0) {
+			if (n == 0)
+				errno = 0;
+			return NULL;
+		}
+		d->len = (size_t)n;
+		d->pos = 0;
+	}
+	de = (struct dirent *)(void *)(d->buf + d->pos);
+	d->pos += de->d_reclen;
+	return de;
+}
+
 static void list_release(struct job *j)
 {
 	struct list_state *s = j->state;
 
 	while (s->nstack)
-		closedir(s->stack[--s->nstack].d);
+		ldir_close(&s->stack[--s->nstack]);
 	free(s->stack);
 	free(s->path);
 	buf_release(&s->frame);
@@ -328,7 +364,7 @@ static char kind_of(mode_t m)
  * whose path ends with its value fails with EIO after its first two
  * entries, as a failing disk would.  Returns the entries to let through,
  * or -1 when the hook is off for this directory (always, unless set). */
-static int test_eio_budget(DIR *d)
+static int test_eio_budget(int fd)
 {
 	const char *suffix = getenv("MAILMOVE_AGENT_TEST_EIO");
 	char link[64], path[MM_PATH_MAX];
@@ -337,7 +373,7 @@ static int test_eio_budget(DIR *d)
 
 	if (!suffix || !*suffix)
 		return -1;
-	snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd(d));
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
 	n = readlink(link, path, sizeof path - 1);
 	if (n <= 0)
 		return -1;
@@ -349,17 +385,19 @@ static int test_eio_budget(DIR *d)
 	return 2;
 }
 
-static void list_push(struct list_state *s, DIR *d, uint32_t index,
+static void list_push(struct list_state *s, int fd, uint32_t index,
 		      uint32_t depth)
 {
 	if (s->nstack == s->capstack) {
 		s->capstack = s->capstack ? s->capstack * 2 : 16;
 		s->stack = xrealloc(s->stack, s->capstack * sizeof *s->stack);
 	}
-	s->stack[s->nstack].d = d;
+	s->stack[s->nstack].fd = fd;
+	s->stack[s->nstack].buf = xmalloc(DIRBUF_SIZE);
+	s->stack[s->nstack].pos = s->stack[s->nstack].len = 0;
 	s->stack[s->nstack].index = index;
 	s->stack[s->nstack].depth = depth;
-	s->stack[s->nstack].test_eio = test_eio_budget(d);
+	s->stack[s->nstack].test_eio = test_eio_budget(fd);
 	s->nstack++;
 }
 
@@ -368,7 +406,7 @@ static void list_entry(struct agent *a, struct list_state *s,
 		       struct dirent *de)
 {
 	struct ldir *top = &s->stack[s->nstack - 1];
-	int dfd = dirfd(top->d);
+	int dfd = top->fd;
 	struct stat st;
 	char kind, target[MM_PATH_MAX];
 	int want_stat;
@@ -405,16 +443,17 @@ static void list_entry(struct agent *a, struct list_state *s,
 	if (kind == 'd' && (s->flags & LIST_RECURSE) &&
 	    (s->maxdepth == 0 || top->depth + 1 < s->maxdepth)) {
 		int fd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY |
-				O_NOFOLLOW | O_CLOEXEC);
-		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+				O_NOFOLLOW | O_NOATIME | O_CLOEXEC);
 
-		if (!d) {
+		if (fd < 0 && errno == EPERM)
+			fd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY |
+				    O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd < 0) {
 			list_error_record(s, index, errno);
-			if (fd >= 0)
-				close(fd);
 			return;
 		}
-		list_push(s, d, index, top->depth + 1);
+		list_push(s, fd, index, top->depth + 1);
 	}
 }
 
@@ -434,11 +473,14 @@ static int list_step(struct agent *a, struct job *j)
 	if (!s->started) {
 		struct stat st;
 		int fd;
-		DIR *d;
 
 		s->started = 1;
-		fd = agent_open(a, s->path, O_RDONLY | O_DIRECTORY);
-		if (fd < 0 || fstat(fd, &st) < 0 || !(d = fdopendir(fd))) {
+		/* No atime either: relatime would write the inode of every
+		 * changed directory listed. */
+		fd = agent_open(a, s->path, O_RDONLY | O_DIRECTORY | O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = agent_open(a, s->path, O_RDONLY | O_DIRECTORY);
+		if (fd < 0 || fstat(fd, &st) < 0) {
 			int e = errno;
 			if (fd >= 0)
 				close(fd);
@@ -446,7 +488,7 @@ static int list_step(struct agent *a, struct job *j)
 			return 1;
 		}
 		list_record(s, UINT32_MAX, 'd', ".", &st, NULL);
-		list_push(s, d, 0, 0);
+		list_push(s, fd, 0, 0);
 	}
 	while (s->nstack && s->frame.len < (60u << 10)) {
 		struct ldir *top = &s->stack[s->nstack - 1];
@@ -457,7 +499,7 @@ static int list_step(struct agent *a, struct job *j)
 			de = NULL;
 			errno = EIO;
 		} else {
-			de = readdir(top->d);
+			de = ldir_read(top);
 		}
 		if (de && top->test_eio > 0 && strcmp(de->d_name, ".") &&
 		    strcmp(de->d_name, ".."))
@@ -465,7 +507,7 @@ static int list_step(struct agent *a, struct job *j)
 		if (!de) {
 			if (errno)
 				list_error_record(s, top->index, errno);
-			closedir(top->d);
+			ldir_close(top);
 			s->nstack--;
 			continue;
 		}
