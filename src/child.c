@@ -79,6 +79,10 @@ void argvb_common(struct argvb *a, const struct mm_ctx *ctx, unsigned what)
 			argvb_add(a, "--agent");
 			argvb_add(a, ctx->agent);
 		}
+		if (ctx->ssh_persist) {
+			argvb_add(a, "--ssh-persist");
+			argvb_add(a, ctx->ssh_persist);
+		}
 	}
 	if ((what & CHILD_TO) && ctx->to) {
 		argvb_add(a, "--to");

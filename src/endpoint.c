@@ -562,9 +562,63 @@ static int ep_bootstrap(struct endpoint *ep, const struct buf *bin)
 	return rc;
 }
 
+/* Where ssh's control sockets live: /run/mailmove for root, else
+ * $XDG_RUNTIME_DIR/mailmove.  Made mode 0700 and used only while it is a
+ * directory of this user's alone: whoever can reach a socket there runs
+ * commands on the old server as us.  0 with the path in *out, or -1. */
+static int control_dir(struct buf *out)
+{
+	const char *base = geteuid() == 0 ? "/run" : getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (!base || *base != '/')
+		return -1;
+	buf_reset(out);
+	buf_printf(out, "%s/mailmove", base);
+	if (mkdir(out->data, 0700) < 0 && errno != EEXIST) {
+		log_verbose("%s: %s; the ssh connection is not kept for reuse",
+			    out->data, strerror(errno));
+		return -1;
+	}
+	if (lstat(out->data, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 077)) {
+		log_warn("%s is not a directory of this user's alone (mode "
+			 "0700): the ssh connection is not kept for reuse",
+			 out->data);
+		return -1;
+	}
+	return 0;
+}
+
+/* With ssh (not another --rsh program) and --ssh-persist above 0: the
+ * first connection becomes a master that stays `secs` seconds after its
+ * last use, and the next commands run over it without a new handshake
+ * (ssh's ControlMaster=auto; the options come after --rsh's own, so the
+ * admin's win).  Returns the number of argv words added (at most 3). */
+static int control_opts(const struct mm_ctx *ctx, const char *prog,
+			char **argv, struct buf *path, struct buf *persist)
+{
+	const char *base = strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog;
+	int secs = mm_ssh_persist(ctx);
+	struct buf dir = BUF_INIT;
+
+	if (secs <= 0 || strcmp(base, "ssh") || control_dir(&dir) < 0) {
+		buf_release(&dir);
+		return 0;
+	}
+	buf_printf(path, "-oControlPath=%s/ssh-%%C", dir.data);
+	buf_printf(persist, "-oControlPersist=%d", secs);
+	buf_release(&dir);
+	argv[0] = "-oControlMaster=auto";
+	argv[1] = path->data;
+	argv[2] = persist->data;
+	return 3;
+}
+
 static int ep_spawn_ssh(const struct mm_ctx *ctx, struct endpoint *ep,
 			const char *user, const char *host, int port)
 {
+	struct buf cpath = BUF_INIT, cpersist = BUF_INIT;
 	struct buf bin = BUF_INIT, script = BUF_INIT;
 	char hash[33] = "", portbuf[16], **rsh = NULL, **argv;
 	int in[2], out[2], rc = -1, nrsh = 0, n = 0, i;
@@ -581,7 +635,7 @@ static int ep_spawn_ssh(const struct mm_ctx *ctx, struct endpoint *ep,
 		goto out;
 	}
 	boot_script(&script, ctx->agent, hash, bin.len);
-	argv = xcalloc((size_t)nrsh + 16, sizeof *argv);
+	argv = xcalloc((size_t)nrsh + 20, sizeof *argv);
 	if (rsh) {
 		for (i = 0; i < nrsh; i++)
 			argv[n++] = rsh[i];
@@ -590,6 +644,7 @@ static int ep_spawn_ssh(const struct mm_ctx *ctx, struct endpoint *ep,
 		argv[n++] = "-oServerAliveInterval=15";
 		argv[n++] = "-oServerAliveCountMax=4";
 	}
+	n += control_opts(ctx, argv[0], argv + n, &cpath, &cpersist);
 	if (port) {
 		snprintf(portbuf, sizeof portbuf, "%d", port);
 		argv[n++] = "-p";
@@ -639,6 +694,8 @@ out:
 	free(rsh);
 	buf_release(&bin);
 	buf_release(&script);
+	buf_release(&cpath);
+	buf_release(&cpersist);
 	return rc;
 }
 

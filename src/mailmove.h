@@ -45,6 +45,7 @@ struct mm_ctx {
 	const char *to;		/* destination root; NULL means "/" */
 	const char *rsh;	/* replaces "ssh" */
 	const char *agent;	/* agent path on the old server */
+	const char *ssh_persist; /* --ssh-persist as given, or NULL */
 	int json;
 	int verbose;		/* -1 quiet, 0 normal, 1.. more */
 	int dry_run;
@@ -73,6 +74,12 @@ void mm_free_words(char **argv, int argc);
 
 /* Parses a decimal number into *out; returns -1 if not a whole number. */
 int mm_parse_u64(const char *s, uint64_t *out);
+
+/* Seconds an ssh connection to the old server stays open for the next
+ * command (--ssh-persist, else $MAILMOVE_SSH_PERSIST, else 60); 0: none. */
+#define MM_SSH_PERSIST_DEFAULT 60
+#define MM_SSH_PERSIST_MAX 86400
+int mm_ssh_persist(const struct mm_ctx *ctx);
 
 /* Help texts shared by `mailmove --help` and each command's --help. */
 extern const char common_help[], to_help[], dry_help[], json_help[],

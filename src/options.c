@@ -36,12 +36,32 @@ int mm_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+int mm_ssh_persist(const struct mm_ctx *ctx)
+{
+	const char *v = ctx->ssh_persist ? ctx->ssh_persist :
+		getenv("MAILMOVE_SSH_PERSIST");
+	uint64_t n;
+
+	if (!v || !*v)
+		return MM_SSH_PERSIST_DEFAULT;
+	if (mm_parse_u64(v, &n) < 0 || n > MM_SSH_PERSIST_MAX) {
+		log_warn("MAILMOVE_SSH_PERSIST=%s is not a number of seconds "
+			 "from 0 to %d; using %d", v, MM_SSH_PERSIST_MAX,
+			 MM_SSH_PERSIST_DEFAULT);
+		return MM_SSH_PERSIST_DEFAULT;
+	}
+	return (int)n;
+}
+
 const char common_help[] =
 	"  --from HOST|DIR    the old server: [user@]host[:port] over ssh, or a\n"
 	"                     directory holding its root filesystem\n"
 	"  --rsh CMD          run CMD instead of ssh (like rsync -e)\n"
 	"  --agent PATH       run the agent at PATH on the old server instead\n"
-	"                     of uploading it\n";
+	"                     of uploading it\n"
+	"  --ssh-persist SEC  keep the ssh connection open SEC seconds after\n"
+	"                     the run for the next command to reuse (default\n"
+	"                     60, or $MAILMOVE_SSH_PERSIST; 0: never)\n";
 const char to_help[] =
 	"  --to DIR           destination root (default /, this machine)\n";
 const char dry_help[] =
@@ -72,6 +92,7 @@ void mm_command_help(FILE *f, const struct cmd *c)
 
 enum {
 	OPT_FROM = 1000, OPT_TO, OPT_RSH, OPT_AGENT, OPT_JSON, OPT_DRYRUN,
+	OPT_SSH_PERSIST,
 };
 
 int mm_parse_options(struct mm_ctx *ctx, int argc, char **argv,
@@ -95,6 +116,7 @@ int mm_parse_options(struct mm_ctx *ctx, int argc, char **argv,
 		ADD("from", required_argument, OPT_FROM);
 		ADD("rsh", required_argument, OPT_RSH);
 		ADD("agent", required_argument, OPT_AGENT);
+		ADD("ssh-persist", required_argument, OPT_SSH_PERSIST);
 	}
 	if (c->flags & CMD_TO)
 		ADD("to", required_argument, OPT_TO);
@@ -138,6 +160,20 @@ int mm_parse_options(struct mm_ctx *ctx, int argc, char **argv,
 		case OPT_AGENT:
 			ctx->agent = optarg;
 			break;
+		case OPT_SSH_PERSIST: {
+			uint64_t v;
+
+			if (mm_parse_u64(optarg, &v) < 0 ||
+			    v > MM_SSH_PERSIST_MAX) {
+				log_error("--ssh-persist: \"%s\" is not a number "
+					  "of seconds from 0 to %d", optarg,
+					  MM_SSH_PERSIST_MAX);
+				rc = MM_EUSAGE;
+				goto out;
+			}
+			ctx->ssh_persist = optarg;
+			break;
+		}
 		case OPT_JSON:
 			ctx->json = 1;
 			break;

@@ -15,6 +15,9 @@ AGENT="$TOP/mailmove-agent"
 B="${B:-build}"
 export MAILMOVE_AGENT_BINARY="$AGENT"
 export MAILMOVE_NO_PROGRESS=1
+# No ssh master outliving a test (its sshd is gone by then); the one test of
+# connection reuse sets its own and stops the master it made.
+export MAILMOVE_SSH_PERSIST=${MAILMOVE_SSH_PERSIST:-0}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/mm-test.XXXXXX")
 chmod 755 "$T"
@@ -183,7 +186,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 AcceptEnv XDG_CACHE_HOME
-LogLevel ERROR
+LogLevel ${SSHD_LOGLEVEL:-ERROR}
 CONF
 	start_bg sshd "$sshd" -D -e -f "$T/ssh/sshd_config"
 	RSH="ssh -i $T/ssh/user_key -o UserKnownHostsFile=$T/ssh/known_hosts -o StrictHostKeyChecking=no -o BatchMode=yes -o SetEnv=XDG_CACHE_HOME=$T/cache -o LogLevel=ERROR"
