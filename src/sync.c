@@ -9,9 +9,10 @@
  *     file-tree sync (treesync.c);
  *  3. per folder: the source's messages (listed, or from the state when
  *     cur/ or new/ did not change) against the destination's cur/ and new/
- *     (read locally): renames for flag changes and moves, deletions with
- *     --delete when the state proves the file came from the source, copies
- *     queued;
+ *     (read locally, or taken from the state's rows while the directory
+ *     keeps the mtime recorded when the rows listed it exactly): renames
+ *     for flag changes and moves, deletions with --delete when the state
+ *     proves the file came from the source, copies queued;
  *  4. copies stream from the agent (two read requests in flight) into
  *     tmp/<base> with the source's mode, owner and mtime; every batch is
  *     made durable with one syncfs() and then renamed into cur/ or new/;
@@ -20,7 +21,8 @@
  *     removed, and its state rows, committed after a second syncfs().
  * Killed anywhere, the next run re-derives everything from the source and
  * the destination's own directories: the state only ever says less than
- * what is on disk.
+ * what is on disk, except for a destination directory whose mtime it
+ * recorded, where it says exactly what is there (dest_unchanged()).
  */
 #include "sync.h"
 
