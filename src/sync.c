@@ -2460,6 +2460,14 @@ static int run_jobs(struct sync *s)
 		rc = prove_state_twins(s);
 	if (rc)
 		return rc;
+	{
+		/* Test hook: stop here, every folder planned and none
+		 * committed, for a test to change the destination. */
+		const char *v = getenv("MAILMOVE_TEST_STOP_BEFORE_COPIES");
+
+		if (v && *v == '1')
+			raise(SIGSTOP);
+	}
 	progress_start(&s->prog, "messages", s->njobs, 0);
 	if (s->dry) {
 		for (k = 0; k < s->njobs; k++) {
