@@ -392,6 +392,8 @@ struct folder {
 	int dir_fd;		/* while its metadata is written */
 	int trusted[2];		/* cur/, new/ taken from the state's rows */
 	int inexact[2];		/* the rows will not list cur/, new/ exactly */
+	int touched[2];		/* cur/, new/ changed by this run */
+	struct timespec seen[2];	/* their mtime when read or trusted */
 };
 
 /* A destination message whose source inode is to be learnt. */
@@ -1163,8 +1165,9 @@ static void link_register(struct sync *s, const struct mm_stat *st,
  * the mtime it had when the state's rows were its exact listing.  Only
  * mailmove wrote there since, so the rows can stand in for reading it: a
  * resync then reads no big destination directory at all.  A change made
- * there by someone else within the same clock tick as mailmove's last one
- * would go unseen; what follows is bounded: a rename or deletion that
+ * there by someone else within the same clock tick as mailmove's last one,
+ * or in a directory the run changed between its planning and the folder's
+ * commit, would go unseen; what follows is bounded: a rename or deletion that
  * finds its file gone makes the next run read the directory (see
  * plan_folder), and files of the destination's own stay untouched. */
 static int dest_unchanged(struct sync *s, struct folder *fo, struct dnode *sd,
@@ -1351,7 +1354,13 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 	}
 	for (i = 0; i < 2; i++) {
 		char sub = i ? 'n' : 'c';
+		struct stat dst;
+		int dfd = sub_fd(s, fo, sub);
 
+		/* A change there from now to the commit that is not ours
+		 * must not be taken for ours (see put_dest_dir_mtime). */
+		if (dfd >= 0 && fstat(dfd, &dst) == 0)
+			fo->seen[i] = dst.st_mtim;
 		if (dest_unchanged(s, fo, i ? nw : cur, sub)) {
 			fo->trusted[i] = 1;
 			dest_from_state(&t, sub);
@@ -1375,6 +1384,8 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 
 				rel = msg_rel(fo, e->s_sub, e->s_name);
 				plan_line(s, "rename", from, rel);
+				fo->touched[e->d_sub == 'n'] = 1;
+				fo->touched[e->s_sub == 'n'] = 1;
 				if (!s->dry)
 					err = rename_msg(s, fo, e);
 				if (err == ENOENT && fo->trusted[e->d_sub == 'n']) {
@@ -1445,6 +1456,7 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			free(rel);
 			VEC_PUSH(s->jobs, s->njobs, s->capjobs, j);
 			fo->pending++;
+			fo->touched[e->s_sub == 'n'] = 1;
 			row_add(fo, e->base, e->s_sub, e->s_name, e->s_st.dev,
 				e->s_st.ino, e->s_st.size, 0, j, 0);
 		}
@@ -1460,6 +1472,7 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			int err = 0;
 
 			plan_line(s, "delete", rel, NULL);
+			fo->touched[e->d_sub == 'n'] = 1;
 			if (!s->dry) {
 				int dfd = sub_fd(s, fo, e->d_sub);
 				if (dfd < 0 || unlinkat(dfd, e->d_name, 0) < 0)
@@ -1920,16 +1933,21 @@ static void put_dir_mtime(struct sync *s, struct dnode *d, int ok)
 
 /* After the folder's last change here: the mtime of its destination cur/
  * or new/ (`d` on the source) whose files the rows now list exactly, or
- * forget it. */
+ * forget it.  A directory this run did not change must still have the
+ * mtime it had when planned: a change since (a delivery on this server
+ * during the run) is in no row. */
 static void put_dest_dir_mtime(struct sync *s, struct folder *fo,
 			       struct dnode *d, int exact)
 {
 	char sub = d->kind;
+	int i = sub == 'n';
 	struct stat st;
 	int fd;
 
 	if (exact && !d->vanished && (fd = sub_fd(s, fo, sub)) >= 0 &&
-	    fstat(fd, &st) == 0) {
+	    fstat(fd, &st) == 0 && (fo->touched[i] ||
+	    (st.st_mtim.tv_sec == fo->seen[i].tv_sec &&
+	     st.st_mtim.tv_nsec == fo->seen[i].tv_nsec))) {
 		state_dest_dir_put(&s->state, d->path, st.st_mtim.tv_sec,
 				   (uint32_t)st.st_mtim.tv_nsec);
 		return;
@@ -2462,6 +2480,14 @@ static int run_jobs(struct sync *s)
 		rc = prove_state_twins(s);
 	if (rc)
 		return rc;
+	{
+		/* Test hook: stop here, every folder planned and none
+		 * committed, for a test to change the destination. */
+		const char *v = getenv("MAILMOVE_TEST_STOP_BEFORE_COPIES");
+
+		if (v && *v == '1')
+			raise(SIGSTOP);
+	}
 	progress_start(&s->prog, "messages", s->njobs, 0);
 	if (s->dry) {
 		for (k = 0; k < s->njobs; k++) {

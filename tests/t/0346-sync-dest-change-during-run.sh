@@ -1,0 +1,51 @@
+#!/bin/bash
+# A destination cur/ or new/ that changes while a sync runs, after mailmove
+# read it and before the folder's commit (a delivery on the new server
+# during the final sync), is not taken as listed exactly: the next run
+# reads it and counts the delivery as kept only on the destination.
+. "$(dirname "$0")/../lib.sh"
+plan 9
+
+mkdir -p "$T/old/etc" "$T/new/etc" "$T/new/var/vmail"
+for r in old new; do
+	printf 'root:x:0:0::/root:/bin/sh\n' >"$T/$r/etc/passwd"
+	printf 'root:x:0:\n' >"$T/$r/etc/group"
+done
+M="$T/old/var/vmail/example.org/bob/Maildir"
+N="$T/new/var/vmail/example.org/bob/Maildir"
+mkdir -p "$M/cur" "$M/new" "$M/tmp"
+printf 'message A\n' >"$M/cur/1700000001.M1P1.old:2,S"
+printf 'message B\n' >"$M/new/1700000002.M2P1.old"
+S="$T/new/state.sqlite"
+sync_vv() { run_mm sync -vv "$@" --from "$T/old" --to "$T/new" --state "$S"; }
+dest_counts() { printf '%s\n' "$err" | sed -n 's/.*destination cur\/ and new\/: \([0-9]*\) read, \([0-9]*\) from the state.*/\1 \2/p'; }
+
+sync_vv
+is "$rc" 0 "first sync"
+
+# A flag change on the old server makes the folder planned; the run is
+# stopped after planning and a message is delivered on the new server.
+sleep 2.1
+mv "$M/cur/1700000001.M1P1.old:2,S" "$M/cur/1700000001.M1P1.old:2,RS"
+MAILMOVE_TEST_STOP_BEFORE_COPIES=1 "$MM" sync -vv --from "$T/old" --to "$T/new" \
+	--state "$S" >"$T/out" 2>"$T/err" &
+pid=$!
+stopped() { [ "$(awk '{print $3}' /proc/$pid/stat 2>/dev/null)" = T ]; }
+wait_for stopped
+ok "$(stopped && echo 0)" "the sync stopped after planning"
+printf 'delivered here\n' >"$N/new/1700000100.M9P9.new"
+kill -CONT $pid
+wait $pid
+is "$?" 0 "the sync went on and finished"
+err=$(cat "$T/err")
+is "$(dest_counts)" "0 2" "both directories were taken from the state"
+ok "$(test -f "$N/cur/1700000001.M1P1.old:2,RS" && echo 0)" "the flag change arrived"
+
+# The next run must see the delivery.
+sleep 2.1
+touch "$M/cur" "$M/new"
+sync_vv
+is "$rc" 0 "the next sync"
+is "$(dest_counts)" "1 1" "the destination's new/ is read again"
+like "$out" "1 kept only on the destination" "the delivery is counted"
+ok "$(test -f "$N/new/1700000100.M9P9.new" && echo 0)" "the delivery is kept"
