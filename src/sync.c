@@ -392,8 +392,9 @@ struct folder {
 	int dir_fd;		/* while its metadata is written */
 	int trusted[2];		/* cur/, new/ taken from the state's rows */
 	int inexact[2];		/* the rows will not list cur/, new/ exactly */
-	int touched[2];		/* cur/, new/ changed by this run */
-	struct timespec seen[2];	/* their mtime when read or trusted */
+	struct timespec seen[2];	/* the mtime of cur/, new/ when read or
+				   trusted, then right after each change
+				   this run made there */
 };
 
 /* A destination message whose source inode is to be learnt. */
@@ -1086,6 +1087,20 @@ static int sub_fd(struct sync *s, struct folder *fo, char sub)
 	return *fdp;
 }
 
+/* After a change mailmove made in the destination's cur/ or new/: the
+ * mtime it left, which the folder's commit expects to find (see
+ * put_dest_dir_mtime). */
+static void dest_changed(struct sync *s, struct folder *fo, char sub)
+{
+	int fd = sub_fd(s, fo, sub);
+	struct stat st;
+
+	if (fd >= 0 && fstat(fd, &st) == 0)
+		fo->seen[sub == 'n'] = st.st_mtim;
+	else
+		memset(&fo->seen[sub == 'n'], 0, sizeof fo->seen[0]);
+}
+
 static void folder_close_fds(struct folder *fo)
 {
 	if (fo->cur_fd >= 0)
@@ -1165,9 +1180,8 @@ static void link_register(struct sync *s, const struct mm_stat *st,
  * the mtime it had when the state's rows were its exact listing.  Only
  * mailmove wrote there since, so the rows can stand in for reading it: a
  * resync then reads no big destination directory at all.  A change made
- * there by someone else within the same clock tick as mailmove's last one,
- * or in a directory the run changed between its planning and the folder's
- * commit, would go unseen; what follows is bounded: a rename or deletion that
+ * there by someone else within the same clock tick as mailmove's last one
+ * would go unseen; what follows is bounded: a rename or deletion that
  * finds its file gone makes the next run read the directory (see
  * plan_folder), and files of the destination's own stay untouched. */
 static int dest_unchanged(struct sync *s, struct folder *fo, struct dnode *sd,
@@ -1359,6 +1373,7 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 
 		/* A change there from now to the commit that is not ours
 		 * must not be taken for ours (see put_dest_dir_mtime). */
+		memset(&fo->seen[i], 0, sizeof fo->seen[i]);
 		if (dfd >= 0 && fstat(dfd, &dst) == 0)
 			fo->seen[i] = dst.st_mtim;
 		if (dest_unchanged(s, fo, i ? nw : cur, sub)) {
@@ -1384,10 +1399,11 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 
 				rel = msg_rel(fo, e->s_sub, e->s_name);
 				plan_line(s, "rename", from, rel);
-				fo->touched[e->d_sub == 'n'] = 1;
-				fo->touched[e->s_sub == 'n'] = 1;
-				if (!s->dry)
+				if (!s->dry) {
 					err = rename_msg(s, fo, e);
+					dest_changed(s, fo, e->d_sub);
+					dest_changed(s, fo, e->s_sub);
+				}
 				if (err == ENOENT && fo->trusted[e->d_sub == 'n']) {
 					log_verbose("%s: changed on the destination "
 						    "since the last run; read again "
@@ -1456,7 +1472,6 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			free(rel);
 			VEC_PUSH(s->jobs, s->njobs, s->capjobs, j);
 			fo->pending++;
-			fo->touched[e->s_sub == 'n'] = 1;
 			row_add(fo, e->base, e->s_sub, e->s_name, e->s_st.dev,
 				e->s_st.ino, e->s_st.size, 0, j, 0);
 		}
@@ -1472,13 +1487,13 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			int err = 0;
 
 			plan_line(s, "delete", rel, NULL);
-			fo->touched[e->d_sub == 'n'] = 1;
 			if (!s->dry) {
 				int dfd = sub_fd(s, fo, e->d_sub);
 				if (dfd < 0 || unlinkat(dfd, e->d_name, 0) < 0)
 					err = errno ? errno : ENOENT;
 				else
 					sync_step();
+				dest_changed(s, fo, e->d_sub);
 			}
 			if (err == ENOENT && fo->trusted[e->d_sub == 'n']) {
 				/* Renamed there since the last run, perhaps:
@@ -1933,9 +1948,9 @@ static void put_dir_mtime(struct sync *s, struct dnode *d, int ok)
 
 /* After the folder's last change here: the mtime of its destination cur/
  * or new/ (`d` on the source) whose files the rows now list exactly, or
- * forget it.  A directory this run did not change must still have the
- * mtime it had when planned: a change since (a delivery on this server
- * during the run) is in no row. */
+ * forget it.  The directory must still have the mtime it had when it was
+ * planned or right after the last change this run made there: a change
+ * since (a delivery on this server during the run) is in no row. */
 static void put_dest_dir_mtime(struct sync *s, struct folder *fo,
 			       struct dnode *d, int exact)
 {
@@ -1945,9 +1960,10 @@ static void put_dest_dir_mtime(struct sync *s, struct folder *fo,
 	int fd;
 
 	if (exact && !d->vanished && (fd = sub_fd(s, fo, sub)) >= 0 &&
-	    fstat(fd, &st) == 0 && (fo->touched[i] ||
-	    (st.st_mtim.tv_sec == fo->seen[i].tv_sec &&
-	     st.st_mtim.tv_nsec == fo->seen[i].tv_nsec))) {
+	    fstat(fd, &st) == 0 &&
+	    (fo->seen[i].tv_sec || fo->seen[i].tv_nsec) &&
+	    st.st_mtim.tv_sec == fo->seen[i].tv_sec &&
+	    st.st_mtim.tv_nsec == fo->seen[i].tv_nsec) {
 		state_dest_dir_put(&s->state, d->path, st.st_mtim.tv_sec,
 				   (uint32_t)st.st_mtim.tv_nsec);
 		return;
@@ -2069,6 +2085,7 @@ static int link_from(struct sync *s, struct job *j, const char *from_rel)
 	if (linkat(dfd, slash ? slash + 1 : from_rel, to, j->name, 0) < 0)
 		e = errno;
 	close(dfd);
+	dest_changed(s, j->fo, j->sub);
 	if (!e)
 		sync_step();
 	return e;
@@ -2234,6 +2251,7 @@ static int flush(struct sync *s)
 			continue;
 		}
 		sync_step();
+		dest_changed(s, j->fo, j->sub);
 		job_placed(s, j, 0);
 	}
 	s->nwait = 0;

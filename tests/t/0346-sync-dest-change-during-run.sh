@@ -1,10 +1,11 @@
 #!/bin/bash
 # A destination cur/ or new/ that changes while a sync runs, after mailmove
 # read it and before the folder's commit (a delivery on the new server
-# during the final sync), is not taken as listed exactly: the next run
-# reads it and counts the delivery as kept only on the destination.
+# during the final sync), is not taken as listed exactly, whether the run
+# changed that directory too (cur/: a rename) or not (new/): the next run
+# reads both and counts the deliveries as kept only on the destination.
 . "$(dirname "$0")/../lib.sh"
-plan 9
+plan 10
 
 mkdir -p "$T/old/etc" "$T/new/etc" "$T/new/var/vmail"
 for r in old new; do
@@ -34,6 +35,7 @@ stopped() { [ "$(awk '{print $3}' /proc/$pid/stat 2>/dev/null)" = T ]; }
 wait_for stopped
 ok "$(stopped && echo 0)" "the sync stopped after planning"
 printf 'delivered here\n' >"$N/new/1700000100.M9P9.new"
+printf 'moved here\n' >"$N/cur/1700000101.M9P9.new:2,S"
 kill -CONT $pid
 wait $pid
 is "$?" 0 "the sync went on and finished"
@@ -46,6 +48,7 @@ sleep 2.1
 touch "$M/cur" "$M/new"
 sync_vv
 is "$rc" 0 "the next sync"
-is "$(dest_counts)" "1 1" "the destination's new/ is read again"
-like "$out" "1 kept only on the destination" "the delivery is counted"
-ok "$(test -f "$N/new/1700000100.M9P9.new" && echo 0)" "the delivery is kept"
+is "$(dest_counts)" "2 0" "the destination's cur/ and new/ are read again"
+like "$out" "2 kept only on the destination" "the deliveries are counted"
+ok "$(test -f "$N/new/1700000100.M9P9.new" && echo 0)" "the delivery to new/ is kept"
+ok "$(test -f "$N/cur/1700000101.M9P9.new:2,S" && echo 0)" "the one in cur/ too"
