@@ -1216,23 +1216,30 @@ static void dest_from_state(struct msgtab *t, char sub)
 }
 
 /* The destination's cur/ or new/ into the table. */
-static void read_dest_sub(struct sync *s, struct folder *fo, char sub,
-			  struct msgtab *t)
+static int read_dest_sub(struct sync *s, struct folder *fo, char sub,
+			 struct msgtab *t)
 {
-	int fd = sub_fd(s, fo, sub), dfd;
+	int fd, dfd, err;
 	DIR *dir;
 	struct dirent *de;
 
-	if (fd < 0)
-		return;
+	errno = 0;
+	fd = sub_fd(s, fo, sub);
+	if (fd < 0)	/* not made yet: empty */
+		return errno == ENOENT || !errno || s->dst_fd < 0 ? 0 : errno;
 	dfd = dup(fd);
 	if (dfd < 0 || !(dir = fdopendir(dfd))) {
+		err = errno;
 		if (dfd >= 0)
 			close(dfd);
-		return;
+		return err ? err : EIO;
 	}
-	while ((de = readdir(dir))) {
+	for (;;) {
 		struct msgent *e;
+
+		errno = 0;
+		if (!(de = readdir(dir)))
+			break;
 
 		if (de->d_name[0] == '.' && (!de->d_name[1] ||
 		    (de->d_name[1] == '.' && !de->d_name[2])))
@@ -1252,7 +1259,9 @@ static void read_dest_sub(struct sync *s, struct folder *fo, char sub,
 		e->d_name = arena_strndup(&t->ar, de->d_name,
 					  strlen(de->d_name));
 	}
+	err = errno;
 	closedir(dir);
+	return err;
 }
 
 static struct dnode *child_named(struct dnode *d, const char *name)
@@ -1321,6 +1330,7 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 	struct dnode *nw = child_named(fd_node, "new");
 	struct msgtab t;
 	size_t i, n0;
+	int dest_failed = 0;
 	struct buf user = BUF_INIT;
 	struct ustats *us;
 
@@ -1381,10 +1391,21 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			dest_from_state(&t, sub);
 			s->dest_trusted++;
 		} else {
-			read_dest_sub(s, fo, sub, &t);
+			int err = read_dest_sub(s, fo, sub, &t);
+
 			s->dest_read++;
+			if (err) {
+				/* Not the whole truth: no decision on it. */
+				char *rel = join(fo->path, i ? "new" : "cur");
+				item_failed(s, fo, rel, "cannot read the "
+					    "directory here", err);
+				free(rel);
+				dest_failed = 1;
+			}
 		}
 	}
+	if (dest_failed)
+		goto planned;
 
 	for (i = 0; i < t.n && !s->fatal; i++) {
 		struct msgent *e = &t.v[i];
@@ -1535,6 +1556,7 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			row_add(fo, e->base, e->p_name[0], e->p_name + 4,
 				0, 0, 0, 0, NULL, 1);
 	}
+planned:
 	msgtab_release(&t);
 	/* Dovecot's files of the folder, when its directory was listed. */
 	if (fd_node->listed) {
@@ -2632,8 +2654,21 @@ static void remove_folder(struct sync *s, struct dnode *d)
 	tmp.user = user.data ? user.data : (char *)"";
 	us = user_stats(s, tmp.user);
 	state_msgs_each(&s->state, d->path, pload_cb, &t);
-	read_dest_sub(s, &tmp, 'c', &t);
-	read_dest_sub(s, &tmp, 'n', &t);
+	for (i = 0; i < 2; i++) {
+		int err = read_dest_sub(s, &tmp, i ? 'n' : 'c', &t);
+
+		if (err) {
+			/* Nothing is removed on half a listing. */
+			char *rel = join(d->path, i ? "new" : "cur");
+			item_failed(s, &tmp, rel, "cannot read the directory here",
+				    err);
+			free(rel);
+			folder_close_fds(&tmp);
+			msgtab_release(&t);
+			buf_release(&user);
+			return;
+		}
+	}
 	for (i = 0; i < t.n; i++) {
 		struct msgent *e = &t.v[i];
 		char *rel;
