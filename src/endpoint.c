@@ -590,22 +590,99 @@ static int control_dir(struct buf *out)
 	return 0;
 }
 
+/* Whether ssh's own configuration (~/.ssh/config, /etc/ssh/ssh_config)
+ * already multiplexes the connection that `argv` (the `n` words of ssh and
+ * its options) makes to `host`: `ssh -G` prints the options in effect
+ * without connecting.  1 yes, 0 no or unknown. */
+static int ssh_config_multiplexes(char **argv, int n, const char *port,
+				  const char *user, const char *host)
+{
+	char **v = xcalloc((size_t)n + 8, sizeof *v), out[65536];
+	int fds[2], i, k = 0, status, yes = 0;
+	size_t got = 0;
+	ssize_t r;
+	pid_t pid;
+
+	for (i = 0; i < n; i++)
+		v[k++] = argv[i];
+	if (port) {
+		v[k++] = "-p";
+		v[k++] = (char *)port;
+	}
+	if (user) {
+		v[k++] = "-l";
+		v[k++] = (char *)user;
+	}
+	v[k++] = "-G";
+	v[k++] = "--";
+	v[k++] = (char *)host;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		free(v);
+		return 0;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		dup2(null, 0);
+		dup2(fds[1], 1);
+		dup2(null, 2);
+		execvp(v[0], v);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (pid > 0 && got < sizeof out - 1 &&
+	       ((r = read(fds[0], out + got, sizeof out - 1 - got)) > 0 ||
+		(r < 0 && errno == EINTR)))
+		if (r > 0)
+			got += (size_t)r;
+	close(fds[0]);
+	out[got] = '\0';
+	if (pid > 0) {
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			yes = (strstr(out, "\ncontrolpath ") &&
+			       !strstr(out, "\ncontrolpath none\n")) ||
+				(strstr(out, "\ncontrolmaster ") &&
+				 !strstr(out, "\ncontrolmaster false\n"));
+	}
+	free(v);
+	return yes;
+}
+
 /* With ssh (not another --rsh program) and --ssh-persist above 0: the
  * first connection becomes a master that stays `secs` seconds after its
  * last use, and the next commands run over it without a new handshake
- * (ssh's ControlMaster=auto; the options come after --rsh's own, so the
- * admin's win).  Returns the number of argv words added (at most 3). */
-static int control_opts(const struct mm_ctx *ctx, const char *prog,
-			char **argv, struct buf *path, struct buf *persist)
+ * (ssh's ControlMaster=auto).  The admin's own multiplexing, in ssh's
+ * configuration or in --rsh, is left alone.  `argv` holds the `n` words
+ * so far.  Returns the number of argv words added (at most 3). */
+static int control_opts(const struct mm_ctx *ctx, char **argv, int n,
+			const char *port, const char *user, const char *host,
+			struct buf *path, struct buf *persist)
 {
+	const char *prog = argv[0];
 	const char *base = strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog;
-	int secs = mm_ssh_persist(ctx);
+	int secs = mm_ssh_persist(ctx), i;
 	struct buf dir = BUF_INIT;
 
-	if (secs <= 0 || strcmp(base, "ssh") || control_dir(&dir) < 0) {
+	if (secs <= 0 || strcmp(base, "ssh"))
+		return 0;
+	for (i = 1; i < n; i++)
+		if (strcasestr(argv[i], "ControlMaster") ||
+		    strcasestr(argv[i], "ControlPath") ||
+		    !strcmp(argv[i], "-S") || !strcmp(argv[i], "-M"))
+			return 0;
+	if (ssh_config_multiplexes(argv, n, port, user, host)) {
+		log_verbose("%s: ssh's configuration multiplexes this "
+			    "connection; --ssh-persist leaves it to it", host);
+		return 0;
+	}
+	if (control_dir(&dir) < 0) {
 		buf_release(&dir);
 		return 0;
 	}
+	argv += n;
 	buf_printf(path, "-oControlPath=%s/ssh-%%C", dir.data);
 	buf_printf(persist, "-oControlPersist=%d", secs);
 	buf_release(&dir);
@@ -644,9 +721,11 @@ static int ep_spawn_ssh(const struct mm_ctx *ctx, struct endpoint *ep,
 		argv[n++] = "-oServerAliveInterval=15";
 		argv[n++] = "-oServerAliveCountMax=4";
 	}
-	n += control_opts(ctx, argv[0], argv + n, &cpath, &cpersist);
-	if (port) {
+	if (port)
 		snprintf(portbuf, sizeof portbuf, "%d", port);
+	n += control_opts(ctx, argv, n, port ? portbuf : NULL, user, host,
+			  &cpath, &cpersist);
+	if (port) {
 		argv[n++] = "-p";
 		argv[n++] = portbuf;
 	}

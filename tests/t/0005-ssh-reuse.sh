@@ -4,8 +4,11 @@
 # that later commands reuse (ControlMaster=auto) without authenticating
 # again; 0 makes a new connection every time.  The master never holds the
 # command's output open, and its socket lives in /run/mailmove, mode 0700.
+# A master killed under a running command: the command exits 3, the next
+# one makes a new master.  Multiplexing in the admin's own ssh
+# configuration is left to it.
 . "$(dirname "$0")/../lib.sh"
-plan 13
+plan 20
 
 SSHD_LOGLEVEL=INFO start_sshd || { echo "Bail out! sshd did not start"; exit 1; }
 host="root@127.0.0.1:$SSH_PORT"
@@ -44,3 +47,29 @@ is "$rc" 2 "--ssh-persist needs a number of seconds"
 
 master exit >/dev/null
 ok "$(master check >/dev/null 2>&1 || echo 0)" "the master is gone after ssh -O exit"
+
+# The master dies (kill -9 of the pid ssh reports) under a running command.
+"$MM" exec --ssh-persist 30 --from "$host" --rsh "$RSH" -- sleep 5 >"$T/exec.out" 2>"$T/exec.err" &
+xpid=$!
+wait_for bash -c "$(declare -f master); RSH='$RSH' SSH_PORT=$SSH_PORT master check | grep -q 'Master running'"
+mpid=$(master check | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
+ok "$( [ -n "$mpid" ] && kill -9 "$mpid" && echo 0)" "the master (pid $mpid) is killed"
+wait $xpid
+is "$?" 3 "the command under it exits 3"
+run_mm ls --ssh-persist 30 --from "$host" --rsh "$RSH" "$T/tree"
+is "$rc" 0 "the next command works"
+like "$(master check)" "Master running" "with a new master"
+master exit >/dev/null
+
+# The admin's ssh configuration multiplexes on its own: left alone.
+cat >"$T/ssh_config" <<CONF
+Host *
+  ControlMaster auto
+  ControlPath $T/own-%C
+  ControlPersist 30
+CONF
+run_mm ls -v --ssh-persist 30 --from "$host" --rsh "$RSH -F $T/ssh_config" "$T/tree"
+is "$rc" 0 "ls with the admin's own ControlMaster"
+ok "$(ls "$T"/own-* >/dev/null 2>&1 && echo 0)" "the admin's control socket is used"
+ok "$(master check >/dev/null 2>&1 || echo 0)" "no socket of mailmove's"
+$RSH -F "$T/ssh_config" -p "$SSH_PORT" -O exit root@127.0.0.1 >/dev/null 2>&1
