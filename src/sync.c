@@ -2971,7 +2971,10 @@ static int sync_steps(struct sync *s)
 			    !(n && (n->listed || n->is_new)))
 				continue;
 			rc = plan_folder(s, d, byparent[i], nby[i]);
-			if (s->nready >= FLUSH_FOLDERS && !s->njobs && !rc)
+			/* Not while a row waits for the inode probe_inodes()
+			 * learns at the copies: it would be committed without. */
+			if (s->nready >= FLUSH_FOLDERS && !s->njobs &&
+			    !s->nprobes && !rc)
 				rc = flush(s);
 		}
 		for (i = 0; i < s->ndv; i++)
