@@ -838,6 +838,30 @@ static int stat_cb(void *arg, uint32_t index, int err, const struct mm_stat *st)
 	return 0;
 }
 
+/* Puts every folder's new/ before its cur/ in v[0..n) (the agent answers
+ * requests in order).  Dovecot moves a message from new/ to cur/, never
+ * back: stat'ed and listed in that order, a message moved meanwhile is
+ * seen in one of them or both (cur/ wins), never in neither, where a
+ * --delete would take it for expunged. */
+static void new_before_cur(struct dnode **v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		if (v[i]->kind != 'c' || !v[i]->parent)
+			continue;
+		/* in path order the sibling is next, or close */
+		for (j = i + 1; j < n && j < i + 64; j++)
+			if (v[j]->parent == v[i]->parent && v[j]->kind == 'n') {
+				struct dnode *t = v[i];
+
+				v[i] = v[j];
+				v[j] = t;
+				break;
+			}
+	}
+}
+
 /* Stats every known directory (tmp/ and below excepted) in batches. */
 static int stat_known_dirs(struct sync *s)
 {
@@ -848,6 +872,7 @@ static int stat_known_dirs(struct sync *s)
 	for (i = 0; i < s->ndv; i++)
 		if (s->dv[i]->kind != 't' && s->dv[i]->kind != 'x')
 			v[n++] = s->dv[i];
+	new_before_cur(v, n);
 	for (i = 0; i < n && !rc; i += STAT_BATCH) {
 		size_t cnt = n - i < STAT_BATCH ? n - i : STAT_BATCH;
 		char **paths = xcalloc(cnt, sizeof *paths);
@@ -934,6 +959,7 @@ static int discover(struct sync *s)
 				continue;
 			changed[nch++] = d;
 		}
+		new_before_cur(changed, nch);
 		if (list_dirs_pipelined(s, changed, nch) < 0) {
 			free(changed);
 			return ep_exit_code(s->ep);

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,6 +394,23 @@ static int test_eio_budget(int fd)
 	return 2;
 }
 
+/* Test hook, for the regression test of a message moved from new/ to cur/
+ * between the listings of its folder: when MAILMOVE_AGENT_TEST_PAUSE is
+ * set and non-empty, the agent stops itself (SIGSTOP) once, after the
+ * first listing of a directory named cur or new. */
+static void test_pause_after(const char *path)
+{
+	static int paused;
+	const char *v = getenv("MAILMOVE_AGENT_TEST_PAUSE");
+	size_t n = strlen(path);
+
+	if (paused || !v || !*v || n < 4 || (strcmp(path + n - 4, "/cur") &&
+					     strcmp(path + n - 4, "/new")))
+		return;
+	paused = 1;
+	raise(SIGSTOP);
+}
+
 static void list_push(struct list_state *s, int fd, uint32_t index,
 		      uint32_t depth)
 {
@@ -527,6 +545,7 @@ static int list_step(struct agent *a, struct job *j)
 	if (s->nstack)
 		return 0;
 	emit_done(a, j->id);
+	test_pause_after(s->path);
 	return 1;
 }
 

@@ -1,0 +1,55 @@
+#!/bin/bash
+# A message that Dovecot moves from new/ to cur/ while a resync lists its
+# folder is seen in one of the two listings or in both, never in neither:
+# a --delete run must not take it for expunged and remove it here.  The
+# agent's test hook stops it right after the first listing of a cur/ or
+# new/ (MAILMOVE_AGENT_TEST_PAUSE); the message moves; the agent goes on.
+. "$(dirname "$0")/../lib.sh"
+plan 7
+
+mkdir -p "$T/old/etc" "$T/new/etc" "$T/new/var/vmail"
+for r in old new; do
+	printf 'root:x:0:0::/root:/bin/sh\n' >"$T/$r/etc/passwd"
+	printf 'root:x:0:\n' >"$T/$r/etc/group"
+done
+M="$T/old/var/vmail/example.org/bob/Maildir"
+N="$T/new/var/vmail/example.org/bob/Maildir"
+mkdir -p "$M/cur" "$M/new" "$M/tmp"
+printf 'read before\n' >"$M/cur/1700000001.M1P1.old:2,S"
+printf 'unread\n' >"$M/new/1700000002.M2P1.old"
+S="$T/new/state.sqlite"
+
+run_mm sync --from "$T/old" --to "$T/new" --state "$S"
+is "$rc" 0 "first sync"
+ok "$(test -f "$N/new/1700000002.M2P1.old" && echo 0)" "the unread message is in new/"
+
+# Both directories change, so both are listed again.
+sleep 2.1
+printf 'another\n' >"$M/new/1700000003.M3P1.old"
+mv "$M/cur/1700000001.M1P1.old:2,S" "$M/cur/1700000001.M1P1.old:2,RS"
+MAILMOVE_TRACE=1 MAILMOVE_AGENT_TEST_PAUSE=1 "$MM" sync -vv --delete --from "$T/old" --to "$T/new" \
+	--state "$S" >"$T/out" 2>"$T/err" &
+pid=$!
+agent_stopped() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = "$pid" ] || continue
+		[ "$(awk '{print $3}' "$p/stat" 2>/dev/null)" = T ] && { echo "${p#/proc/}"; return 0; }
+	done
+	return 1
+}
+wait_for agent_stopped
+apid=$(agent_stopped)
+ok "$([ -n "$apid" ] && echo 0)" "the agent stopped after its first cur/ or new/"
+# Dovecot's move of the unread message, as a client reads it.
+mv "$M/new/1700000002.M2P1.old" "$M/cur/1700000002.M2P1.old:2,S"
+kill -CONT "$apid"
+wait $pid
+is "$?" 0 "the sync finished"
+out=$(cat "$T/out")
+like "$out" "0 deleted" "nothing deleted"
+ok "$( { test -f "$N/cur/1700000002.M2P1.old:2,S" || test -f "$N/new/1700000002.M2P1.old"; } && echo 0)" \
+	"the moved message is here, in cur/ or still in new/"
+run_mm sync --delete --from "$T/old" --to "$T/new" --state "$S"
+ok "$(cmp "$M/cur/1700000002.M2P1.old:2,S" "$N/cur/1700000002.M2P1.old:2,S" >&2 && echo 0)" \
+	"after the next run it is in cur/ with its flag"
