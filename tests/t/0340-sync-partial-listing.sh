@@ -6,13 +6,10 @@
 # vanished: it reports the error and exits 1, and a later run without the
 # fault completes and leaves the same messages on both sides.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-sync.sh"
 plan 12
 
-mkdir -p "$T/old/etc" "$T/new/etc" "$T/new/var/vmail"
-for r in old new; do
-	printf 'root:x:0:0::/root:/bin/sh\n' >"$T/$r/etc/passwd"
-	printf 'root:x:0:\n' >"$T/$r/etc/group"
-done
+sync_roots
 D="$T/old/var/vmail/example.org"
 for u in alice bob dave erin; do
 	for f in "" .Sent; do mkdir -p "$D/$u/Maildir/$f/cur" "$D/$u/Maildir/$f/new" "$D/$u/Maildir/$f/tmp"; done
@@ -22,7 +19,6 @@ for u in alice bob dave erin; do
 	done
 	printf 'sent by %s\n' "$u" >"$D/$u/Maildir/.Sent/cur/1700000100.M1P1.old:2,S"
 done
-S="$T/new/state.sqlite"
 count() { find "$T/$1/var/vmail" \( -path '*/cur/*' -o -path '*/new/*' \) -type f | wc -l; }
 
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"

@@ -6,14 +6,10 @@
 # failed message leaves nothing in tmp/, and once the fault is gone the
 # next run copies the message and then the uidlist.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-sync.sh"
 plan 9
 
-mkdir -p "$T/old/etc" "$T/new/etc" "$T/new/var/vmail"
-for r in old new; do
-	printf 'root:x:0:0::/root:/bin/sh\n' >"$T/$r/etc/passwd"
-	printf 'root:x:0:\n' >"$T/$r/etc/group"
-done
-M="$T/old/var/vmail/example.org/bob/Maildir"
+sync_roots
 for f in "" .Drafts; do mkdir -p "$M/$f/cur" "$M/$f/new" "$M/$f/tmp"; done
 printf 'inbox\n' >"$M/cur/1700000001.M1P1.old:2,S"
 printf 'draft one\n' >"$M/.Drafts/cur/1700000011.M1P1.old:2,S"
@@ -21,7 +17,6 @@ printf 'draft two\n' >"$M/.Drafts/cur/1700000012.M2P1.old:2,S"
 printf '3 V1700000000 N3 G0123456789abcdef\n1 :1700000011.M1P1.old\n2 :1700000012.M2P1.old\n' \
 	>"$M/.Drafts/dovecot-uidlist"
 printf '0 Junk\n' >"$M/.Drafts/dovecot-keywords"
-S="$T/new/state.sqlite"
 N="$T/new/var/vmail/example.org/bob/Maildir/.Drafts"
 
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"

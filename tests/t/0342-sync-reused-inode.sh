@@ -6,15 +6,10 @@
 # hard links on the source.  A folder renamed on the old server and a new
 # hard link to a message copied earlier are still linked.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-sync.sh"
 plan 11
 
-mkdir -p "$T/old/etc" "$T/new/etc" "$T/new/var/vmail"
-for r in old new; do
-	printf 'root:x:0:0::/root:/bin/sh\n' >"$T/$r/etc/passwd"
-	printf 'root:x:0:\n' >"$T/$r/etc/group"
-done
-M="$T/old/var/vmail/example.org/bob/Maildir"
-N="$T/new/var/vmail/example.org/bob/Maildir"
+sync_roots
 for f in "" .Old .Copy .Copy2; do mkdir -p "$M/$f/cur" "$M/$f/new" "$M/$f/tmp"; done
 printf 'message A, the old text\n' >"$M/cur/1700000001.M1P1.old:2,S"
 printf 'message H, hard-linked\n' >"$M/cur/1700000002.M2P1.old:2,S"
@@ -22,7 +17,6 @@ ln "$M/cur/1700000002.M2P1.old:2,S" "$M/.Copy/cur/1700000003.M3P1.old:2,S"
 printf 'message R, read twice\n' >"$M/cur/1700000004.M4P1.old:2,S"
 ln "$M/cur/1700000004.M4P1.old:2,S" "$M/.Copy/cur/1700000005.M5P1.old:2,S"
 printf 'kept in the old folder\n' >"$M/.Old/cur/1700000006.M6P1.old:2,S"
-S="$T/new/state.sqlite"
 sync_json() { run_mm sync --json --from "$T/old" --to "$T/new" --state "$S"; }
 
 sync_json

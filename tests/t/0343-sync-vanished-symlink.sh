@@ -3,17 +3,13 @@
 # following a symlink planted in the middle of their path on the
 # destination: a directory outside the Maildir tree stays.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-sync.sh"
 plan 5
 
-mkdir -p "$T/old/etc" "$T/new/etc" "$T/new/var/vmail" "$T/outside/sub"
-for r in old new; do
-	printf 'root:x:0:0::/root:/bin/sh\n' >"$T/$r/etc/passwd"
-	printf 'root:x:0:\n' >"$T/$r/etc/group"
-done
+sync_roots "$T/outside/sub"
 V="$T/old/var/vmail/example.org"
 mkdir -p "$V/bob/Maildir/cur" "$V/bob/Maildir/new" "$V/bob/Maildir/tmp" "$V/x/sub"
 printf 'hello\n' >"$V/bob/Maildir/cur/1700000001.M1P1.old:2,S"
-S="$T/new/state.sqlite"
 
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"
 is "$rc" 0 "first sync"

@@ -5,21 +5,13 @@
 # changed that directory too (cur/: a rename) or not (new/): the next run
 # reads both and counts the deliveries as kept only on the destination.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-sync.sh"
 plan 10
 
-mkdir -p "$T/old/etc" "$T/new/etc" "$T/new/var/vmail"
-for r in old new; do
-	printf 'root:x:0:0::/root:/bin/sh\n' >"$T/$r/etc/passwd"
-	printf 'root:x:0:\n' >"$T/$r/etc/group"
-done
-M="$T/old/var/vmail/example.org/bob/Maildir"
-N="$T/new/var/vmail/example.org/bob/Maildir"
+sync_roots
 mkdir -p "$M/cur" "$M/new" "$M/tmp"
 printf 'message A\n' >"$M/cur/1700000001.M1P1.old:2,S"
 printf 'message B\n' >"$M/new/1700000002.M2P1.old"
-S="$T/new/state.sqlite"
-sync_vv() { run_mm sync -vv "$@" --from "$T/old" --to "$T/new" --state "$S"; }
-dest_counts() { printf '%s\n' "$err" | sed -n 's/.*destination cur\/ and new\/: \([0-9]*\) read, \([0-9]*\) from the state.*/\1 \2/p'; }
 
 sync_vv
 is "$rc" 0 "first sync"

@@ -5,18 +5,12 @@
 # failing), and no record of the state dropped for it.  Once the directory
 # is back, a --delete run removes what the old server expunged meanwhile.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-sync.sh"
 plan 9
 
-mkdir -p "$T/old/etc" "$T/new/etc" "$T/new/var/vmail"
-for r in old new; do
-	printf 'root:x:0:0::/root:/bin/sh\n' >"$T/$r/etc/passwd"
-	printf 'root:x:0:\n' >"$T/$r/etc/group"
-done
-M="$T/old/var/vmail/example.org/bob/Maildir"
-N="$T/new/var/vmail/example.org/bob/Maildir"
+sync_roots
 mkdir -p "$M/cur" "$M/new" "$M/tmp"
 for i in 1 2 3; do printf 'message %s\n' $i >"$M/cur/170000000$i.M${i}P1.old:2,S"; done
-S="$T/new/state.sqlite"
 
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"
 is "$rc" 0 "first sync"

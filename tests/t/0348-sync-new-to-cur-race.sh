@@ -5,19 +5,13 @@
 # agent's test hook stops it right after the first listing of a cur/ or
 # new/ (MAILMOVE_AGENT_TEST_PAUSE); the message moves; the agent goes on.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-sync.sh"
 plan 7
 
-mkdir -p "$T/old/etc" "$T/new/etc" "$T/new/var/vmail"
-for r in old new; do
-	printf 'root:x:0:0::/root:/bin/sh\n' >"$T/$r/etc/passwd"
-	printf 'root:x:0:\n' >"$T/$r/etc/group"
-done
-M="$T/old/var/vmail/example.org/bob/Maildir"
-N="$T/new/var/vmail/example.org/bob/Maildir"
+sync_roots
 mkdir -p "$M/cur" "$M/new" "$M/tmp"
 printf 'read before\n' >"$M/cur/1700000001.M1P1.old:2,S"
 printf 'unread\n' >"$M/new/1700000002.M2P1.old"
-S="$T/new/state.sqlite"
 
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"
 is "$rc" 0 "first sync"
