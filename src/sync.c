@@ -175,6 +175,8 @@ struct dnode {
 	int vanished;
 	int failed;		/* listing or a write below it failed */
 	int seen;		/* seen in its parent's new listing */
+	int keep_vanished;	/* vanished, but its removal failed below it:
+				   stays in the state for the next run */
 	struct folder *fo;
 };
 
@@ -2662,8 +2664,9 @@ static int run_jobs(struct sync *s)
 
 /* A folder gone from the source (deleted or renamed): with --delete its
  * messages that the state proves go, then its Dovecot files and empty
- * directories unless destination-only messages remain. */
-static void remove_folder(struct sync *s, struct dnode *d)
+ * directories unless destination-only messages remain.  0, or -1 when its
+ * cur/ or new/ here cannot be read (reported; nothing removed). */
+static int remove_folder(struct sync *s, struct dnode *d)
 {
 	struct folder tmp;
 	struct msgtab t;
@@ -2692,7 +2695,7 @@ static void remove_folder(struct sync *s, struct dnode *d)
 			folder_close_fds(&tmp);
 			msgtab_release(&t);
 			buf_release(&user);
-			return;
+			return -1;
 		}
 	}
 	for (i = 0; i < t.n; i++) {
@@ -2767,6 +2770,7 @@ static void remove_folder(struct sync *s, struct dnode *d)
 	}
 	msgtab_release(&t);
 	buf_release(&user);
+	return 0;
 }
 
 static int by_depth_desc(const void *a, const void *b)
@@ -2817,12 +2821,24 @@ static int handle_vanished(struct sync *s)
 	for (i = 0; i < n; i++) {
 		struct dnode *d = v[i];
 
-		if (d->kind == 'F')
-			remove_folder(s, d);
+		if (d->kind == 'F' && remove_folder(s, d) < 0) {
+			/* The next run tries again: the folder, its cur/,
+			 * new/, tmp/ (already dropped: deeper) and the
+			 * directories above it stay in the state. */
+			struct dnode *c;
+
+			for (c = d->child; c; c = c->sibling)
+				if (c->in_state && strchr("cnt", c->kind))
+					state_dir_put(&s->state, c->path,
+						      c->kind, 0, 0);
+			for (c = d; c; c = c->parent)
+				c->keep_vanished = 1;
+		}
 		if (!s->dry && s->dst_fd >= 0 && *d->path &&
 		    (d->kind == 'F' || d->kind == 'd'))
 			remove_empty_dir(s, d->path);
-		state_dir_del(&s->state, d->path);
+		if (!d->keep_vanished)
+			state_dir_del(&s->state, d->path);
 	}
 	free(v);
 	if (state_commit(&s->state) < 0)
