@@ -1115,6 +1115,22 @@ static int sub_fd(struct sync *s, struct folder *fo, char sub)
 	return *fdp;
 }
 
+/* Before a change mailmove makes in the destination's cur/ or new/: a
+ * directory that no longer has the mtime it had when read or right after
+ * mailmove's last change there was changed by someone else meanwhile (a
+ * delivery on this server), and the change about to be made would hide
+ * that from the commit: the rows will not list it exactly. */
+static void dest_changing(struct sync *s, struct folder *fo, char sub)
+{
+	int fd = sub_fd(s, fo, sub), i = sub == 'n';
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0 ||
+	    st.st_mtim.tv_sec != fo->seen[i].tv_sec ||
+	    st.st_mtim.tv_nsec != fo->seen[i].tv_nsec)
+		fo->inexact[i] = 1;
+}
+
 /* After a change mailmove made in the destination's cur/ or new/: the
  * mtime it left, which the folder's commit expects to find (see
  * put_dest_dir_mtime). */
@@ -1449,6 +1465,8 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 				rel = msg_rel(fo, e->s_sub, e->s_name);
 				plan_line(s, "rename", from, rel);
 				if (!s->dry) {
+					dest_changing(s, fo, e->d_sub);
+					dest_changing(s, fo, e->s_sub);
 					err = rename_msg(s, fo, e);
 					dest_changed(s, fo, e->d_sub);
 					dest_changed(s, fo, e->s_sub);
@@ -1538,6 +1556,8 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			plan_line(s, "delete", rel, NULL);
 			if (!s->dry) {
 				int dfd = sub_fd(s, fo, e->d_sub);
+
+				dest_changing(s, fo, e->d_sub);
 				if (dfd < 0 || unlinkat(dfd, e->d_name, 0) < 0)
 					err = errno ? errno : ENOENT;
 				else
@@ -2132,6 +2152,7 @@ static int link_from(struct sync *s, struct job *j, const char *from_rel)
 		close(dfd);
 		return ENOENT;
 	}
+	dest_changing(s, j->fo, j->sub);
 	if (linkat(dfd, slash ? slash + 1 : from_rel, to, j->name, 0) < 0)
 		e = errno;
 	close(dfd);
@@ -2292,6 +2313,8 @@ static int flush(struct sync *s)
 		struct job *j = s->placed_wait[i];
 		int to = sub_fd(s, j->fo, j->sub);
 
+		if (to >= 0)
+			dest_changing(s, j->fo, j->sub);
 		if (to < 0 || renameat(j->fo->tmp_fd, j->base, to, j->name) < 0) {
 			int e = errno;
 
