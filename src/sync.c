@@ -864,17 +864,13 @@ static void new_before_cur(struct dnode **v, size_t n)
 	}
 }
 
-/* Stats every known directory (tmp/ and below excepted) in batches. */
-static int stat_known_dirs(struct sync *s)
+/* Stats the directories v[0..n) in batches.  0, or -1 when the agent is
+ * lost. */
+static int stat_dirs(struct sync *s, struct dnode **v, size_t n)
 {
-	struct dnode **v = xcalloc(s->ndv + 1, sizeof *v);
-	size_t n = 0, i, j;
+	size_t i, j;
 	int rc = 0;
 
-	for (i = 0; i < s->ndv; i++)
-		if (s->dv[i]->kind != 't' && s->dv[i]->kind != 'x')
-			v[n++] = s->dv[i];
-	new_before_cur(v, n);
 	for (i = 0; i < n && !rc; i += STAT_BATCH) {
 		size_t cnt = n - i < STAT_BATCH ? n - i : STAT_BATCH;
 		char **paths = xcalloc(cnt, sizeof *paths);
@@ -887,8 +883,23 @@ static int stat_known_dirs(struct sync *s)
 			free(paths[j]);
 		free(paths);
 	}
-	free(v);
 	return rc < 0 ? -1 : 0;
+}
+
+/* Stats every known directory (tmp/ and below excepted) in batches. */
+static int stat_known_dirs(struct sync *s)
+{
+	struct dnode **v = xcalloc(s->ndv + 1, sizeof *v);
+	size_t n = 0, i;
+	int rc;
+
+	for (i = 0; i < s->ndv; i++)
+		if (s->dv[i]->kind != 't' && s->dv[i]->kind != 'x')
+			v[n++] = s->dv[i];
+	new_before_cur(v, n);
+	rc = stat_dirs(s, v, n);
+	free(v);
+	return rc;
 }
 
 static int dir_changed(const struct dnode *d)
@@ -930,6 +941,40 @@ static void classify(struct dnode *d, char parent_kind)
 }
 
 /* Step 1: what is there and what changed. */
+/* A message moved from new/ to cur/ after its cur/ was stat'ed (unchanged
+ * then, so not listed) and before its new/ was listed is in neither
+ * listing, where a --delete would take it for expunged.  Each unlisted
+ * cur/ whose new/ was listed (among changed[0..nch)) is stat'ed again now,
+ * and listed if it changed meanwhile.  0, or -1 when the agent is lost. */
+static int relist_cur_after_new(struct sync *s, struct dnode **changed,
+				size_t nch)
+{
+	struct dnode **v = xcalloc(nch + 1, sizeof *v);
+	size_t n = 0, na = 0, i;
+	int rc;
+
+	for (i = 0; i < nch; i++) {
+		struct dnode *c;
+
+		if (changed[i]->kind != 'n' || !changed[i]->listed ||
+		    !changed[i]->parent)
+			continue;
+		for (c = changed[i]->parent->child; c; c = c->sibling)
+			if (c->kind == 'c' && !strcmp(c->name, "cur") &&
+			    c->in_state && !c->listed && !c->failed &&
+			    !c->vanished && !dir_changed(c))
+				v[n++] = c;
+	}
+	rc = stat_dirs(s, v, n);
+	for (i = 0; i < n && !rc; i++)
+		if (dir_changed(v[i]))
+			v[na++] = v[i];
+	if (!rc && na)
+		rc = list_dirs_pipelined(s, v, na);
+	free(v);
+	return rc;
+}
+
 static int discover(struct sync *s)
 {
 	struct dnode *root;
@@ -962,7 +1007,8 @@ static int discover(struct sync *s)
 			changed[nch++] = d;
 		}
 		new_before_cur(changed, nch);
-		if (list_dirs_pipelined(s, changed, nch) < 0) {
+		if (list_dirs_pipelined(s, changed, nch) < 0 ||
+		    relist_cur_after_new(s, changed, nch) < 0) {
 			free(changed);
 			return ep_exit_code(s->ep);
 		}
