@@ -175,6 +175,8 @@ struct dnode {
 	int vanished;
 	int failed;		/* listing or a write below it failed */
 	int seen;		/* seen in its parent's new listing */
+	int keep_vanished;	/* vanished, but its removal failed below it:
+				   stays in the state for the next run */
 	struct folder *fo;
 };
 
@@ -862,17 +864,13 @@ static void new_before_cur(struct dnode **v, size_t n)
 	}
 }
 
-/* Stats every known directory (tmp/ and below excepted) in batches. */
-static int stat_known_dirs(struct sync *s)
+/* Stats the directories v[0..n) in batches.  0, or -1 when the agent is
+ * lost. */
+static int stat_dirs(struct sync *s, struct dnode **v, size_t n)
 {
-	struct dnode **v = xcalloc(s->ndv + 1, sizeof *v);
-	size_t n = 0, i, j;
+	size_t i, j;
 	int rc = 0;
 
-	for (i = 0; i < s->ndv; i++)
-		if (s->dv[i]->kind != 't' && s->dv[i]->kind != 'x')
-			v[n++] = s->dv[i];
-	new_before_cur(v, n);
 	for (i = 0; i < n && !rc; i += STAT_BATCH) {
 		size_t cnt = n - i < STAT_BATCH ? n - i : STAT_BATCH;
 		char **paths = xcalloc(cnt, sizeof *paths);
@@ -885,8 +883,23 @@ static int stat_known_dirs(struct sync *s)
 			free(paths[j]);
 		free(paths);
 	}
-	free(v);
 	return rc < 0 ? -1 : 0;
+}
+
+/* Stats every known directory (tmp/ and below excepted) in batches. */
+static int stat_known_dirs(struct sync *s)
+{
+	struct dnode **v = xcalloc(s->ndv + 1, sizeof *v);
+	size_t n = 0, i;
+	int rc;
+
+	for (i = 0; i < s->ndv; i++)
+		if (s->dv[i]->kind != 't' && s->dv[i]->kind != 'x')
+			v[n++] = s->dv[i];
+	new_before_cur(v, n);
+	rc = stat_dirs(s, v, n);
+	free(v);
+	return rc;
 }
 
 static int dir_changed(const struct dnode *d)
@@ -928,6 +941,40 @@ static void classify(struct dnode *d, char parent_kind)
 }
 
 /* Step 1: what is there and what changed. */
+/* A message moved from new/ to cur/ after its cur/ was stat'ed (unchanged
+ * then, so not listed) and before its new/ was listed is in neither
+ * listing, where a --delete would take it for expunged.  Each unlisted
+ * cur/ whose new/ was listed (among changed[0..nch)) is stat'ed again now,
+ * and listed if it changed meanwhile.  0, or -1 when the agent is lost. */
+static int relist_cur_after_new(struct sync *s, struct dnode **changed,
+				size_t nch)
+{
+	struct dnode **v = xcalloc(nch + 1, sizeof *v);
+	size_t n = 0, na = 0, i;
+	int rc;
+
+	for (i = 0; i < nch; i++) {
+		struct dnode *c;
+
+		if (changed[i]->kind != 'n' || !changed[i]->listed ||
+		    !changed[i]->parent)
+			continue;
+		for (c = changed[i]->parent->child; c; c = c->sibling)
+			if (c->kind == 'c' && !strcmp(c->name, "cur") &&
+			    c->in_state && !c->listed && !c->failed &&
+			    !c->vanished && !dir_changed(c))
+				v[n++] = c;
+	}
+	rc = stat_dirs(s, v, n);
+	for (i = 0; i < n && !rc; i++)
+		if (dir_changed(v[i]))
+			v[na++] = v[i];
+	if (!rc && na)
+		rc = list_dirs_pipelined(s, v, na);
+	free(v);
+	return rc;
+}
+
 static int discover(struct sync *s)
 {
 	struct dnode *root;
@@ -960,7 +1007,8 @@ static int discover(struct sync *s)
 			changed[nch++] = d;
 		}
 		new_before_cur(changed, nch);
-		if (list_dirs_pipelined(s, changed, nch) < 0) {
+		if (list_dirs_pipelined(s, changed, nch) < 0 ||
+		    relist_cur_after_new(s, changed, nch) < 0) {
 			free(changed);
 			return ep_exit_code(s->ep);
 		}
@@ -1111,6 +1159,22 @@ static int sub_fd(struct sync *s, struct folder *fo, char sub)
 		errno = e;
 	}
 	return *fdp;
+}
+
+/* Before a change mailmove makes in the destination's cur/ or new/: a
+ * directory that no longer has the mtime it had when read or right after
+ * mailmove's last change there was changed by someone else meanwhile (a
+ * delivery on this server), and the change about to be made would hide
+ * that from the commit: the rows will not list it exactly. */
+static void dest_changing(struct sync *s, struct folder *fo, char sub)
+{
+	int fd = sub_fd(s, fo, sub), i = sub == 'n';
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0 ||
+	    st.st_mtim.tv_sec != fo->seen[i].tv_sec ||
+	    st.st_mtim.tv_nsec != fo->seen[i].tv_nsec)
+		fo->inexact[i] = 1;
 }
 
 /* After a change mailmove made in the destination's cur/ or new/: the
@@ -1447,6 +1511,8 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 				rel = msg_rel(fo, e->s_sub, e->s_name);
 				plan_line(s, "rename", from, rel);
 				if (!s->dry) {
+					dest_changing(s, fo, e->d_sub);
+					dest_changing(s, fo, e->s_sub);
 					err = rename_msg(s, fo, e);
 					dest_changed(s, fo, e->d_sub);
 					dest_changed(s, fo, e->s_sub);
@@ -1536,6 +1602,8 @@ static int plan_folder(struct sync *s, struct dnode *fd_node,
 			plan_line(s, "delete", rel, NULL);
 			if (!s->dry) {
 				int dfd = sub_fd(s, fo, e->d_sub);
+
+				dest_changing(s, fo, e->d_sub);
 				if (dfd < 0 || unlinkat(dfd, e->d_name, 0) < 0)
 					err = errno ? errno : ENOENT;
 				else
@@ -2130,6 +2198,7 @@ static int link_from(struct sync *s, struct job *j, const char *from_rel)
 		close(dfd);
 		return ENOENT;
 	}
+	dest_changing(s, j->fo, j->sub);
 	if (linkat(dfd, slash ? slash + 1 : from_rel, to, j->name, 0) < 0)
 		e = errno;
 	close(dfd);
@@ -2290,6 +2359,8 @@ static int flush(struct sync *s)
 		struct job *j = s->placed_wait[i];
 		int to = sub_fd(s, j->fo, j->sub);
 
+		if (to >= 0)
+			dest_changing(s, j->fo, j->sub);
 		if (to < 0 || renameat(j->fo->tmp_fd, j->base, to, j->name) < 0) {
 			int e = errno;
 
@@ -2662,8 +2733,9 @@ static int run_jobs(struct sync *s)
 
 /* A folder gone from the source (deleted or renamed): with --delete its
  * messages that the state proves go, then its Dovecot files and empty
- * directories unless destination-only messages remain. */
-static void remove_folder(struct sync *s, struct dnode *d)
+ * directories unless destination-only messages remain.  0, or -1 when its
+ * cur/ or new/ here cannot be read (reported; nothing removed). */
+static int remove_folder(struct sync *s, struct dnode *d)
 {
 	struct folder tmp;
 	struct msgtab t;
@@ -2692,7 +2764,7 @@ static void remove_folder(struct sync *s, struct dnode *d)
 			folder_close_fds(&tmp);
 			msgtab_release(&t);
 			buf_release(&user);
-			return;
+			return -1;
 		}
 	}
 	for (i = 0; i < t.n; i++) {
@@ -2767,6 +2839,7 @@ static void remove_folder(struct sync *s, struct dnode *d)
 	}
 	msgtab_release(&t);
 	buf_release(&user);
+	return 0;
 }
 
 static int by_depth_desc(const void *a, const void *b)
@@ -2817,12 +2890,24 @@ static int handle_vanished(struct sync *s)
 	for (i = 0; i < n; i++) {
 		struct dnode *d = v[i];
 
-		if (d->kind == 'F')
-			remove_folder(s, d);
+		if (d->kind == 'F' && remove_folder(s, d) < 0) {
+			/* The next run tries again: the folder, its cur/,
+			 * new/, tmp/ (already dropped: deeper) and the
+			 * directories above it stay in the state. */
+			struct dnode *c;
+
+			for (c = d->child; c; c = c->sibling)
+				if (c->in_state && strchr("cnt", c->kind))
+					state_dir_put(&s->state, c->path,
+						      c->kind, 0, 0);
+			for (c = d; c; c = c->parent)
+				c->keep_vanished = 1;
+		}
 		if (!s->dry && s->dst_fd >= 0 && *d->path &&
 		    (d->kind == 'F' || d->kind == 'd'))
 			remove_empty_dir(s, d->path);
-		state_dir_del(&s->state, d->path);
+		if (!d->keep_vanished)
+			state_dir_del(&s->state, d->path);
 	}
 	free(v);
 	if (state_commit(&s->state) < 0)
