@@ -940,7 +940,6 @@ static void classify(struct dnode *d, char parent_kind)
 		classify(c, d->kind);
 }
 
-/* Step 1: what is there and what changed. */
 /* A message moved from new/ to cur/ after its cur/ was stat'ed (unchanged
  * then, so not listed) and before its new/ was listed is in neither
  * listing, where a --delete would take it for expunged.  Each unlisted
@@ -975,6 +974,7 @@ static int relist_cur_after_new(struct sync *s, struct dnode **changed,
 	return rc;
 }
 
+/* Step 1: what is there and what changed. */
 static int discover(struct sync *s)
 {
 	struct dnode *root;

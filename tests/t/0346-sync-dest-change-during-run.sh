@@ -9,29 +9,17 @@
 plan 10
 
 sync_roots
-mkdir -p "$M/cur" "$M/new" "$M/tmp"
-printf 'message A\n' >"$M/cur/1700000001.M1P1.old:2,S"
-printf 'message B\n' >"$M/new/1700000002.M2P1.old"
-
-sync_vv
-is "$rc" 0 "first sync"
+sync_inbox_ab
 
 # A flag change on the old server makes the folder planned; the run is
 # stopped after planning and a message is delivered on the new server.
 sleep 2.1
 mv "$M/cur/1700000001.M1P1.old:2,S" "$M/cur/1700000001.M1P1.old:2,RS"
-MAILMOVE_TEST_STOP_BEFORE_COPIES=1 "$MM" sync -vv --from "$T/old" --to "$T/new" \
-	--state "$S" >"$T/out" 2>"$T/err" &
-pid=$!
-stopped() { [ "$(awk '{print $3}' /proc/$pid/stat 2>/dev/null)" = T ]; }
-wait_for stopped
-ok "$(stopped && echo 0)" "the sync stopped after planning"
+sync_stopped
+ok "$(_self_stopped && echo 0)" "the sync stopped after planning"
 printf 'delivered here\n' >"$N/new/1700000100.M9P9.new"
 printf 'moved here\n' >"$N/cur/1700000101.M9P9.new:2,S"
-kill -CONT $pid
-wait $pid
-is "$?" 0 "the sync went on and finished"
-err=$(cat "$T/err")
+sync_go_on
 is "$(dest_counts)" "0 2" "both directories were taken from the state"
 ok "$(test -f "$N/cur/1700000001.M1P1.old:2,RS" && echo 0)" "the flag change arrived"
 

@@ -21,29 +21,10 @@ ok "$(test -f "$N/new/1700000002.M2P1.old" && echo 0)" "the unread message is in
 sleep 2.1
 printf 'another\n' >"$M/new/1700000003.M3P1.old"
 mv "$M/cur/1700000001.M1P1.old:2,S" "$M/cur/1700000001.M1P1.old:2,RS"
-MAILMOVE_TRACE=1 MAILMOVE_AGENT_TEST_PAUSE=1 "$MM" sync -vv --delete --from "$T/old" --to "$T/new" \
-	--state "$S" >"$T/out" 2>"$T/err" &
-pid=$!
-agent_stopped() {
-	local p
-	for p in /proc/[0-9]*; do
-		[ "$(awk '{print $4}' "$p/stat" 2>/dev/null)" = "$pid" ] || continue
-		[ "$(awk '{print $3}' "$p/stat" 2>/dev/null)" = T ] && { echo "${p#/proc/}"; return 0; }
-	done
-	return 1
-}
-wait_for agent_stopped
-apid=$(agent_stopped)
-ok "$([ -n "$apid" ] && echo 0)" "the agent stopped after its first cur/ or new/"
+sync_paused --delete
 # Dovecot's move of the unread message, as a client reads it.
 mv "$M/new/1700000002.M2P1.old" "$M/cur/1700000002.M2P1.old:2,S"
-kill -CONT "$apid"
-wait $pid
-is "$?" 0 "the sync finished"
-out=$(cat "$T/out")
-like "$out" "0 deleted" "nothing deleted"
-ok "$( { test -f "$N/cur/1700000002.M2P1.old:2,S" || test -f "$N/new/1700000002.M2P1.old"; } && echo 0)" \
-	"the moved message is here, in cur/ or still in new/"
+agent_on_nothing_deleted 1700000002.M2P1.old:2,S 1700000002.M2P1.old
 run_mm sync --delete --from "$T/old" --to "$T/new" --state "$S"
 ok "$(cmp "$M/cur/1700000002.M2P1.old:2,S" "$N/cur/1700000002.M2P1.old:2,S" >&2 && echo 0)" \
 	"after the next run it is in cur/ with its flag"

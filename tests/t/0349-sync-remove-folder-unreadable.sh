@@ -4,18 +4,14 @@
 # the state, so that a later --delete run, once the directory is back,
 # still removes it.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-sync.sh"
 plan 7
 
-mkdir -p "$T/old/etc" "$T/new/etc" "$T/new/var/vmail"
-for r in old new; do
-	printf 'root:x:0:0::/root:/bin/sh\n' >"$T/$r/etc/passwd"
-	printf 'root:x:0:\n' >"$T/$r/etc/group"
-done
+sync_roots
 M="$T/old/var/vmail/example.org/alice/Maildir"
 N="$T/new/var/vmail/example.org/alice/Maildir"
 mkdir -p "$M/cur" "$M/new" "$M/tmp" "$T/old/var/vmail/example.org/bob/Maildir/cur"
 for i in 1 2; do printf 'message %s\n' $i >"$M/cur/170000000$i.M${i}P1.old:2,S"; done
-S="$T/new/state.sqlite"
 
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"
 is "$rc" 0 "first sync"
