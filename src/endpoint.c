@@ -639,9 +639,11 @@ static int ssh_config_multiplexes(char **argv, int n, const char *port,
 	close(fds[0]);
 	out[got] = '\0';
 	if (pid > 0) {
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		pid_t w;
+
+		while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 			;
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		if (w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			yes = (strstr(out, "\ncontrolpath ") &&
 			       !strstr(out, "\ncontrolpath none\n")) ||
 				(strstr(out, "\ncontrolmaster ") &&
