@@ -40,6 +40,20 @@ void *xrealloc(void *p, size_t n)
 	return p;
 }
 
+void *xgrow(void *v, size_t size, size_t want, size_t *cap, size_t first)
+{
+	size_t c = *cap;
+
+	if (want <= c)
+		return v;
+	if (!c)
+		c = first ? first : 16;
+	while (c < want)
+		c *= 2;
+	*cap = c;
+	return xrealloc(v, c * size);
+}
+
 char *xstrdup(const char *s)
 {
 	return xstrndup(s, strlen(s));

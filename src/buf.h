@@ -41,4 +41,11 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 
+/* Growing arrays: makes room in `v` (elements of `size` bytes, *cap of
+ * them) for `want` elements, doubling from `first`.  Returns the array.
+ * XGROW(v, n, cap, first) makes room for one more after the n in use. */
+void *xgrow(void *v, size_t size, size_t want, size_t *cap, size_t first);
+#define XGROW(v, n, cap, first) \
+	((v) = xgrow((v), sizeof *(v), (n) + 1, &(cap), (first)))
+
 #endif

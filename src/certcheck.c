@@ -454,10 +454,7 @@ static size_t list_dir(const struct certcheck *c, const char *rel,
 			continue;
 		if (suffix && (len <= sl || strcmp(d->d_name + len - sl, suffix)))
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			v = xrealloc(v, cap * sizeof *v);
-		}
+		XGROW(v, n, cap, 16);
 		v[n++] = xstrdup(d->d_name);
 	}
 	closedir(dh);

@@ -49,10 +49,7 @@ int mm_run_wait(char *const *argv)
 
 void argvb_add(struct argvb *a, const char *arg)
 {
-	if (a->n + 2 > a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 16;
-		a->v = xrealloc(a->v, a->cap * sizeof *a->v);
-	}
+	a->v = xgrow(a->v, sizeof *a->v, a->n + 2, &a->cap, 16);
 	a->v[a->n++] = (char *)arg;
 	a->v[a->n] = NULL;
 }

@@ -165,11 +165,7 @@ int uidlist_parse(const char *data, size_t len, struct uidlist *ul,
 				goto bad;
 			}
 			last = uid;
-			if (ul->n == cap) {
-				cap = cap ? cap * 2 : 64;
-				ul->recs = xrealloc(ul->recs,
-						    cap * sizeof *ul->recs);
-			}
+			XGROW(ul->recs, ul->n, cap, 64);
 			ul->recs[ul->n].uid = uid;
 			ul->recs[ul->n].base = xstrndup(colon + 1,
 						(size_t)(le - colon - 1));

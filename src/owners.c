@@ -47,10 +47,7 @@ static void parse_db(const char *data, size_t len, struct idname **out,
 				errno = 0;
 				id = strtoul(num, &idend, 10);
 				if (!errno && !*idend && id <= UINT32_MAX) {
-					if (*n == cap) {
-						cap = cap ? cap * 2 : 64;
-						*out = xrealloc(*out, cap * sizeof **out);
-					}
+					XGROW(*out, *n, cap, 64);
 					(*out)[*n].id = (uint32_t)id;
 					(*out)[*n].name = xstrndup(p, (size_t)(c1 - p));
 					(*n)++;

@@ -73,10 +73,7 @@ static const char *dirtab_find(const struct dirtab *t, uint32_t index)
 
 static void dirtab_add(struct dirtab *t, uint32_t index, const char *path)
 {
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 64;
-		t->v = xrealloc(t->v, t->cap * sizeof *t->v);
-	}
+	XGROW(t->v, t->n, t->cap, 64);
 	t->v[t->n].index = index;
 	t->v[t->n].path = xstrdup(path);
 	t->n++;

@@ -169,11 +169,24 @@ int switch_state_get_ttl(struct switch_state *st, const char *domain,
 	return 0;
 }
 
+/* Runs a prepared write and finalizes it.  0, or -1 after saying why. */
+static int step_save(struct switch_state *st, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		log_error("state: %s: cannot save: %s", st->path,
+			  sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return 0;
+}
+
 int switch_state_put_ttl(struct switch_state *st, const char *domain,
 			 const struct ttl_memory *m)
 {
 	sqlite3_stmt *s = NULL;
-	int rc;
 
 	if (!st->db || st->readonly)
 		return 0;
@@ -190,14 +203,7 @@ int switch_state_put_ttl(struct switch_state *st, const char *domain,
 	sqlite3_bind_int64(s, 4, m->high_ttl);
 	sqlite3_bind_int64(s, 5, m->lowered_at);
 	sqlite3_bind_int64(s, 6, m->low_ttl);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		log_error("state: %s: cannot save: %s", st->path,
-			  sqlite3_errmsg(st->db));
-		return -1;
-	}
-	return 0;
+	return step_save(st, s);
 }
 
 int switch_state_get_softbounce(struct switch_state *st, int64_t *on_since,
@@ -224,7 +230,6 @@ int switch_state_put_softbounce(struct switch_state *st, int64_t on_since,
 				int64_t off_since)
 {
 	sqlite3_stmt *s = NULL;
-	int rc;
 
 	if (!st->db || st->readonly)
 		return 0;
@@ -236,12 +241,5 @@ int switch_state_put_softbounce(struct switch_state *st, int64_t on_since,
 	}
 	sqlite3_bind_int64(s, 1, on_since);
 	sqlite3_bind_int64(s, 2, off_since);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		log_error("state: %s: cannot save: %s", st->path,
-			  sqlite3_errmsg(st->db));
-		return -1;
-	}
-	return 0;
+	return step_save(st, s);
 }

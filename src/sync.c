@@ -287,10 +287,7 @@ static struct msgent *msgtab_at(struct msgtab *t, const char *base, size_t len)
 		if (e->h == h && !strncmp(e->base, base, len) && !e->base[len])
 			return e;
 	}
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 256;
-		t->v = xrealloc(t->v, t->cap * sizeof *t->v);
-	}
+	XGROW(t->v, t->n, t->cap, 256);
 	e = &t->v[t->n];
 	memset(e, 0, sizeof *e);
 	e->base = arena_strndup(&t->ar, base, len);
@@ -459,10 +456,7 @@ struct sync {
 };
 
 #define VEC_PUSH(v, n, cap, x) do { \
-	if ((n) == (cap)) { \
-		(cap) = (cap) ? (cap) * 2 : 64; \
-		(v) = xrealloc((v), (cap) * sizeof *(v)); \
-	} \
+	XGROW((v), (n), (cap), 64); \
 	(v)[(n)++] = (x); \
 } while (0)
 
@@ -1051,23 +1045,6 @@ static int by_depth(const void *a, const void *b)
 	return strcmp(x->path, y->path);
 }
 
-static void ts_push(struct ts_list *l, const char *path, char kind,
-		    const struct mm_stat *st, const char *target)
-{
-	struct ts_entry *t;
-
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
-	}
-	t = &l->v[l->n++];
-	t->path = xstrdup(path);
-	t->kind = kind;
-	t->st = *st;
-	t->target = target ? xstrdup(target) : NULL;
-	t->no_temps = 0;
-}
-
 /* A file of a listed directory that the file-tree sync owns. */
 static int is_plain_file(const struct fentry *f)
 {
@@ -1094,18 +1071,17 @@ static int sync_plain(struct sync *s)
 			continue;
 		/* Every directory seen in a listing is made sure of. */
 		if (d->is_new || d->listed || (d->parent && d->parent->listed)) {
-			ts_push(&l, d->path, 'd', &d->now, NULL);
 			/* A scan for stale temporaries would read all of a
 			 * big cur/ for nothing: sync writes none there. */
-			l.v[l.n - 1].no_temps = d->kind == 'c' ||
-				d->kind == 'n' || d->kind == 't';
+			ts_list_push(&l, d->path, 'd', &d->now, NULL)->no_temps =
+				d->kind == 'c' || d->kind == 'n' || d->kind == 't';
 		}
 	}
 	for (i = 0; i < s->nfv; i++) {
 		struct fentry *f = &s->fv[i];
 
 		if (is_plain_file(f))
-			ts_push(&l, f->path, f->kind, &f->st, f->target);
+			ts_list_push(&l, f->path, f->kind, &f->st, f->target);
 	}
 	if (!l.n)
 		return MM_OK;

@@ -17,24 +17,25 @@
 
 #define TS_BATCH 512	/* files per read or hash request */
 
-void ts_list_add(struct ts_list *l, const struct rentry *e)
+struct ts_entry *ts_list_push(struct ts_list *l, const char *path, char kind,
+			      const struct mm_stat *st, const char *target)
 {
 	struct ts_entry *t;
 
-	if (e->kind != 'f' && e->kind != 'd' && e->kind != 'l')
-		return;
-	if (!e->has_stat)
-		return;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
-	}
+	XGROW(l->v, l->n, l->cap, 64);
 	t = &l->v[l->n++];
-	t->path = xstrdup(e->path);
-	t->kind = e->kind;
-	t->st = e->st;
-	t->target = e->target ? xstrdup(e->target) : NULL;
+	t->path = xstrdup(path);
+	t->kind = kind;
+	t->st = *st;
+	t->target = target ? xstrdup(target) : NULL;
 	t->no_temps = 0;
+	return t;
+}
+
+void ts_list_add(struct ts_list *l, const struct rentry *e)
+{
+	if ((e->kind == 'f' || e->kind == 'd' || e->kind == 'l') && e->has_stat)
+		ts_list_push(l, e->path, e->kind, &e->st, e->target);
 }
 
 void ts_list_release(struct ts_list *l)

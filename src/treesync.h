@@ -35,6 +35,9 @@ struct ts_list {
 
 /* Adds a listed entry (files, directories and symlinks; others skipped). */
 void ts_list_add(struct ts_list *l, const struct rentry *e);
+/* Adds an entry (copies of path and target); returns it. */
+struct ts_entry *ts_list_push(struct ts_list *l, const char *path, char kind,
+			      const struct mm_stat *st, const char *target);
 void ts_list_release(struct ts_list *l);
 
 #define TS_DRY_RUN	(1u << 0)	/* decide and report, write nothing */

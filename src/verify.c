@@ -67,10 +67,7 @@ struct vcounts *vreport_user(struct vreport *r, const char *user)
 			r->last = i;
 			return &r->users[i].c;
 		}
-	if (r->n == r->cap) {
-		r->cap = r->cap ? r->cap * 2 : 16;
-		r->users = xrealloc(r->users, r->cap * sizeof *r->users);
-	}
+	XGROW(r->users, r->n, r->cap, 16);
 	memset(&r->users[r->n], 0, sizeof r->users[0]);
 	r->users[r->n].name = xstrdup(user);
 	r->last = r->n;

@@ -295,10 +295,7 @@ static void fetch_line(void *arg, char **f)
 
 	if (!f[0] || !f[1] || !f[2])
 		return;
-	if (p->d->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 256;
-		p->d->r = xrealloc(p->d->r, p->cap * sizeof *p->d->r);
-	}
+	XGROW(p->d->r, p->d->n, p->cap, 256);
 	r = &p->d->r[p->d->n++];
 	r->mailbox = xstrdup(f[0]);
 	r->uid = mm_parse_u64(f[1], &v) == 0 && v <= UINT32_MAX ?
@@ -322,10 +319,7 @@ static void status_line(void *arg, char **f)
 
 	if (!f[0])
 		return;
-	if (p->d->nb == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 16;
-		p->d->b = xrealloc(p->d->b, p->cap * sizeof *p->d->b);
-	}
+	XGROW(p->d->b, p->d->nb, p->cap, 16);
 	b = &p->d->b[p->d->nb++];
 	b->mailbox = xstrdup(f[0]);
 	b->messages = f[1] && mm_parse_u64(f[1], &v) == 0 ? v : 0;

@@ -6,6 +6,8 @@
 #                     one "event<TAB>user<TAB>folder<TAB>name" line each, sorted
 #   total FIELD       a field of the files check's total in the result
 #   base_of FILE      a message file name without its ":2,..." info
+#   verify NAME ARGS  mailmove verify --json ARGS from the pair NAME's old
+#                     root to its new one (run_mm: $out, $err, $rc)
 
 _pristine=""
 make_pair() {
@@ -31,3 +33,4 @@ total() {
 }
 
 base_of() { local b=${1##*/}; printf '%s' "${b%%:*}"; }
+verify() { local d=$1; shift; run_mm verify --from "$T/$d/old" --to "$T/$d/new" --json "$@"; }

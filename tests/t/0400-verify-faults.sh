@@ -9,7 +9,6 @@ plan 49
 
 V=var/vmail
 A=$V/example.org/alice/Maildir
-verify() { local d=$1; shift; run_mm verify --from "$T/$d/old" --to "$T/$d/new" --json "$@"; }
 
 # An identical pair is clean, with and without --content.
 make_pair same

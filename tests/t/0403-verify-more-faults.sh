@@ -9,7 +9,6 @@ plan 27
 
 V=var/vmail
 A=$V/example.org/alice/Maildir
-verify() { local d=$1; shift; run_mm verify --from "$T/$d/old" --to "$T/$d/new" --json "$@"; }
 
 # Two files of one message in one destination folder: Dovecot would rename
 # one of them, so this is a difference (content), even with equal bytes.
