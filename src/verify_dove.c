@@ -282,14 +282,15 @@ static char *norm_flags(const char *s)
 	return buf_detach(&out);
 }
 
-struct fetch_parse {
+/* A doveadm output being parsed into one side: the array's capacity. */
+struct side_parse {
 	struct dside *d;
 	size_t cap;
 };
 
 static void fetch_line(void *arg, char **f)
 {
-	struct fetch_parse *p = arg;
+	struct side_parse *p = arg;
 	struct drec *r;
 	uint64_t v;
 
@@ -306,14 +307,9 @@ static void fetch_line(void *arg, char **f)
 	r->size = f[5] && mm_parse_u64(f[5], &v) == 0 ? v : UINT64_MAX;
 }
 
-struct status_parse {
-	struct dside *d;
-	size_t cap;
-};
-
 static void status_line(void *arg, char **f)
 {
-	struct status_parse *p = arg;
+	struct side_parse *p = arg;
 	struct dbox *b;
 	uint64_t v;
 
@@ -553,7 +549,7 @@ static int dove_user(struct verify *v, const struct verify_dove_opts *o,
 	memset(&d, 0, sizeof d);
 	vreport_user(&v->dove, user);
 	{
-		struct status_parse ps = { &s, 0 }, pd = { &d, 0 };
+		struct side_parse ps = { &s, 0 }, pd = { &d, 0 };
 		rc = dove_query(v, o, user, status_cmd, box_cols, 3,
 				status_line, &ps, &pd, &ok);
 	}
@@ -561,7 +557,7 @@ static int dove_user(struct verify *v, const struct verify_dove_opts *o,
 		goto out;
 	compare_boxes(v, user, &s, &d);
 	{
-		struct fetch_parse ps = { &s, 0 }, pd = { &d, 0 };
+		struct side_parse ps = { &s, 0 }, pd = { &d, 0 };
 		rc = dove_query(v, o, user, fetch_cmd, msg_cols, 6,
 				fetch_line, &ps, &pd, &ok);
 	}
