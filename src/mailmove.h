@@ -27,6 +27,7 @@ enum mm_exit {
 #define CMD_JSON	(1u << 3)	/* --json */
 #define CMD_PLUMBING	(1u << 4)	/* listed apart in --help */
 #define CMD_ARGV	(1u << 5)	/* options end at the first operand */
+#define CMD_LOCK	(1u << 6)	/* writes: one run at a time (lock.h) */
 
 struct mm_ctx;
 

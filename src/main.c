@@ -20,7 +20,7 @@ const struct cmd mm_commands[] = {
 	  "preflight: reach the old server, compare systems and disk space",
 	  "check [--from HOST|DIR] [--to DIR] [--json]",
 	  "" },
-	{ "db", cmd_db, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	{ "db", cmd_db, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "copy the mailserver (or Roundcube) database, MariaDB or SQLite",
 	  "db [--from HOST|DIR] [--to DIR] [--src URL] [--dest URL] "
 	  "[--roundcube] [--mail-host HOST] [--replace] [--dry-run] [--json]",
@@ -39,7 +39,7 @@ const struct cmd mm_commands[] = {
 	  "  --password-file FILE      the --dest password (first line)\n"
 	  "  --src-password-file FILE  the --src password (first line)\n" },
 
-	{ "redis", cmd_redis, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	{ "redis", cmd_redis, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "copy rspamd's Redis data (Bayes, reputation, history) and compare",
 	  "redis [--from HOST|DIR] [--to DIR] [--src ADDR] [--dest ADDR] "
 	  "[--db N]... [--match PATTERN] [--replace] "
@@ -67,7 +67,7 @@ const struct cmd mm_commands[] = {
 	  "  --no-check         skip the comparison after the copy\n"
 	  "  --batch N          keys per pipelined batch (default 1000)\n" },
 
-	{ "files", cmd_files, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	{ "files", cmd_files, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "copy certificates, DKIM keys and the rspamd signing setup, "
 	  "then check them",
 	  "files [--from HOST|DIR] [--to DIR] [--dry-run] [--json] [PATH...]",
@@ -151,7 +151,7 @@ const struct cmd mm_commands[] = {
 	  "  --state FILE       where softbounce recorded its time (default\n"
 	  "                     /var/lib/mailmove/switch.sqlite)\n" },
 
-	{ "softbounce", cmd_softbounce, CMD_DRYRUN | CMD_JSON,
+	{ "softbounce", cmd_softbounce, CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "turn Postfix's soft_bounce on or off, or show it and since when",
 	  "softbounce [--postfix-config DIR] [--state FILE] on|off|status",
 	  "  --postfix-config DIR  Postfix's configuration directory (passed\n"
@@ -159,7 +159,7 @@ const struct cmd mm_commands[] = {
 	  "  --state FILE       where the time it went on is kept (default\n"
 	  "                     /var/lib/mailmove/switch.sqlite)\n" },
 
-	{ "cutover", cmd_cutover, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	{ "cutover", cmd_cutover, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "the downtime: stop Dovecot on both servers, cold sync, verify, "
 	  "start and resync the new Dovecot, soft_bounce on, start Postfix",
 	  "cutover [--from HOST|DIR] [--to DIR] [--yes] [options] [SRC DEST]",
@@ -178,7 +178,7 @@ const struct cmd mm_commands[] = {
 	  "  --switch-state FILE    where softbounce records when it went on\n"
 	  "  --no-verify            skip the verify step\n" },
 
-	{ "run", cmd_run, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	{ "run", cmd_run, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "the whole plan: check, db, redis, files, hot sync, then the "
 	  "cutover (which asks first); resumable",
 	  "run [--from HOST|DIR] [--to DIR] [--yes] [--skip STEP]... [options]",

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "lock.h"
 #include "log.h"
 #include "mailmove.h"
 #include "banned.h"
@@ -196,6 +197,8 @@ int mm_parse_options(struct mm_ctx *ctx, int argc, char **argv,
 	}
 	*first_arg = optind;
 	log_setup(ctx->verbose, ctx->json);
+	if ((c->flags & CMD_LOCK) && !ctx->dry_run)
+		rc = mm_lock_command(ctx);
 	goto out;
 unknown:
 	if (optopt && optopt < 256 && optopt != '?')

@@ -40,6 +40,7 @@
 
 #include "endpoint.h"
 #include "fsops.h"
+#include "lock.h"
 #include "log.h"
 #include "maildir.h"
 #include "owners.h"
@@ -3161,6 +3162,16 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 			  strerror(e));
 		rc = MM_EDEST;
 		goto out_nostate;
+	}
+	if (!s.dry) {
+		/* One run at a time on this state (a dry run only reads). */
+		struct buf lk = BUF_INIT;
+
+		buf_printf(&lk, "%s.lock", state_path.data);
+		rc = mm_lock_path(lk.data, "sync");
+		buf_release(&lk);
+		if (rc)
+			goto out_nostate;
 	}
 	if (state_open(&s.state, state_path.data, s.dry) < 0) {
 		rc = MM_EDEST;

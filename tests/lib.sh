@@ -20,6 +20,7 @@ export MAILMOVE_NO_PROGRESS=1
 export MAILMOVE_SSH_PERSIST=${MAILMOVE_SSH_PERSIST:-0}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/mm-test.XXXXXX")
+export MAILMOVE_LOCK_DIR="$T/locks"
 chmod 755 "$T"
 _tap_n=0
 _tap_fail=0
