@@ -1,0 +1,669 @@
+/*
+ * sync_copy.c: step 4 of a sync, the copies: inodes of destination files
+ * the state did not know, stats of messages listed by name only, hard
+ * links (kept as links, to a twin of this run or one the state proves),
+ * then the reads streamed from the agent (two requests in flight) into
+ * tmp/<base>, and the flush: one syncfs() for a batch, the renames into
+ * cur/ or new/, and the commit of the folders it finished.
+ */
+#include "sync_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "endpoint.h"
+#include "log.h"
+#include "maildir.h"
+#include "remote.h"
+#include "banned.h"
+
+static void link_key(char *key, size_t n, const struct mm_stat *st)
+{
+	snprintf(key, n, "%llx:%llx", (unsigned long long)st->dev,
+		 (unsigned long long)st->ino);
+}
+
+void sync_link_register(struct sync *s, const struct mm_stat *st,
+			  struct job *job, const char *dest)
+{
+	struct linkref *r;
+	char key[48];
+
+	if (st->nlink < 2)
+		return;
+	link_key(key, sizeof key, st);
+	r = strmap_get(&s->links, key);
+	if (r && r->job && r->job->state != -1)
+		return;
+	if (!r) {
+		r = xcalloc(1, sizeof *r);
+		memcpy(r->key, key, sizeof key);
+		strmap_put(&s->links, r->key, r);
+	}
+	r->job = job;
+	free(r->dest);
+	r->dest = dest ? xstrdup(dest) : NULL;
+}
+
+/* The mode, owner and mtime a copied message gets; -1 (reported) when its
+ * owner has no counterpart here. */
+int sync_job_meta(struct sync *s, struct job *j)
+{
+	struct buf why = BUF_INIT;
+	int rc = 0;
+
+	j->meta.mode = j->st.mode & 07777;
+	j->meta.set_owner = 1;
+	j->meta.set_mtime = 1;
+	j->meta.mtime_s = j->st.mtime_s;
+	j->meta.mtime_ns = j->st.mtime_ns;
+	if (owner_map_ids(&s->owners, j->st.uid, j->st.gid, &j->meta.uid,
+			  &j->meta.gid, &why) < 0) {
+		char *rel = sync_msg_rel(j->fo, j->sub, j->name);
+		log_error("%s: %s", rel, why.data);
+		sync_item_failed(s, j->fo, rel, "owner missing on this server", EINVAL);
+		free(rel);
+		rc = -1;
+	}
+	buf_release(&why);
+	return rc;
+}
+
+static void job_failed(struct sync *s, struct job *j, const char *what, int err)
+{
+	char *rel = sync_msg_rel(j->fo, j->sub, j->name);
+
+	if (err == ENOENT) {
+		/* expunged or moved on the old server since the listing: no
+		 * failure, the folder is listed again next run */
+		log_verbose("%s: gone on the old server before it was copied",
+			    rel);
+		j->fo->errors++;
+	} else {
+		sync_item_failed(s, j->fo, rel, what, err);
+	}
+	free(rel);
+	j->state = -1;
+	if (j->fo->pending && --j->fo->pending == 0)
+		VEC_PUSH(s->ready, s->nready, s->capready, j->fo);
+}
+
+static void job_placed(struct sync *s, struct job *j, int linked)
+{
+	struct ustats *us = sync_user_stats(s, j->fo->user);
+
+	j->state = 2;
+	if (linked) {
+		s->total.linked++;
+		us->linked++;
+	} else {
+		s->total.copied++;
+		us->copied++;
+		s->total.bytes += j->st.size;
+		us->bytes += j->st.size;
+	}
+	progress_add(&s->prog, 1, linked ? 0 : j->st.size);
+	if (j->fo->pending && --j->fo->pending == 0)
+		VEC_PUSH(s->ready, s->nready, s->capready, j->fo);
+}
+
+/* Links `j` to an existing destination file `from_rel`.  0 or errno. */
+static int link_from(struct sync *s, struct job *j, const char *from_rel)
+{
+	const char *slash = strrchr(from_rel, '/');
+	char *dir = slash ? xstrndup(from_rel, (size_t)(slash - from_rel)) :
+		xstrdup("");
+	int dfd, to = sync_sub_fd(s, j->fo, j->sub), e;
+	struct stat st;
+
+	if (to < 0) {
+		free(dir);
+		return errno ? errno : ENOENT;
+	}
+	e = fs_walk(s->dst_fd, dir, 0, NULL, &dfd);
+	free(dir);
+	if (e)
+		return e;
+	/* Only the same content: same size as the source says. */
+	if (fstatat(dfd, slash ? slash + 1 : from_rel, &st,
+		    AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != j->st.size) {
+		close(dfd);
+		return ENOENT;
+	}
+	sync_dest_changing(s, j->fo, j->sub);
+	if (linkat(dfd, slash ? slash + 1 : from_rel, to, j->name, 0) < 0)
+		e = errno;
+	close(dfd);
+	sync_dest_changed(s, j->fo, j->sub);
+	if (!e)
+		sync_step();
+	return e;
+}
+
+/* Decides at dispatch whether a job is a hard link: 1 linked now, 2 wait
+ * for its twin in this run, 0 read it. */
+static int try_link(struct sync *s, struct job *j)
+{
+	struct linkref *r;
+	char key[48];
+	int rc = 0;
+
+	if (j->st.nlink < 2) {
+		/* A folder renamed on the old server keeps its inodes: the
+		 * messages are already here under the old name. */
+		return j->state_twin && link_from(s, j, j->state_twin) == 0;
+	}
+	link_key(key, sizeof key, &j->st);
+	r = strmap_get(&s->links, key);
+	if (r && r->job && r->job != j && r->job->state >= 0) {
+		if (r->job->state == 2) {
+			char *from = sync_msg_rel(r->job->fo, r->job->sub,
+					     r->job->name);
+			rc = link_from(s, j, from) == 0 ? 1 : 0;
+			free(from);
+			return rc;
+		}
+		j->state = 3;
+		j->twin = r->job;
+		return 2;
+	}
+	if (r && r->dest && link_from(s, j, r->dest) == 0)
+		return 1;
+	if (j->state_twin)
+		rc = link_from(s, j, j->state_twin) == 0 ? 1 : 0;
+	if (!rc)
+		sync_link_register(s, &j->st, j, NULL);
+	return rc;
+}
+
+struct chunk {
+	struct job **v;
+	size_t n;
+	uint32_t id;
+	struct sync *s;
+	int fd;			/* the tmp file being written */
+	struct job *cur;
+};
+
+static int rd_begin(void *arg, uint32_t index, int err, const struct mm_stat *st)
+{
+	struct chunk *c = arg;
+	struct job *j = c->v[index];
+	int tfd;
+
+	(void)st;
+	c->fd = -1;
+	c->cur = j;
+	if (err) {
+		job_failed(c->s, j, "cannot read on the old server", err);
+		return 0;
+	}
+	tfd = sync_sub_fd(c->s, j->fo, 't');
+	if (tfd < 0) {
+		job_failed(c->s, j, "cannot open the folder's tmp/",
+			   errno ? errno : ENOENT);
+		return c->s->fatal ? 1 : 0;
+	}
+	unlinkat(tfd, j->base, 0);
+	c->fd = openat(tfd, j->base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		       O_CLOEXEC, 0600);
+	if (c->fd < 0) {
+		job_failed(c->s, j, "cannot create in tmp/", errno);
+		return c->s->fatal ? 1 : 0;
+	}
+	return 0;
+}
+
+static void rd_abort(struct chunk *c)
+{
+	if (c->fd >= 0) {
+		close(c->fd);
+		unlinkat(c->cur->fo->tmp_fd, c->cur->base, 0);
+		c->fd = -1;
+	}
+}
+
+static int rd_data(void *arg, uint32_t index, const void *p, size_t n)
+{
+	struct chunk *c = arg;
+	int e;
+
+	(void)index;
+	if (c->fd < 0)
+		return 0;
+	e = fs_write_all(c->fd, p, n);
+	if (e) {
+		rd_abort(c);
+		job_failed(c->s, c->cur, "cannot write", e);
+		return c->s->fatal ? 1 : 0;
+	}
+	return 0;
+}
+
+static int rd_end(void *arg, uint32_t index, int err, uint64_t total)
+{
+	struct chunk *c = arg;
+	struct job *j = c->cur;
+	int e;
+
+	(void)index;
+	(void)total;
+	if (c->fd < 0)
+		return 0;
+	if (err) {
+		rd_abort(c);
+		job_failed(c->s, j, "read failed on the old server", err);
+		return 0;
+	}
+	e = fs_apply_meta(c->fd, &j->meta);
+	if (close(c->fd) < 0 && !e)
+		e = errno;
+	c->fd = -1;
+	if (e) {
+		unlinkat(j->fo->tmp_fd, j->base, 0);
+		job_failed(c->s, j, "cannot write", e);
+		return c->s->fatal ? 1 : 0;
+	}
+	j->state = 1;
+	VEC_PUSH(c->s->placed_wait, c->s->nwait, c->s->capwait, j);
+	c->s->wait_bytes += j->st.size;
+	sync_step();
+	return 0;
+}
+
+/* Makes the batch durable and visible, finishes ready folders and commits
+ * their state.  MM_OK or a fatal exit code. */
+int sync_flush(struct sync *s)
+{
+	size_t i;
+
+	if (s->dry) {
+		s->nready = 0;
+		return MM_OK;
+	}
+	if (s->nwait && syncfs(s->dst_fd) < 0) {
+		sync_item_failed(s, NULL, s->dest_name, "syncfs", errno);
+		return MM_EDEST;
+	}
+	if (s->nwait)
+		sync_step();
+	for (i = 0; i < s->nwait; i++) {
+		struct job *j = s->placed_wait[i];
+		int to = sync_sub_fd(s, j->fo, j->sub);
+
+		if (to >= 0)
+			sync_dest_changing(s, j->fo, j->sub);
+		if (to < 0 || renameat(j->fo->tmp_fd, j->base, to, j->name) < 0) {
+			int e = errno;
+
+			if (j->fo->tmp_fd >= 0)	/* no copy left behind */
+				unlinkat(j->fo->tmp_fd, j->base, 0);
+			job_failed(s, j, "cannot move into place", e);
+			continue;
+		}
+		sync_step();
+		sync_dest_changed(s, j->fo, j->sub);
+		job_placed(s, j, 0);
+	}
+	s->nwait = 0;
+	s->wait_bytes = 0;
+	/* Hard links whose twin was in this batch. */
+	for (i = 0; i < s->njobs; i++) {
+		struct job *j = s->jobs[i];
+
+		if (j->state != 3 || !j->twin || j->twin->state < 2)
+			continue;
+		if (j->twin->state == 2) {
+			char *from = sync_msg_rel(j->twin->fo, j->twin->sub,
+					     j->twin->name);
+			int e = link_from(s, j, from);
+			free(from);
+			if (!e)
+				job_placed(s, j, 1);
+			else
+				job_failed(s, j, "cannot make the hard link", e);
+		}
+	}
+	for (i = 0; i < s->njobs; i++) {
+		struct job *j = s->jobs[i];
+		if (j->state == 3 && j->twin && j->twin->state == -1)
+			job_failed(s, j, "its hard-linked twin failed", EIO);
+	}
+	if (s->fatal)
+		return MM_EDEST;
+	{
+		int rc = sync_finish_meta_batch(s, s->ready, s->nready);
+		if (rc)
+			return rc;
+	}
+	if (s->nready) {
+		if (syncfs(s->dst_fd) < 0) {
+			sync_item_failed(s, NULL, s->dest_name, "syncfs", errno);
+			return MM_EDEST;
+		}
+		sync_step();
+		if (state_begin(&s->state) < 0)
+			return MM_EDEST;
+		for (i = 0; i < s->nready; i++) {
+			sync_commit_folder(s, s->ready[i]);
+			sync_folder_close_fds(s->ready[i]);
+		}
+		if (state_commit(&s->state) < 0)
+			return MM_EDEST;
+		sync_step();
+	}
+	s->nready = 0;
+	return MM_OK;
+}
+
+struct jstatctx {
+	struct sync *s;
+	struct job **v;
+};
+
+static int job_stat_cb(void *arg, uint32_t index, int err,
+		       const struct mm_stat *st)
+{
+	struct jstatctx *c = arg;
+	struct job *j = c->v[index];
+
+	j->need_stat = 0;
+	if (!err && !S_ISREG(st->mode))
+		err = EINVAL;
+	if (err) {
+		job_failed(c->s, j, "cannot stat on the old server", err);
+		return 0;
+	}
+	j->st = *st;
+	if (sync_job_meta(c->s, j) < 0) {
+		j->state = -1;
+		if (j->fo->pending && --j->fo->pending == 0)
+			VEC_PUSH(c->s->ready, c->s->nready, c->s->capready, j->fo);
+	}
+	return 0;
+}
+
+struct probectx {
+	struct sync *s;
+	struct probe *v;
+};
+
+static int probe_cb(void *arg, uint32_t index, int err,
+		    const struct mm_stat *st)
+{
+	struct probectx *c = arg;
+	struct probe *p = &c->v[index];
+	struct finrow *r = &p->fo->rows[p->row];
+
+	if (err || !S_ISREG(st->mode))
+		return 0;
+	r->m.dev = st->dev;
+	r->m.ino = st->ino;
+	r->m.size = st->size;
+	sync_link_register(c->s, st, NULL, p->rel);
+	return 0;
+}
+
+static int probe_inodes(struct sync *s)
+{
+	size_t i, k;
+	int rc = 0;
+
+	for (i = 0; i < s->nprobes && !rc; i += STAT_BATCH) {
+		size_t cnt = s->nprobes - i < STAT_BATCH ? s->nprobes - i :
+			STAT_BATCH;
+		char **paths = xcalloc(cnt, sizeof *paths);
+		struct probectx c = { s, s->probes + i };
+
+		for (k = 0; k < cnt; k++)
+			paths[k] = sync_src_abs(s, s->probes[i + k].rel);
+		rc = remote_stat(s->ep, paths, cnt, probe_cb, &c);
+		for (k = 0; k < cnt; k++)
+			free(paths[k]);
+		free(paths);
+	}
+	return rc < 0 ? ep_exit_code(s->ep) : MM_OK;
+}
+
+/* Stats the new messages of directories listed by name only. */
+static int stat_jobs(struct sync *s)
+{
+	struct job **v = xcalloc(s->njobs + 1, sizeof *v);
+	size_t n = 0, i, k;
+	int rc = 0;
+
+	for (i = 0; i < s->njobs; i++)
+		if (s->jobs[i]->need_stat)
+			v[n++] = s->jobs[i];
+	for (i = 0; i < n && !rc; i += STAT_BATCH) {
+		size_t cnt = n - i < STAT_BATCH ? n - i : STAT_BATCH;
+		char **paths = xcalloc(cnt, sizeof *paths);
+		struct jstatctx c = { s, v + i };
+
+		for (k = 0; k < cnt; k++) {
+			char *rel = sync_msg_rel(v[i + k]->fo, v[i + k]->sub,
+					    v[i + k]->name);
+			paths[k] = sync_src_abs(s, rel);
+			free(rel);
+		}
+		rc = remote_stat(s->ep, paths, cnt, job_stat_cb, &c);
+		for (k = 0; k < cnt; k++)
+			free(paths[k]);
+		free(paths);
+	}
+	free(v);
+	return rc < 0 ? ep_exit_code(s->ep) : MM_OK;
+}
+
+struct twinctx {
+	struct job **v;
+	char **twin;
+};
+
+static int twin_stat_cb(void *arg, uint32_t index, int err,
+			const struct mm_stat *st)
+{
+	struct twinctx *c = arg;
+	struct job *j = c->v[index];
+
+	if (!err && st && st->dev == j->st.dev && st->ino == j->st.ino) {
+		j->state_twin = c->twin[index];
+		c->twin[index] = NULL;
+	}
+	return 0;
+}
+
+/* Which jobs may be hard-linked to a file the state knows for the same
+ * inode.  An inode number alone proves nothing (a new message may get an
+ * expunged one's number), so a state row counts only when this run proves
+ * it is the same source file: for a file with one link, the row has the
+ * job's base in a folder that vanished this run (a folder renamed on the
+ * old server); for hard-linked files, the row's source path has the job's
+ * inode now.  Sets job->state_twin.  MM_OK, or the exit code when the
+ * agent is lost. */
+static int prove_state_twins(struct sync *s)
+{
+	struct buf folder = BUF_INIT, name = BUF_INIT;
+	struct job **v = xcalloc(s->njobs + 1, sizeof *v);
+	char **twin = xcalloc(s->njobs + 1, sizeof *twin);
+	size_t n = 0, i, k;
+	int rc = 0;
+
+	if (!s->incremental || s->dry)	/* the state knows nothing yet */
+		goto out;
+	for (i = 0; i < s->njobs; i++) {
+		struct job *j = s->jobs[i];
+		struct dnode *d;
+
+		if (j->state < 0 ||
+		    state_msg_by_inode(&s->state, j->st.dev, j->st.ino,
+				       j->st.size, &folder, &name) != 1 ||
+		    strlen(name.data) < 5)
+			continue;
+		if (j->st.nlink >= 2) {
+			v[n] = j;
+			twin[n++] = sync_join(folder.data, name.data);
+			continue;
+		}
+		d = sync_dnode_get(s, folder.data, 0);
+		if (d && d->vanished &&
+		    md_base_len(name.data + 4) == strlen(j->base) &&
+		    !strncmp(name.data + 4, j->base, strlen(j->base)))
+			j->state_twin = sync_join(folder.data, name.data);
+	}
+	for (i = 0; i < n && !rc; i += STAT_BATCH) {
+		size_t cnt = n - i < STAT_BATCH ? n - i : STAT_BATCH;
+		char **paths = xcalloc(cnt, sizeof *paths);
+		struct twinctx c = { v + i, twin + i };
+
+		for (k = 0; k < cnt; k++)
+			paths[k] = sync_src_abs(s, twin[i + k]);
+		rc = remote_stat(s->ep, paths, cnt, twin_stat_cb, &c);
+		for (k = 0; k < cnt; k++)
+			free(paths[k]);
+		free(paths);
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(twin[i]);
+	free(twin);
+	free(v);
+	buf_release(&folder);
+	buf_release(&name);
+	return rc < 0 ? ep_exit_code(s->ep) : MM_OK;
+}
+
+/* Streams every queued copy, two read requests in flight. */
+int sync_run_jobs(struct sync *s)
+{
+	static const struct rread_ops ops = { rd_begin, rd_data, rd_end };
+	struct chunk q[2];
+	size_t next = 0, head = 0, inflight = 0, k;
+	int rc = MM_OK;
+
+	memset(q, 0, sizeof q);
+	rc = probe_inodes(s);
+	if (!rc)
+		rc = stat_jobs(s);
+	if (!rc)
+		rc = prove_state_twins(s);
+	if (rc)
+		return rc;
+	{
+		/* Test hook: stop here, every folder planned and none
+		 * committed, for a test to change the destination. */
+		const char *v = getenv("MAILMOVE_TEST_STOP_BEFORE_COPIES");
+
+		if (v && *v == '1')
+			raise(SIGSTOP);
+	}
+	progress_start(&s->prog, "messages", s->njobs, 0);
+	if (s->dry) {
+		for (k = 0; k < s->njobs; k++) {
+			if (s->jobs[k]->state < 0)
+				continue;
+			s->total.copied++;
+			s->total.bytes += s->jobs[k]->st.size;
+			sync_user_stats(s, s->jobs[k]->fo->user)->copied++;
+			sync_user_stats(s, s->jobs[k]->fo->user)->bytes +=
+				s->jobs[k]->st.size;
+		}
+		progress_end(&s->prog);
+		return MM_OK;
+	}
+	for (;;) {
+		/* A flush reads metadata files from the agent: it waits until
+		 * no read request is in flight. */
+		int want_flush = s->nwait >= FLUSH_FILES ||
+			s->wait_bytes >= FLUSH_BYTES || s->nready >= FLUSH_FOLDERS;
+
+		if (want_flush && !inflight && !s->fatal) {
+			rc = sync_flush(s);
+			if (rc)
+				return rc;
+			continue;
+		}
+		while (!want_flush && inflight < 2 && next < s->njobs &&
+		       !s->fatal && !mm_interrupted) {
+			struct chunk *c = &q[(head + inflight) % 2];
+			uint64_t bytes = 0;
+			char **paths;
+
+			c->v = xcalloc(READ_BATCH_FILES, sizeof *c->v);
+			c->n = 0;
+			c->s = s;
+			c->fd = -1;
+			while (next < s->njobs && c->n < READ_BATCH_FILES &&
+			       bytes < READ_BATCH_BYTES) {
+				struct job *j = s->jobs[next++];
+				int l;
+
+				if (j->state < 0)
+					continue;
+				l = try_link(s, j);
+
+				if (l == 1) {
+					job_placed(s, j, 1);
+					continue;
+				}
+				if (l == 2)
+					continue;
+				c->v[c->n++] = j;
+				bytes += j->st.size;
+			}
+			if (!c->n) {
+				free(c->v);
+				c->v = NULL;
+				continue;
+			}
+			paths = xcalloc(c->n, sizeof *paths);
+			for (k = 0; k < c->n; k++) {
+				char *rel = sync_msg_rel(c->v[k]->fo, c->v[k]->sub,
+						    c->v[k]->name);
+				paths[k] = sync_src_abs(s, rel);
+				free(rel);
+			}
+			c->id = remote_read_send(s->ep, paths, c->n);
+			for (k = 0; k < c->n; k++)
+				free(paths[k]);
+			free(paths);
+			if (!c->id)
+				return ep_exit_code(s->ep);
+			inflight++;
+		}
+		if (!inflight)
+			break;
+		{
+			struct chunk *c = &q[head];
+			int r = remote_read_recv(s->ep, c->id, c->n, &ops, c);
+
+			rd_abort(c);
+			free(c->v);
+			c->v = NULL;
+			head = (head + 1) % 2;
+			inflight--;
+			if (r < 0)
+				return ep_exit_code(s->ep);
+		}
+	}
+	progress_end(&s->prog);
+	if (s->fatal) {
+		size_t i;
+		/* Nothing half-done stays: the batch's tmp files go. */
+		for (i = 0; i < s->nwait; i++)
+			unlinkat(s->placed_wait[i]->fo->tmp_fd,
+				 s->placed_wait[i]->base, 0);
+		s->nwait = 0;
+		return MM_EDEST;
+	}
+	if (mm_interrupted)
+		return MM_EINTR;
+	return sync_flush(s);
+}
