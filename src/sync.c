@@ -307,6 +307,9 @@ static int sync_steps(struct sync *s)
 	rc = sync_discover(s);
 	if (rc)
 		return rc;
+	rc = sync_clean_tmp(s);
+	if (rc)
+		return rc;
 	log_debug("timing: discovery %.3f s (%zu directories, %zu files listed)",
 		  mm_now() - t, s->ndv, s->nfv);
 	t = mm_now();
@@ -503,6 +506,7 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 		goto out;
 	}
 	log_verbose("state: %s", state_path.data);
+	s.tmp_dirty = !s.dry && state_flag_get(&s.state, "tmp_dirty") > 0;
 	rc = sync_steps(&s);
 	if (rc == MM_EDEST && s.fatal)
 		log_error("%s: %s; stopped.  Nothing partial is visible in "
@@ -544,6 +548,7 @@ out_nostate:
 		free(s.jobs[i]->base);
 		free(s.jobs[i]->name);
 		free(s.jobs[i]->state_twin);
+		free(s.jobs[i]->tmp);
 		free(s.jobs[i]);
 	}
 	for (i = 0; i < s.ndv; i++) {

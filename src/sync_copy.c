@@ -8,6 +8,7 @@
  */
 #include "sync_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -192,17 +193,36 @@ struct chunk {
 	struct job *cur;
 };
 
+/* The job's temporary file name in tmp/. */
+static const char *tmp_name(struct job *j)
+{
+	if (!j->tmp) {
+		struct buf b = BUF_INIT;
+
+		buf_printf(&b, SYNC_TMP_PREFIX "%s", j->base);
+		j->tmp = buf_detach(&b);
+	}
+	return j->tmp;
+}
+
 static int rd_begin(void *arg, uint32_t index, int err, const struct mm_stat *st)
 {
 	struct chunk *c = arg;
 	struct job *j = c->v[index];
 	int tfd;
 
-	(void)st;
 	c->fd = -1;
 	c->cur = j;
 	if (err) {
 		job_failed(c->s, j, "cannot read on the old server", err);
+		return 0;
+	}
+	if (st->size != j->st.size || st->mtime_s != j->st.mtime_s ||
+	    st->mtime_ns != j->st.mtime_ns) {
+		/* Not the file that was planned: its folder is listed again
+		 * next run, and the copy made then. */
+		job_failed(c->s, j, "changed on the old server since it was "
+			   "listed; copied at the next run", ESTALE);
 		return 0;
 	}
 	tfd = sync_sub_fd(c->s, j->fo, 't');
@@ -211,8 +231,8 @@ static int rd_begin(void *arg, uint32_t index, int err, const struct mm_stat *st
 			   errno ? errno : ENOENT);
 		return c->s->fatal ? 1 : 0;
 	}
-	unlinkat(tfd, j->base, 0);
-	c->fd = openat(tfd, j->base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	unlinkat(tfd, tmp_name(j), 0);
+	c->fd = openat(tfd, tmp_name(j), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 		       O_CLOEXEC, 0600);
 	if (c->fd < 0) {
 		job_failed(c->s, j, "cannot create in tmp/", errno);
@@ -225,7 +245,7 @@ static void rd_abort(struct chunk *c)
 {
 	if (c->fd >= 0) {
 		close(c->fd);
-		unlinkat(c->cur->fo->tmp_fd, c->cur->base, 0);
+		unlinkat(c->cur->fo->tmp_fd, tmp_name(c->cur), 0);
 		c->fd = -1;
 	}
 }
@@ -254,12 +274,15 @@ static int rd_end(void *arg, uint32_t index, int err, uint64_t total)
 	int e;
 
 	(void)index;
-	(void)total;
 	if (c->fd < 0)
 		return 0;
+	if (!err && total != j->st.size)
+		err = ESTALE;
 	if (err) {
 		rd_abort(c);
-		job_failed(c->s, j, "read failed on the old server", err);
+		job_failed(c->s, j, err == ESTALE ? "changed on the old server "
+			   "while it was read; copied at the next run" :
+			   "read failed on the old server", err);
 		return 0;
 	}
 	e = fs_apply_meta(c->fd, &j->meta);
@@ -267,7 +290,7 @@ static int rd_end(void *arg, uint32_t index, int err, uint64_t total)
 		e = errno;
 	c->fd = -1;
 	if (e) {
-		unlinkat(j->fo->tmp_fd, j->base, 0);
+		unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
 		job_failed(c->s, j, "cannot write", e);
 		return c->s->fatal ? 1 : 0;
 	}
@@ -300,11 +323,12 @@ int sync_flush(struct sync *s)
 
 		if (to >= 0)
 			sync_dest_changing(s, j->fo, j->sub);
-		if (to < 0 || renameat(j->fo->tmp_fd, j->base, to, j->name) < 0) {
+		if (to < 0 ||
+		    renameat(j->fo->tmp_fd, tmp_name(j), to, j->name) < 0) {
 			int e = errno;
 
 			if (j->fo->tmp_fd >= 0)	/* no copy left behind */
-				unlinkat(j->fo->tmp_fd, j->base, 0);
+				unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
 			job_failed(s, j, "cannot move into place", e);
 			continue;
 		}
@@ -540,6 +564,112 @@ out:
 	return rc < 0 ? ep_exit_code(s->ep) : MM_OK;
 }
 
+/*
+ * Before the first copy of this run appears in a cur/ or new/ here, the
+ * state knows where each will come from: a run killed after placing some
+ * can still tell them from the destination's own messages, so the next
+ * --delete removes those the old server expunged meanwhile.  The folders'
+ * destination listings are forgotten in the same transaction (the rows
+ * now say more than those directories hold), and tmp_dirty is set: the
+ * temporaries written from now on are removed after a kill.  A copy that
+ * fails keeps its row; the next run finds the file missing and copies it
+ * again, or drops the row when the old server no longer has it either.
+ */
+static int write_intents(struct sync *s)
+{
+	struct buf name = BUF_INIT;
+	size_t i;
+	int bad = 0;
+
+	if (!s->njobs)
+		return MM_OK;
+	if (state_begin(&s->state) < 0)
+		return MM_EDEST;
+	for (i = 0; i < s->njobs && !bad; i++) {
+		struct job *j = s->jobs[i];
+		struct state_msg m;
+		struct dnode *c;
+
+		if (j->state < 0)
+			continue;
+		buf_reset(&name);
+		buf_printf(&name, "%s/%s", j->sub == 'c' ? "cur" : "new",
+			   j->name);
+		memset(&m, 0, sizeof m);
+		m.base = j->base;
+		m.name = name.data;
+		m.dev = j->st.dev;
+		m.ino = j->st.ino;
+		m.size = j->st.size;
+		bad = state_msg_put(&s->state, j->fo->path, &m) < 0;
+		if (j->fo->intents)
+			continue;
+		j->fo->intents = 1;
+		for (c = j->fo->dir->child; c && !bad; c = c->sibling)
+			if (c->kind == 'c' || c->kind == 'n')
+				bad = state_dest_dir_put(&s->state, c->path,
+							 0, 0) < 0;
+	}
+	buf_release(&name);
+	if (bad || state_flag_put(&s->state, "tmp_dirty", 1) < 0 ||
+	    state_commit(&s->state) < 0)
+		return MM_EDEST;
+	s->tmp_dirty = 1;
+	sync_step();
+	return MM_OK;
+}
+
+void sync_clean_tmp_dir(struct sync *s, const char *rel)
+{
+	DIR *dir;
+	struct dirent *de;
+	int fd, dfd;
+
+	if (s->dst_fd < 0 || fs_walk(s->dst_fd, rel, 0, NULL, &fd) != 0)
+		return;
+	dfd = dup(fd);
+	dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!dir && dfd >= 0)
+		close(dfd);
+	while (dir && (de = readdir(dir)))
+		if (!strncmp(de->d_name, SYNC_TMP_PREFIX,
+			     strlen(SYNC_TMP_PREFIX)) &&
+		    unlinkat(fd, de->d_name, 0) == 0)
+			log_debug("%s/%s: a temporary file of an interrupted "
+				  "run removed", rel, de->d_name);
+	if (dir)
+		closedir(dir);
+	close(fd);
+}
+
+int sync_clean_tmp(struct sync *s)
+{
+	size_t i;
+
+	if (!s->tmp_dirty || s->dry)
+		return MM_OK;
+	for (i = 0; i < s->ndv; i++) {
+		struct dnode *d = s->dv[i];
+
+		if (d->kind == 't')
+			sync_clean_tmp_dir(s, d->path);
+	}
+	return MM_OK;
+}
+
+/* At the end of a run that left no temporary file of its own. */
+static int tmp_clean_now(struct sync *s)
+{
+	if (!s->tmp_dirty || s->nwait)
+		return MM_OK;
+	if (state_begin(&s->state) < 0 ||
+	    state_flag_put(&s->state, "tmp_dirty", 0) < 0 ||
+	    state_commit(&s->state) < 0)
+		return MM_EDEST;
+	s->tmp_dirty = 0;
+	return MM_OK;
+}
+
 /* Streams every queued copy, two read requests in flight. */
 int sync_run_jobs(struct sync *s)
 {
@@ -578,6 +708,9 @@ int sync_run_jobs(struct sync *s)
 		progress_end(&s->prog);
 		return MM_OK;
 	}
+	rc = write_intents(s);
+	if (rc)
+		return rc;
 	for (;;) {
 		/* A flush reads metadata files from the agent: it waits until
 		 * no read request is in flight. */
@@ -659,11 +792,12 @@ int sync_run_jobs(struct sync *s)
 		/* Nothing half-done stays: the batch's tmp files go. */
 		for (i = 0; i < s->nwait; i++)
 			unlinkat(s->placed_wait[i]->fo->tmp_fd,
-				 s->placed_wait[i]->base, 0);
+				 tmp_name(s->placed_wait[i]), 0);
 		s->nwait = 0;
 		return MM_EDEST;
 	}
 	if (mm_interrupted)
 		return MM_EINTR;
-	return sync_flush(s);
+	rc = sync_flush(s);
+	return rc ? rc : tmp_clean_now(s);
 }

@@ -132,7 +132,12 @@ struct job {
 	char *state_twin;	/* a destination file (relative) the state
 				   knows for the same source file, proven in
 				   this run (prove_state_twins), or NULL */
+	char *tmp;		/* its name in tmp/ (SYNC_TMP_PREFIX base) */
 };
+
+/* Every temporary file of a message starts with this: a file in a tmp/
+ * that does not is somebody else's (a delivery in progress here). */
+#define SYNC_TMP_PREFIX "mailmove."
 
 /* What the folder's state rows become once it is finished. */
 struct finrow {
@@ -157,6 +162,7 @@ struct folder {
 	char *path;
 	char *user;
 	size_t pending;		/* jobs not yet placed or failed */
+	int intents;		/* its copies are in the state already */
 	int errors;
 	int planned;
 	int done;
@@ -230,6 +236,7 @@ struct sync {
 	int lost;		/* the agent connection is gone */
 	size_t dest_read, dest_trusted;	/* cur/ and new/ read, or not */
 	int incremental;	/* the state knew the tree before this run */
+	int tmp_dirty;		/* temporaries of ours may be in some tmp/ */
 	struct ustats total;
 	struct ts_stats files;
 };
@@ -287,6 +294,11 @@ void sync_link_register(struct sync *s, const struct mm_stat *st,
 int sync_job_meta(struct sync *s, struct job *j);
 int sync_flush(struct sync *s);
 int sync_run_jobs(struct sync *s);
+/* After a run that ended with temporaries of its own left (killed, or
+ * stopped on a fatal error), removes them from every folder's tmp/. */
+int sync_clean_tmp(struct sync *s);
+/* Removes the temporaries of ours from the destination directory `rel`. */
+void sync_clean_tmp_dir(struct sync *s, const char *rel);
 
 /* sync_meta.c: step 5 */
 int sync_finish_meta_batch(struct sync *s, struct folder **v, size_t n);

@@ -100,12 +100,13 @@ static int remove_folder(struct sync *s, struct dnode *d)
 			closedir(dir);
 		else if (dfd >= 0)
 			close(dfd);
-		/* Our own leftovers in tmp/ are the base names we know. */
-		if (sync_sub_fd(s, &tmp, 't') >= 0)
-			for (i = 0; i < t.n; i++)
-				if (t.v[i].has_p)
-					unlinkat(tmp.tmp_fd, t.v[i].base, 0);
+		/* Our own leftovers in tmp/, so that it can go. */
 		sync_folder_close_fds(&tmp);
+		{
+			char *trel = sync_join(d->path, "tmp");
+			sync_clean_tmp_dir(s, trel);
+			free(trel);
+		}
 		unlinkat(dirfd, "cur", AT_REMOVEDIR);
 		unlinkat(dirfd, "new", AT_REMOVEDIR);
 		unlinkat(dirfd, "tmp", AT_REMOVEDIR);
