@@ -8,7 +8,8 @@
 #include "banned.h"
 
 /* Keys above the common options' (options.c uses 1000 up). */
-enum { OPT_DELETE = 2000, OPT_STATE, OPT_INDEXES, OPT_CHOWN };
+enum { OPT_DELETE = 2000, OPT_STATE, OPT_INDEXES, OPT_CHOWN, OPT_FORCE_DELETE,
+	OPT_MAX_DELETE };
 
 static int sync_opt(void *arg, int key, const char *val)
 {
@@ -27,6 +28,20 @@ static int sync_opt(void *arg, int key, const char *val)
 	case OPT_CHOWN:
 		o->chown = val;
 		return 0;
+	case OPT_FORCE_DELETE:
+		o->force_delete = 1;
+		return 0;
+	case OPT_MAX_DELETE: {
+		uint64_t v;
+
+		if (mm_parse_u64(val, &v) < 0 || v > (uint64_t)1 << 40) {
+			log_error("--max-delete: \"%s\" is not a number of "
+				  "messages", val);
+			return -1;
+		}
+		o->max_delete = (long long)v;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -50,6 +65,8 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 		{ "state", required_argument, NULL, OPT_STATE },
 		{ "with-indexes", no_argument, NULL, OPT_INDEXES },
 		{ "chown", required_argument, NULL, OPT_CHOWN },
+		{ "force-delete", no_argument, NULL, OPT_FORCE_DELETE },
+		{ "max-delete", required_argument, NULL, OPT_MAX_DELETE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sync_opts o;
@@ -59,6 +76,7 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 	memset(&o, 0, sizeof o);
 	o.src = "/var/vmail";
 	o.dest = "/var/vmail";
+	o.max_delete = -1;
 	rc = mm_parse_options(ctx, argc, argv, opts, "", sync_opt, &o, &first);
 	if (rc)
 		return rc < 0 ? MM_OK : rc;
@@ -90,6 +108,12 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 	if (*o.src != '/') {
 		log_error("sync: %s: the source must be an absolute path on the "
 			  "old server", o.src);
+		free(host);
+		return MM_EUSAGE;
+	}
+	if ((o.force_delete || o.max_delete >= 0) && !o.delete) {
+		log_error("sync: --force-delete and --max-delete go with "
+			  "--delete");
 		free(host);
 		return MM_EUSAGE;
 	}

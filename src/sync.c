@@ -106,6 +106,22 @@ void sync_item_failed(struct sync *s, struct folder *fo, const char *rel,
 	buf_release(&q);
 }
 
+void sync_item_skipped(struct sync *s, const char *rel, const char *why)
+{
+	struct buf q = BUF_INIT, user = BUF_INIT;
+
+	mm_quote(&q, rel);
+	log_error("%s: %s", q.data, why);
+	if (s->nerrors < 1000)
+		buf_printf(&s->errors, "  %s: %s\n", q.data, why);
+	s->nerrors++;
+	s->total.errors++;
+	md_user_of(rel, &user);
+	sync_user_stats(s, user.data ? user.data : "")->errors++;
+	buf_release(&user);
+	buf_release(&q);
+}
+
 /* The plan line of a dry run (or of --verbose). */
 void sync_plan_line(struct sync *s, const char *action, const char *path,
 		      const char *to)
@@ -307,7 +323,11 @@ static int sync_steps(struct sync *s)
 	rc = sync_discover(s);
 	if (rc)
 		return rc;
-	rc = sync_clean_tmp(s);
+	rc = sync_check_source(s);
+	if (!rc)
+		rc = sync_guard_source(s);
+	if (!rc)
+		rc = sync_clean_tmp(s);
 	if (rc)
 		return rc;
 	log_debug("timing: discovery %.3f s (%zu directories, %zu files listed)",

@@ -686,6 +686,7 @@ int sync_run_jobs(struct sync *s)
 		rc = prove_state_twins(s);
 	if (rc)
 		return rc;
+	sync_check_links(s);
 	{
 		/* Test hook: stop here, every folder planned and none
 		 * committed, for a test to change the destination. */

@@ -114,7 +114,13 @@ static int list_cb(void *arg, const struct rentry *e)
 		return 0;
 	}
 	if (e->kind == 'd' && strchr("cntx", parent->kind)) {
-		/* nothing below cur/, new/ or tmp/ is ours */
+		/* nothing below cur/, new/ or tmp/ is ours; a directory
+		 * where messages are is worth a word */
+		if (parent->kind == 'c' || parent->kind == 'n') {
+			sync_item_skipped(s, path, "a directory where messages "
+					  "should be: not copied");
+			parent->odd = 1;
+		}
 	} else if (e->kind == 'd') {
 		d = sync_dnode_get(s, path, 0);
 		if (d) {
@@ -140,8 +146,9 @@ static int list_cb(void *arg, const struct rentry *e)
 	} else if (e->kind == 'f' || e->kind == 'l') {
 		fentry_add(s, path, e, parent);
 	} else {
-		log_warn("%s/%s: not a file, directory or symlink; skipped",
-			 s->src, path);
+		sync_item_skipped(s, path, "not a file, directory or symlink "
+				  "(a FIFO, socket or device): not copied");
+		parent->odd = 1;
 	}
 	free(path);
 	return 0;

@@ -60,6 +60,9 @@ struct dnode {
 	int seen;		/* seen in its parent's new listing */
 	int keep_vanished;	/* vanished, but its removal failed below it:
 				   stays in the state for the next run */
+	int odd;		/* holds an entry that is reported and not
+				   copied: listed again next run */
+	size_t nmsgs;		/* cur/, new/: message files listed */
 	struct folder *fo;
 };
 
@@ -281,6 +284,13 @@ void sync_item_failed(struct sync *s, struct folder *fo, const char *rel,
 void sync_plan_line(struct sync *s, const char *action, const char *path,
 		    const char *to);
 
+/* A source entry that is not copied, with the reason; counted as a
+ * failure of the run (exit 1). */
+void sync_item_skipped(struct sync *s, const char *rel, const char *why);
+/* sync_check.c: the source's tree, read before anything changes here */
+int sync_check_source(struct sync *s);
+void sync_check_links(struct sync *s);
+int sync_guard_source(struct sync *s);
 /* sync_discover.c: step 1 */
 int sync_discover(struct sync *s);
 

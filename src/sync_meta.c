@@ -385,7 +385,7 @@ void sync_put_dir_mtime(struct sync *s, struct dnode *d, int ok)
 	if (!d->listed && !d->is_new)
 		return;
 	racy = d->now.mtime_s >= s->t0 - RACY_SECONDS;
-	if (ok && !d->failed && !racy)
+	if (ok && !d->failed && !d->odd && !racy)
 		state_dir_put(&s->state, d->path, d->kind, d->now.mtime_s,
 			      d->now.mtime_ns);
 	else
