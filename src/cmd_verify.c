@@ -137,6 +137,38 @@ static char *root_label(const char *src)
 	return n ? xstrndup(p, n) : xstrdup(src);
 }
 
+/*
+ * A source that holds nothing, or far less than the destination, proves
+ * nothing: an unmounted disk or a wrong path on the old server looks like
+ * a tree with no message missing here.  Says so; an empty source fails
+ * the verify (*failed).  Returns 1 when the source is far smaller.
+ */
+static int source_lost(const struct verify *v, int *failed)
+{
+	const struct vcounts *t = &v->files.total;
+	uint64_t here = t->n[VC_DEST_ONLY], folders = t->n[VC_FOLDER_DEST_ONLY];
+
+	if (t->checked == 0 && (here || folders)) {
+		log_error("the old server's tree %s holds no messages, but "
+			  "this server has %llu messages and %llu folders it "
+			  "lacks: nothing was verified (an unmounted disk, a "
+			  "failed mount or a wrong path?)", v->src_path,
+			  (unsigned long long)here,
+			  (unsigned long long)folders);
+		*failed = 1;
+		return 1;
+	}
+	if (here > t->checked) {
+		log_warn("the old server's tree %s holds %llu messages, fewer "
+			 "than the %llu found only on this server: is it the "
+			 "right tree?", v->src_path,
+			 (unsigned long long)t->checked,
+			 (unsigned long long)here);
+		return 1;
+	}
+	return 0;
+}
+
 int cmd_verify(struct mm_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -153,7 +185,7 @@ int cmd_verify(struct mm_ctx *ctx, int argc, char **argv)
 	struct verify v;
 	char *host = NULL, *src_path = NULL, *dst_path = NULL, *label = NULL;
 	const char *src_arg = "/var/vmail", *dst_arg = "/var/vmail", *rpath;
-	int first, rc, failed;
+	int first, rc, failed, src_small;
 	json_t *res;
 	struct stat st;
 
@@ -240,18 +272,20 @@ int cmd_verify(struct mm_ctx *ctx, int argc, char **argv)
 				v.hash_seconds, v.hashed_bytes / s / 1e6);
 		}
 		failed = vreport_failed(&v.files) || vreport_failed(&v.dove);
+		src_small = source_lost(&v, &failed);
 		log_out("\n%s (mtimes compared in whole seconds%s)\n",
 			failed ? "DIFFERENCES FOUND" :
 			"verified: nothing missing or different",
 			v.content ? ", contents by XXH3-128" : "");
 		rc = failed ? MM_EDIFF : MM_OK;
-		res = json_pack("{s:o, s:b, s:I, s:I, s:f, s:b}",
+		res = json_pack("{s:o, s:b, s:I, s:I, s:f, s:b, s:b}",
 				"files", vreport_json(&v.files),
 				"content", v.content,
 				"hashed_files", (json_int_t)v.hashed_files,
 				"hashed_bytes", (json_int_t)v.hashed_bytes,
 				"hash_seconds", v.hash_seconds,
-				"clean", !failed);
+				"clean", !failed,
+				"source_far_smaller", src_small);
 		if (a.dovecot)
 			json_object_set_new(res, "dovecot",
 					    vreport_json(&v.dove));
