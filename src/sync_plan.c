@@ -1,9 +1,10 @@
 /*
  * sync_plan.c: step 3 of a sync, planning a folder: its messages as the
- * source, the destination and the state have them, met by base name; the
- * renames (flag changes, new/ to cur/) and, with --delete, the deletions
- * done at once; the copies queued for step 4; the state rows the folder's
- * commit will write; the Dovecot files to copy in step 5.
+ * source, the destination and the state have them, met by base name; per
+ * base name a decision without I/O (sync_plan_decide); the renames (flag
+ * changes, new/ to cur/) and, with --delete, the deletions done at once;
+ * the copies queued for step 4; the state rows the folder's commit will
+ * write; the Dovecot files to copy in step 5.
  */
 #include "sync_int.h"
 
@@ -122,6 +123,26 @@ static int rename_msg(struct sync *s, struct folder *fo, const struct msgent *e)
 		return errno;
 	sync_step();
 	return 0;
+}
+
+/* The decision for one base name, from its three rows and --delete alone
+ * (see enum sync_action): the rules that keep every message, specified by
+ * the table of cases in tests/unit/test_plan.c.  A copy that can be a hard
+ * link is decided at dispatch (try_link() in sync_copy.c): that depends on
+ * what other copies of the run became. */
+enum sync_action sync_plan_decide(const struct msgent *e, int delete)
+{
+	if (e->s_sub && e->d_sub)
+		return e->d_sub != e->s_sub || strcmp(e->d_name, e->s_name) ?
+			SYNC_RENAME : SYNC_IN_PLACE;
+	if (e->s_sub)
+		return e->s_listed ? SYNC_COPY : SYNC_LOST_HERE;
+	if (e->d_sub) {
+		if (!e->has_p)
+			return SYNC_KEEP_OWN;
+		return delete ? SYNC_DELETE : SYNC_KEEP_GONE;
+	}
+	return e->has_p ? SYNC_FORGET : SYNC_NONE;
 }
 
 /* The folder of `fd_node`, made and registered for the run. */
@@ -330,21 +351,25 @@ static void plan_source_side(struct sync *s, struct folder *fo,
 	for (i = 0; i < t->n && !s->fatal; i++) {
 		struct msgent *e = &t->v[i];
 
-		if (!e->s_sub)
-			continue;
-		if (e->d_sub) {
-			if (e->d_sub != e->s_sub || strcmp(e->d_name, e->s_name))
-				apply_rename(s, fo, us, e);
+		switch (sync_plan_decide(e, s->o->delete)) {
+		case SYNC_RENAME:
+			apply_rename(s, fo, us, e);
 			keep_in_place(s, fo, e);
-			continue;
-		}
-		if (!e->s_listed) {
+			break;
+		case SYNC_IN_PLACE:
+			keep_in_place(s, fo, e);
+			break;
+		case SYNC_COPY:
+			queue_copy(s, fo, e);
+			break;
+		case SYNC_LOST_HERE:
 			/* The state knows it but the destination lost it:
 			 * list this folder again next time. */
 			fo->errors++;
-			continue;
+			break;
+		default:	/* not on the source: plan_dest_only() */
+			break;
 		}
-		queue_copy(s, fo, e);
 	}
 }
 
@@ -394,14 +419,16 @@ static void plan_dest_only(struct sync *s, struct folder *fo,
 
 	for (i = 0; i < t->n && !s->fatal; i++) {
 		struct msgent *e = &t->v[i];
+		enum sync_action a = sync_plan_decide(e, s->o->delete);
 		char *rel;
 
-		if (!e->d_sub || e->s_sub)
+		if (a != SYNC_DELETE && a != SYNC_KEEP_GONE &&
+		    a != SYNC_KEEP_OWN)
 			continue;
 		rel = sync_msg_rel(fo, e->d_sub, e->d_name);
-		if (e->has_p && s->o->delete) {
+		if (a == SYNC_DELETE) {
 			apply_delete(s, fo, us, e, rel);
-		} else if (e->has_p) {
+		} else if (a == SYNC_KEEP_GONE) {
 			s->total.src_gone++;
 			us->src_gone++;
 			if (!p_names(e, e->d_sub, e->d_name))
@@ -420,14 +447,15 @@ static void plan_dest_only(struct sync *s, struct folder *fo,
 }
 
 /* Rows for files gone from both sides. */
-static void forget_gone(struct folder *fo, struct msgtab *t)
+static void forget_gone(struct sync *s, struct folder *fo, struct msgtab *t)
 {
 	size_t i;
 
 	for (i = 0; i < t->n; i++) {
 		struct msgent *e = &t->v[i];
 
-		if (e->has_p && !e->d_sub && !e->s_sub && strlen(e->p_name) > 4)
+		if (sync_plan_decide(e, s->o->delete) == SYNC_FORGET &&
+		    strlen(e->p_name) > 4)
 			row_add(fo, e->base, e->p_name[0], e->p_name + 4,
 				0, 0, 0, 0, NULL, 1);
 	}
@@ -495,7 +523,7 @@ int sync_plan_folder(struct sync *s, struct dnode *fd_node,
 	if (load_dest(s, fo, &t, cur, nw) == 0) {
 		plan_source_side(s, fo, us, &t);
 		plan_dest_only(s, fo, us, &t);
-		forget_gone(fo, &t);
+		forget_gone(s, fo, &t);
 	}
 	sync_msgtab_release(&t);
 	plan_meta_files(s, fo, fd_node, files, nfiles);
