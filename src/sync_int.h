@@ -298,6 +298,29 @@ int sync_discover(struct sync *s);
 int sync_plan_folder(struct sync *s, struct dnode *fd_node,
 		     struct fentry **files, size_t nfiles);
 
+/* What planning does with one base name of a folder. */
+enum sync_action {
+	SYNC_NONE,		/* on no side and not in the state */
+	SYNC_IN_PLACE,		/* on both sides under the source's name */
+	SYNC_RENAME,		/* on both sides, another name here (a flag
+				   change, new/ to cur/): rename it here */
+	SYNC_COPY,		/* only on the source, listed: copy it (step 4
+				   makes it a hard link where it can) */
+	SYNC_LOST_HERE,		/* only in the state's names of a source
+				   directory not listed again, and gone here:
+				   the folder is listed again next run */
+	SYNC_DELETE,		/* only here, the state proves it came from
+				   the source, --delete: delete it */
+	SYNC_KEEP_GONE,		/* the same without --delete: kept, counted */
+	SYNC_KEEP_OWN,		/* only here, not from the source (delivered
+				   here): kept, never deleted */
+	SYNC_FORGET,		/* gone from both sides: drop its state row */
+};
+
+/* The decision for `e` from its source, destination and state rows and
+ * --delete alone; no I/O (tests/unit/test_plan.c). */
+enum sync_action sync_plan_decide(const struct msgent *e, int delete);
+
 /* sync_copy.c: step 4 */
 void sync_link_register(struct sync *s, const struct mm_stat *st,
 			struct job *job, const char *dest);

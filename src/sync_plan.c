@@ -1,9 +1,10 @@
 /*
  * sync_plan.c: step 3 of a sync, planning a folder: its messages as the
- * source, the destination and the state have them, met by base name; the
- * renames (flag changes, new/ to cur/) and, with --delete, the deletions
- * done at once; the copies queued for step 4; the state rows the folder's
- * commit will write; the Dovecot files to copy in step 5.
+ * source, the destination and the state have them, met by base name; per
+ * base name a decision without I/O (sync_plan_decide); the renames (flag
+ * changes, new/ to cur/) and, with --delete, the deletions done at once;
+ * the copies queued for step 4; the state rows the folder's commit will
+ * write; the Dovecot files to copy in step 5.
  */
 #include "sync_int.h"
 
@@ -124,21 +125,32 @@ static int rename_msg(struct sync *s, struct folder *fo, const struct msgent *e)
 	return 0;
 }
 
-/* Plans and does the renames and deletions of one folder; queues its
- * copies.  Returns MM_OK or a fatal exit code. */
-int sync_plan_folder(struct sync *s, struct dnode *fd_node,
-		       struct fentry **files, size_t nfiles)
+/* The decision for one base name, from its three rows and --delete alone
+ * (see enum sync_action): the rules that keep every message, specified by
+ * the table of cases in tests/unit/test_plan.c.  A copy that can be a hard
+ * link is decided at dispatch (try_link() in sync_copy.c): that depends on
+ * what other copies of the run became. */
+enum sync_action sync_plan_decide(const struct msgent *e, int delete)
+{
+	if (e->s_sub && e->d_sub)
+		return e->d_sub != e->s_sub || strcmp(e->d_name, e->s_name) ?
+			SYNC_RENAME : SYNC_IN_PLACE;
+	if (e->s_sub)
+		return e->s_listed ? SYNC_COPY : SYNC_LOST_HERE;
+	if (e->d_sub) {
+		if (!e->has_p)
+			return SYNC_KEEP_OWN;
+		return delete ? SYNC_DELETE : SYNC_KEEP_GONE;
+	}
+	return e->has_p ? SYNC_FORGET : SYNC_NONE;
+}
+
+/* The folder of `fd_node`, made and registered for the run. */
+static struct folder *folder_new(struct sync *s, struct dnode *fd_node)
 {
 	struct folder *fo = xcalloc(1, sizeof *fo);
-	struct dnode *cur = sync_child_named(fd_node, "cur");
-	struct dnode *nw = sync_child_named(fd_node, "new");
-	struct msgtab t;
-	size_t i, n0;
-	int dest_failed = 0;
 	struct buf user = BUF_INIT;
-	struct ustats *us;
 
-	memset(&t, 0, sizeof t);
 	fo->dir = fd_node;
 	fd_node->fo = fo;
 	fo->path = xstrdup(fd_node->path);
@@ -146,28 +158,39 @@ int sync_plan_folder(struct sync *s, struct dnode *fd_node,
 	fo->user = buf_detach(&user);
 	fo->cur_fd = fo->new_fd = fo->tmp_fd = -1;
 	fo->dir_fd = -1;
-	us = sync_user_stats(s, fo->user);
 	VEC_PUSH(s->folders, s->nfolders, s->capfolders, fo);
+	return fo;
+}
 
-	/* The source: listed subdirectories, else the state's names. */
+/* The source's messages listed this run in the folder's cur/ and new/. */
+static void source_listed(struct msgtab *t, struct fentry **files,
+			  size_t nfiles, const struct dnode *cur,
+			  const struct dnode *nw)
+{
+	size_t i;
+
 	for (i = 0; i < nfiles; i++) {
 		struct fentry *f = files[i];
 
 		if (f->kind != 'f')
 			continue;
 		if (f->parent == cur || f->parent == nw)
-			src_add(&t, f->name, f->parent == cur ? 'c' : 'n', 1,
+			src_add(t, f->name, f->parent == cur ? 'c' : 'n', 1,
 				f->has_stat ? &f->st : NULL);
 	}
-	if (state_msgs_each(&s->state, fo->path, sync_msgtab_state_cb, &t) < 0) {
-		sync_msgtab_release(&t);
-		return MM_EDEST;
-	}
-	n0 = t.n;
+}
+
+/* The source's messages in a cur/ or new/ not listed (whole) this run:
+ * the state's names, the state's rows being loaded. */
+static void source_from_state(struct msgtab *t, const struct dnode *cur,
+			      const struct dnode *nw)
+{
+	size_t i, n0 = t->n;
+
 	for (i = 0; i < n0; i++) {
-		struct msgent *p = &t.v[i];
+		struct msgent *p = &t->v[i];
 		char sub;
-		struct dnode *sd;
+		const struct dnode *sd;
 
 		if (!p->has_p)
 			continue;
@@ -178,8 +201,19 @@ int sync_plan_folder(struct sync *s, struct dnode *fd_node,
 		if (p->p_gone || !sd || (sd->listed && !sd->failed) ||
 		    strlen(p->p_name) < 5)
 			continue;
-		src_add(&t, p->p_name + 4, sub, 0, NULL);
+		src_add(t, p->p_name + 4, sub, 0, NULL);
 	}
+}
+
+/* The destination's cur/ and new/: read, or taken from the state's rows
+ * while unchanged since they listed it.  0, or -1 when one of them cannot
+ * be read (reported): no decision is made on half a listing. */
+static int load_dest(struct sync *s, struct folder *fo, struct msgtab *t,
+		     struct dnode *cur, struct dnode *nw)
+{
+	size_t i;
+	int dest_failed = 0;
+
 	for (i = 0; i < 2; i++) {
 		char sub = i ? 'n' : 'c';
 		struct stat dst;
@@ -192,10 +226,10 @@ int sync_plan_folder(struct sync *s, struct dnode *fd_node,
 			fo->seen[i] = dst.st_mtim;
 		if (dest_unchanged(s, fo, i ? nw : cur, sub)) {
 			fo->trusted[i] = 1;
-			dest_from_state(&t, sub);
+			dest_from_state(t, sub);
 			s->dest_trusted++;
 		} else {
-			int err = sync_read_dest_sub(s, fo, sub, &t);
+			int err = sync_read_dest_sub(s, fo, sub, t);
 
 			s->dest_read++;
 			if (err) {
@@ -208,139 +242,193 @@ int sync_plan_folder(struct sync *s, struct dnode *fd_node,
 			}
 		}
 	}
-	if (dest_failed)
-		goto planned;
+	return dest_failed ? -1 : 0;
+}
 
-	for (i = 0; i < t.n && !s->fatal; i++) {
-		struct msgent *e = &t.v[i];
-		char *rel;
+/* A message on both sides under another name (a flag change, a move from
+ * new/ to cur/): renamed here to the source's name. */
+static void apply_rename(struct sync *s, struct folder *fo,
+			 struct ustats *us, const struct msgent *e)
+{
+	char *from = sync_msg_rel(fo, e->d_sub, e->d_name);
+	char *rel = sync_msg_rel(fo, e->s_sub, e->s_name);
+	int err = 0;
 
-		if (!e->s_sub)
-			continue;
-		if (e->d_sub) {
-			if (e->d_sub != e->s_sub || strcmp(e->d_name, e->s_name)) {
-				char *from = sync_msg_rel(fo, e->d_sub, e->d_name);
-				int err = 0;
+	sync_plan_line(s, "rename", from, rel);
+	if (!s->dry) {
+		sync_dest_changing(s, fo, e->d_sub);
+		sync_dest_changing(s, fo, e->s_sub);
+		err = rename_msg(s, fo, e);
+		sync_dest_changed(s, fo, e->d_sub);
+		sync_dest_changed(s, fo, e->s_sub);
+	}
+	if (err == ENOENT && fo->trusted[e->d_sub == 'n']) {
+		log_verbose("%s: changed on the destination "
+			    "since the last run; read again "
+			    "next run", from);
+		fo->errors++;
+		fo->inexact[e->d_sub == 'n'] = 1;
+	} else if (err) {
+		sync_item_failed(s, fo, from, "cannot rename", err);
+	} else {
+		s->total.renamed++;
+		us->renamed++;
+	}
+	free(from);
+	free(rel);
+}
 
-				rel = sync_msg_rel(fo, e->s_sub, e->s_name);
-				sync_plan_line(s, "rename", from, rel);
-				if (!s->dry) {
-					sync_dest_changing(s, fo, e->d_sub);
-					sync_dest_changing(s, fo, e->s_sub);
-					err = rename_msg(s, fo, e);
-					sync_dest_changed(s, fo, e->d_sub);
-					sync_dest_changed(s, fo, e->s_sub);
-				}
-				if (err == ENOENT && fo->trusted[e->d_sub == 'n']) {
-					log_verbose("%s: changed on the destination "
-						    "since the last run; read again "
-						    "next run", from);
-					fo->errors++;
-					fo->inexact[e->d_sub == 'n'] = 1;
-				} else if (err) {
-					sync_item_failed(s, fo, from, "cannot rename", err);
-				} else {
-					s->total.renamed++;
-					us->renamed++;
-				}
-				free(from);
-				free(rel);
-			}
-			if (e->s_has_stat) {
-				rel = sync_msg_rel(fo, e->s_sub, e->s_name);
-				sync_link_register(s, &e->s_st, NULL, rel);
-				free(rel);
-			}
-			if (!e->has_p || e->p_gone ||
-			    !p_names(e, e->s_sub, e->s_name)) {
-				row_add(fo, e->base, e->s_sub, e->s_name,
-					e->s_has_stat ? e->s_st.dev : e->has_p ? e->p_dev : 0,
-					e->s_has_stat ? e->s_st.ino : e->has_p ? e->p_ino : 0,
-					e->s_has_stat ? e->s_st.size : e->has_p ? e->p_size : 0,
-					0, NULL, 0);
-				fo->rows[fo->nrows - 1].rename_only = e->has_p &&
-					!e->p_gone && !e->s_has_stat;
-			}
-			if (!e->has_p && !e->s_has_stat) {
-				/* On the destination but unknown to the state
-				 * (a run killed before its commit): its inode
-				 * may be a hard-link twin of a new message. */
-				struct probe pr;
-				pr.fo = fo;
-				pr.row = fo->nrows - 1;
-				pr.rel = sync_msg_rel(fo, e->s_sub, e->s_name);
-				VEC_PUSH(s->probes, s->nprobes, s->capprobes, pr);
-			}
-			continue;
-		}
-		if (!e->s_listed) {
+/* A message on both sides, under the source's name now: its inode for
+ * the hard links of this run, its state row when the state lacks it or
+ * names it otherwise, and a probe of its inode when nothing knows it. */
+static void keep_in_place(struct sync *s, struct folder *fo,
+			  const struct msgent *e)
+{
+	char *rel;
+
+	if (e->s_has_stat) {
+		rel = sync_msg_rel(fo, e->s_sub, e->s_name);
+		sync_link_register(s, &e->s_st, NULL, rel);
+		free(rel);
+	}
+	if (!e->has_p || e->p_gone ||
+	    !p_names(e, e->s_sub, e->s_name)) {
+		row_add(fo, e->base, e->s_sub, e->s_name,
+			e->s_has_stat ? e->s_st.dev : e->has_p ? e->p_dev : 0,
+			e->s_has_stat ? e->s_st.ino : e->has_p ? e->p_ino : 0,
+			e->s_has_stat ? e->s_st.size : e->has_p ? e->p_size : 0,
+			0, NULL, 0);
+		fo->rows[fo->nrows - 1].rename_only = e->has_p &&
+			!e->p_gone && !e->s_has_stat;
+	}
+	if (!e->has_p && !e->s_has_stat) {
+		/* On the destination but unknown to the state
+		 * (a run killed before its commit): its inode
+		 * may be a hard-link twin of a new message. */
+		struct probe pr;
+		pr.fo = fo;
+		pr.row = fo->nrows - 1;
+		pr.rel = sync_msg_rel(fo, e->s_sub, e->s_name);
+		VEC_PUSH(s->probes, s->nprobes, s->capprobes, pr);
+	}
+}
+
+/* A message only on the source, listed: its copy queued for step 4, with
+ * its state row, valid once the copy is placed. */
+static void queue_copy(struct sync *s, struct folder *fo,
+		       const struct msgent *e)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	char *rel;
+
+	j->fo = fo;
+	j->base = xstrdup(e->base);
+	j->name = xstrdup(e->s_name);
+	j->sub = e->s_sub;
+	j->st = e->s_st;
+	j->need_stat = !e->s_has_stat;
+	if (e->s_has_stat && sync_job_meta(s, j) < 0) {
+		free(j->base);
+		free(j->name);
+		free(j);
+		return;
+	}
+	rel = sync_msg_rel(fo, e->s_sub, e->s_name);
+	sync_plan_line(s, "copy", rel, NULL);
+	free(rel);
+	VEC_PUSH(s->jobs, s->njobs, s->capjobs, j);
+	fo->pending++;
+	row_add(fo, e->base, e->s_sub, e->s_name, e->s_st.dev,
+		e->s_st.ino, e->s_st.size, 0, j, 0);
+}
+
+/* The messages the source has: renamed, kept in place or queued. */
+static void plan_source_side(struct sync *s, struct folder *fo,
+			     struct ustats *us, struct msgtab *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n && !s->fatal; i++) {
+		struct msgent *e = &t->v[i];
+
+		switch (sync_plan_decide(e, s->o->delete)) {
+		case SYNC_RENAME:
+			apply_rename(s, fo, us, e);
+			keep_in_place(s, fo, e);
+			break;
+		case SYNC_IN_PLACE:
+			keep_in_place(s, fo, e);
+			break;
+		case SYNC_COPY:
+			queue_copy(s, fo, e);
+			break;
+		case SYNC_LOST_HERE:
 			/* The state knows it but the destination lost it:
 			 * list this folder again next time. */
 			fo->errors++;
-			continue;
-		}
-		{
-			struct job *j = xcalloc(1, sizeof *j);
-
-			j->fo = fo;
-			j->base = xstrdup(e->base);
-			j->name = xstrdup(e->s_name);
-			j->sub = e->s_sub;
-			j->st = e->s_st;
-			j->need_stat = !e->s_has_stat;
-			if (e->s_has_stat && sync_job_meta(s, j) < 0) {
-				free(j->base);
-				free(j->name);
-				free(j);
-				continue;
-			}
-			rel = sync_msg_rel(fo, e->s_sub, e->s_name);
-			sync_plan_line(s, "copy", rel, NULL);
-			free(rel);
-			VEC_PUSH(s->jobs, s->njobs, s->capjobs, j);
-			fo->pending++;
-			row_add(fo, e->base, e->s_sub, e->s_name, e->s_st.dev,
-				e->s_st.ino, e->s_st.size, 0, j, 0);
+			break;
+		default:	/* not on the source: plan_dest_only() */
+			break;
 		}
 	}
-	for (i = 0; i < t.n && !s->fatal; i++) {
-		struct msgent *e = &t.v[i];
+}
+
+/* A message only here that the state proves came from the source, with
+ * --delete: deleted, and its state row with it. */
+static void apply_delete(struct sync *s, struct folder *fo,
+			 struct ustats *us, const struct msgent *e,
+			 const char *rel)
+{
+	int err = 0;
+
+	sync_plan_line(s, "delete", rel, NULL);
+	if (!s->dry) {
+		int dfd = sync_sub_fd(s, fo, e->d_sub);
+
+		sync_dest_changing(s, fo, e->d_sub);
+		if (dfd < 0 || unlinkat(dfd, e->d_name, 0) < 0)
+			err = errno ? errno : ENOENT;
+		else
+			sync_step();
+		sync_dest_changed(s, fo, e->d_sub);
+	}
+	if (err == ENOENT && fo->trusted[e->d_sub == 'n']) {
+		/* Renamed there since the last run, perhaps:
+		 * the row stays, for the next run to find it. */
+		log_verbose("%s: changed on the destination since "
+			    "the last run; read again next run",
+			    rel);
+		fo->errors++;
+		fo->inexact[e->d_sub == 'n'] = 1;
+	} else if (err && err != ENOENT) {
+		sync_item_failed(s, fo, rel, "cannot delete", err);
+	} else {
+		s->total.deleted++;
+		us->deleted++;
+		row_add(fo, e->base, e->d_sub, e->d_name, 0, 0,
+			0, 0, NULL, 1);
+	}
+}
+
+/* The messages only here: deleted (--delete, from the source), kept and
+ * counted (from the source), or kept (the destination's own). */
+static void plan_dest_only(struct sync *s, struct folder *fo,
+			   struct ustats *us, struct msgtab *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n && !s->fatal; i++) {
+		struct msgent *e = &t->v[i];
+		enum sync_action a = sync_plan_decide(e, s->o->delete);
 		char *rel;
 
-		if (!e->d_sub || e->s_sub)
+		if (a != SYNC_DELETE && a != SYNC_KEEP_GONE &&
+		    a != SYNC_KEEP_OWN)
 			continue;
 		rel = sync_msg_rel(fo, e->d_sub, e->d_name);
-		if (e->has_p && s->o->delete) {
-			int err = 0;
-
-			sync_plan_line(s, "delete", rel, NULL);
-			if (!s->dry) {
-				int dfd = sync_sub_fd(s, fo, e->d_sub);
-
-				sync_dest_changing(s, fo, e->d_sub);
-				if (dfd < 0 || unlinkat(dfd, e->d_name, 0) < 0)
-					err = errno ? errno : ENOENT;
-				else
-					sync_step();
-				sync_dest_changed(s, fo, e->d_sub);
-			}
-			if (err == ENOENT && fo->trusted[e->d_sub == 'n']) {
-				/* Renamed there since the last run, perhaps:
-				 * the row stays, for the next run to find it. */
-				log_verbose("%s: changed on the destination since "
-					    "the last run; read again next run",
-					    rel);
-				fo->errors++;
-				fo->inexact[e->d_sub == 'n'] = 1;
-			} else if (err && err != ENOENT) {
-				sync_item_failed(s, fo, rel, "cannot delete", err);
-			} else {
-				s->total.deleted++;
-				us->deleted++;
-				row_add(fo, e->base, e->d_sub, e->d_name, 0, 0,
-					0, 0, NULL, 1);
-			}
-		} else if (e->has_p) {
+		if (a == SYNC_DELETE) {
+			apply_delete(s, fo, us, e, rel);
+		} else if (a == SYNC_KEEP_GONE) {
 			s->total.src_gone++;
 			us->src_gone++;
 			if (!p_names(e, e->d_sub, e->d_name))
@@ -356,48 +444,89 @@ int sync_plan_folder(struct sync *s, struct dnode *fd_node,
 		}
 		free(rel);
 	}
-	/* Rows for files gone from both sides. */
-	for (i = 0; i < t.n; i++) {
-		struct msgent *e = &t.v[i];
+}
 
-		if (e->has_p && !e->d_sub && !e->s_sub && strlen(e->p_name) > 4)
+/* Rows for files gone from both sides. */
+static void forget_gone(struct sync *s, struct folder *fo, struct msgtab *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		struct msgent *e = &t->v[i];
+
+		if (sync_plan_decide(e, s->o->delete) == SYNC_FORGET &&
+		    strlen(e->p_name) > 4)
 			row_add(fo, e->base, e->p_name[0], e->p_name + 4,
 				0, 0, 0, 0, NULL, 1);
 	}
-planned:
-	sync_msgtab_release(&t);
-	/* Dovecot's files of the folder, when its directory was listed. */
-	if (fd_node->listed) {
-		for (i = 0; i < nfiles; i++) {
-			struct fentry *f = files[i];
-			uint64_t size, ino;
-			int64_t ms;
-			uint32_t mns;
-			struct stat dst;
-			int dirfd;
+}
 
-			if (f->parent != fd_node || f->kind != 'f' ||
-			    !meta_wanted(s, f->name))
-				continue;
-			if (state_meta_get(&s->state, f->path, &size, &ms, &mns,
-					   &ino) && size == f->st.size &&
-			    ms == f->st.mtime_s && mns == f->st.mtime_ns &&
-			    ino == f->st.ino && s->dst_fd >= 0 &&
-			    fstatat(s->dst_fd, f->path, &dst,
-				    AT_SYMLINK_NOFOLLOW) == 0)
-				continue;
-			(void)dirfd;
-			sync_plan_line(s, "metadata", f->path, NULL);
-			fo->meta = xrealloc(fo->meta, (fo->nmeta + 1) *
-					    sizeof *fo->meta);
-			memset(&fo->meta[fo->nmeta], 0, sizeof *fo->meta);
-			fo->meta[fo->nmeta].name = xstrdup(f->name);
-			fo->meta[fo->nmeta].st = f->st;
-			fo->meta[fo->nmeta].index =
-				md_classify(f->name) == MD_INDEX;
-			fo->nmeta++;
-		}
+/* Dovecot's files of the folder for step 5, when its directory was
+ * listed: those the state does not record as copied as they are now, or
+ * that are missing here. */
+static void plan_meta_files(struct sync *s, struct folder *fo,
+			    struct dnode *fd_node, struct fentry **files,
+			    size_t nfiles)
+{
+	size_t i;
+
+	if (!fd_node->listed)
+		return;
+	for (i = 0; i < nfiles; i++) {
+		struct fentry *f = files[i];
+		uint64_t size, ino;
+		int64_t ms;
+		uint32_t mns;
+		struct stat dst;
+
+		if (f->parent != fd_node || f->kind != 'f' ||
+		    !meta_wanted(s, f->name))
+			continue;
+		if (state_meta_get(&s->state, f->path, &size, &ms, &mns,
+				   &ino) && size == f->st.size &&
+		    ms == f->st.mtime_s && mns == f->st.mtime_ns &&
+		    ino == f->st.ino && s->dst_fd >= 0 &&
+		    fstatat(s->dst_fd, f->path, &dst,
+			    AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		sync_plan_line(s, "metadata", f->path, NULL);
+		fo->meta = xrealloc(fo->meta, (fo->nmeta + 1) *
+				    sizeof *fo->meta);
+		memset(&fo->meta[fo->nmeta], 0, sizeof *fo->meta);
+		fo->meta[fo->nmeta].name = xstrdup(f->name);
+		fo->meta[fo->nmeta].st = f->st;
+		fo->meta[fo->nmeta].index =
+			md_classify(f->name) == MD_INDEX;
+		fo->nmeta++;
 	}
+}
+
+/* Plans and does the renames and deletions of one folder; queues its
+ * copies.  Returns MM_OK or a fatal exit code. */
+int sync_plan_folder(struct sync *s, struct dnode *fd_node,
+		     struct fentry **files, size_t nfiles)
+{
+	struct dnode *cur = sync_child_named(fd_node, "cur");
+	struct dnode *nw = sync_child_named(fd_node, "new");
+	struct folder *fo = folder_new(s, fd_node);
+	struct ustats *us = sync_user_stats(s, fo->user);
+	struct msgtab t;
+
+	memset(&t, 0, sizeof t);
+	/* The source: listed subdirectories, else the state's names. */
+	source_listed(&t, files, nfiles, cur, nw);
+	if (state_msgs_each(&s->state, fo->path, sync_msgtab_state_cb, &t) < 0) {
+		sync_msgtab_release(&t);
+		return MM_EDEST;
+	}
+	source_from_state(&t, cur, nw);
+	if (load_dest(s, fo, &t, cur, nw) == 0) {
+		plan_source_side(s, fo, us, &t);
+		plan_dest_only(s, fo, us, &t);
+		forget_gone(s, fo, &t);
+	}
+	sync_msgtab_release(&t);
+	plan_meta_files(s, fo, fd_node, files, nfiles);
 	fo->planned = 1;
 	sync_folder_close_fds(fo);
 	if (!fo->pending)
