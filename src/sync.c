@@ -246,7 +246,7 @@ static int64_t remote_clock(struct sync *s)
 
 static json_t *ustats_json(const struct ustats *u)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "copied", (json_int_t)u->copied,
 			 "linked", (json_int_t)u->linked,
 			 "renamed", (json_int_t)u->renamed,
@@ -254,6 +254,7 @@ static json_t *ustats_json(const struct ustats *u)
 			 "kept_only_on_destination", (json_int_t)u->kept_only,
 			 "gone_from_source_kept", (json_int_t)u->src_gone,
 			 "bytes", (json_int_t)u->bytes,
+			 "conflicts", (json_int_t)u->conflicts,
 			 "errors", (json_int_t)u->errors);
 }
 
@@ -276,6 +277,11 @@ static void report(struct sync *s, int rc)
 		s->total.src_gone && !s->o->delete ? " (--delete removes them)" : "",
 		(unsigned long long)s->files.copied,
 		(unsigned long long)s->files.updated);
+	if (s->total.conflicts)
+		log_warn("%llu conflicts: messages here with an old-server "
+			 "message's base name and other content were left "
+			 "alone, the old server's copied beside them (named "
+			 "above)", (unsigned long long)s->total.conflicts);
 	if (s->nerrors)
 		log_error("%llu items failed and were skipped:\n%s",
 			  (unsigned long long)s->nerrors,
@@ -402,7 +408,7 @@ static int sync_steps(struct sync *s)
 			/* Not while a row waits for the inode probe_inodes()
 			 * learns at the copies: it would be committed without. */
 			if (s->nready >= FLUSH_FOLDERS && !s->njobs &&
-			    !s->nprobes && !rc)
+			    !s->nprobes && !s->ndels && !rc)
 				rc = sync_flush(s);
 		}
 		for (i = 0; i < s->ndv; i++)
@@ -413,6 +419,8 @@ static int sync_steps(struct sync *s)
 	free(byparent);
 	free(nby);
 	free(capby);
+	if (!rc)
+		rc = sync_plan_deletions(s);
 	if (rc)
 		return rc;
 	log_debug("timing: planning %.3f s (%zu folders, %zu copies; "
@@ -569,6 +577,8 @@ out_nostate:
 		free(s.jobs[i]->name);
 		free(s.jobs[i]->state_twin);
 		free(s.jobs[i]->tmp);
+		free(s.jobs[i]->d_name);
+		free(s.jobs[i]->src);
 		free(s.jobs[i]);
 	}
 	for (i = 0; i < s.ndv; i++) {

@@ -70,7 +70,7 @@ void sync_check_links(struct sync *s)
 		    !(s->incremental && state_msg_by_inode(&s->state,
 				j->st.dev, j->st.ino, j->st.size, &folder,
 				&name) == 1)) {
-			char *rel = sync_msg_rel(j->fo, j->sub, j->name);
+			char *rel = sync_msg_rel(j->fo, j->sub, j->src);
 
 			log_warn("%s: a hard link to a file outside the old "
 				 "server's tree (%u of its %u links are in "
@@ -205,13 +205,23 @@ int sync_guard_source(struct sync *s)
 	log_debug("delete guard: %lld messages known, %lld on the source now, "
 		  "%zu users lost", (long long)known, (long long)src, nlost);
 	if (rc == MM_OK && known > 0 && src == 0 && !unsure) {
-		log_error("--delete refused: the old server's tree %s%s%s holds "
+		struct buf where = BUF_INIT;
+
+		/* HOST: or the root directory the source is below */
+		buf_addstr(&where, s->ctx->from ? s->ctx->from : "");
+		if (!s->ep->local)
+			buf_putc(&where, ':');
+		else
+			while (where.len && where.data[where.len - 1] == '/')
+				where.data[--where.len] = '\0';
+		log_error("--delete refused: the old server's tree %s%s holds "
 			  "no messages, and %lld messages here came from it "
 			  "(an unmounted disk, a failed mount or a wrong "
 			  "path?).  Nothing was changed.  Check the old "
 			  "server; to delete them all the same, add "
-			  "--force-delete", s->ep->local ? "" : s->ctx->from,
-			  s->ep->local ? "" : ":", s->src, (long long)known);
+			  "--force-delete", where.data, s->src,
+			  (long long)known);
+		buf_release(&where);
 		rc = MM_EDIFF;
 	} else if (rc == MM_OK && nlost) {
 		log_error("--delete refused: %zu user%s lost every message on "

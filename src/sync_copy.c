@@ -66,7 +66,7 @@ int sync_job_meta(struct sync *s, struct job *j)
 	j->meta.mtime_ns = j->st.mtime_ns;
 	if (owner_map_ids(&s->owners, j->st.uid, j->st.gid, &j->meta.uid,
 			  &j->meta.gid, &why) < 0) {
-		char *rel = sync_msg_rel(j->fo, j->sub, j->name);
+		char *rel = sync_msg_rel(j->fo, j->sub, j->src);
 		log_error("%s: %s", rel, why.data);
 		sync_item_failed(s, j->fo, rel, "owner missing on this server", EINVAL);
 		free(rel);
@@ -78,7 +78,7 @@ int sync_job_meta(struct sync *s, struct job *j)
 
 static void job_failed(struct sync *s, struct job *j, const char *what, int err)
 {
-	char *rel = sync_msg_rel(j->fo, j->sub, j->name);
+	char *rel = sync_msg_rel(j->fo, j->sub, j->src);
 
 	if (err == ENOENT) {
 		/* expunged or moved on the old server since the listing: no
@@ -110,6 +110,17 @@ static void job_placed(struct sync *s, struct job *j, int linked)
 		us->bytes += j->st.size;
 	}
 	progress_add(&s->prog, 1, linked ? 0 : j->st.size);
+	if (j->fo->pending && --j->fo->pending == 0)
+		VEC_PUSH(s->ready, s->nready, s->capready, j->fo);
+}
+
+/* A copy to prove found the same message here: taken as its copy. */
+static void job_adopted(struct sync *s, struct job *j)
+{
+	j->state = 2;
+	s->total.renamed++;
+	sync_user_stats(s, j->fo->user)->renamed++;
+	progress_add(&s->prog, 1, j->st.size);
 	if (j->fo->pending && --j->fo->pending == 0)
 		VEC_PUSH(s->ready, s->nready, s->capready, j->fo);
 }
@@ -155,6 +166,9 @@ static int try_link(struct sync *s, struct job *j)
 	struct linkref *r;
 	char key[48];
 	int rc = 0;
+
+	if (j->kind == JOB_PROVE || j->kind == JOB_RECOPY)
+		return 0;	/* its own content is needed */
 
 	if (j->st.nlink < 2) {
 		/* A folder renamed on the old server keeps its inodes: the
@@ -301,6 +315,165 @@ static int rd_end(void *arg, uint32_t index, int err, uint64_t total)
 	return 0;
 }
 
+/* Reads up to n bytes, fewer only at the end of the file; -1 on error. */
+static ssize_t read_full(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (char *)p + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* Whether the copy in tmp/ of job `j` has the content of the file here it
+ * is to be proven against: 1 the same, 0 not, or -errno. */
+static int same_content(struct sync *s, struct job *j)
+{
+	int dfd = sync_sub_fd(s, j->fo, j->d_sub), a = -1, b = -1, rc = 0;
+	struct stat sa, sb;
+	unsigned char *x = NULL, *y = NULL;
+
+	if (dfd < 0)
+		return -(errno ? errno : ENOENT);
+	a = openat(dfd, j->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		   O_CLOEXEC);
+	b = openat(j->fo->tmp_fd, tmp_name(j), O_RDONLY | O_NOFOLLOW |
+		   O_CLOEXEC);
+	if (a < 0 || b < 0 || fstat(a, &sa) < 0 || fstat(b, &sb) < 0) {
+		rc = -(errno ? errno : EIO);
+		goto out;
+	}
+	if (!S_ISREG(sa.st_mode) || sa.st_size != sb.st_size)
+		goto out;	/* 0: another message */
+	x = xmalloc(65536);
+	y = xmalloc(65536);
+	for (;;) {
+		ssize_t n = read_full(a, x, 65536), m;
+
+		if (n < 0 || (m = read_full(b, y, 65536)) < 0) {
+			rc = -(errno ? errno : EIO);
+			break;
+		}
+		if (m != n || memcmp(x, y, (size_t)n))
+			break;
+		if (n == 0) {
+			rc = 1;
+			break;
+		}
+	}
+out:
+	if (a >= 0)
+		close(a);
+	if (b >= 0)
+		close(b);
+	free(x);
+	free(y);
+	return rc;
+}
+
+/*
+ * The copies of this batch to prove (JOB_PROVE): a file here with the
+ * same content is adopted (renamed to the source's name; the copy read
+ * goes); one of other content is a conflict: the copy is placed under a
+ * fresh base name, whose row is in the state before the file is here.
+ */
+static int prove_batch(struct sync *s)
+{
+	size_t i, conflicts = 0;
+
+	for (i = 0; i < s->nwait; i++) {
+		struct job *j = s->placed_wait[i];
+		char *here, *rel;
+		int same;
+
+		if (j->kind != JOB_PROVE || j->state != 1)
+			continue;
+		same = same_content(s, j);
+		here = sync_msg_rel(j->fo, j->d_sub, j->d_name);
+		if (same == -ENOENT) {
+			j->kind = JOB_COPY;	/* gone here meanwhile */
+		} else if (same < 0) {
+			unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
+			job_failed(s, j, "cannot compare with the file here",
+				   -same);
+		} else if (same == 1) {
+			int from = sync_sub_fd(s, j->fo, j->d_sub);
+			int to = sync_sub_fd(s, j->fo, j->sub), e = 0;
+
+			unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
+			if (j->d_sub != j->sub || strcmp(j->d_name, j->name)) {
+				sync_dest_changing(s, j->fo, j->d_sub);
+				sync_dest_changing(s, j->fo, j->sub);
+				if (from < 0 || to < 0 ||
+				    renameat2(from, j->d_name, to, j->name,
+					      RENAME_NOREPLACE) < 0)
+					e = errno ? errno : ENOENT;
+				sync_dest_changed(s, j->fo, j->d_sub);
+				sync_dest_changed(s, j->fo, j->sub);
+			}
+			if (e) {
+				job_failed(s, j, "cannot rename", e);
+			} else {
+				log_verbose("%s: the same message as the old "
+					    "server's; taken as its copy", here);
+				job_adopted(s, j);
+			}
+		} else {
+			struct finrow *r = &j->fo->rows[j->row];
+			struct buf n = BUF_INIT;
+			char *name = sync_conflict_name(s, j->base, j->name);
+
+			rel = sync_msg_rel(j->fo, j->sub, j->src);
+			log_warn("%s: a conflict: %s has this base name but "
+				 "other content; it is left alone, and the old "
+				 "server's message is copied beside it as %s",
+				 rel, here, name);
+			free(rel);
+			free(j->name);
+			j->name = name;
+			j->kind = JOB_CONFLICT;
+			buf_printf(&n, "%s/%s", j->sub == 'c' ? "cur" : "new",
+				   name);
+			free((char *)r->m.name);
+			r->m.name = buf_detach(&n);
+			s->total.conflicts++;
+			sync_user_stats(s, j->fo->user)->conflicts++;
+			conflicts++;
+		}
+		free(here);
+	}
+	if (!conflicts)
+		return MM_OK;
+	if (state_begin(&s->state) < 0)
+		return MM_EDEST;
+	for (i = 0; i < s->nwait; i++) {
+		struct job *j = s->placed_wait[i];
+		struct finrow *r;
+
+		if (j->kind != JOB_CONFLICT || j->state != 1)
+			continue;
+		r = &j->fo->rows[j->row];
+		r->m.dev = j->st.dev;
+		r->m.ino = j->st.ino;
+		r->m.size = j->st.size;
+		if (state_msg_put(&s->state, j->fo->path, &r->m) < 0)
+			return MM_EDEST;
+	}
+	if (state_commit(&s->state) < 0)
+		return MM_EDEST;
+	sync_step();
+	return MM_OK;
+}
+
 /* Makes the batch durable and visible, finishes ready folders and commits
  * their state.  MM_OK or a fatal exit code. */
 int sync_flush(struct sync *s)
@@ -317,19 +490,29 @@ int sync_flush(struct sync *s)
 	}
 	if (s->nwait)
 		sync_step();
+	if (prove_batch(s) != MM_OK)
+		return MM_EDEST;
 	for (i = 0; i < s->nwait; i++) {
 		struct job *j = s->placed_wait[i];
-		int to = sync_sub_fd(s, j->fo, j->sub);
+		int to = sync_sub_fd(s, j->fo, j->sub), e = 0;
 
+		if (j->state != 1)
+			continue;	/* adopted by prove_batch() */
 		if (to >= 0)
 			sync_dest_changing(s, j->fo, j->sub);
+		/* Only a copy made to replace one replaces a file here: a
+		 * message that appeared here meanwhile under the same name
+		 * stays, and this one is placed at the next run. */
 		if (to < 0 ||
-		    renameat(j->fo->tmp_fd, tmp_name(j), to, j->name) < 0) {
-			int e = errno;
-
+		    renameat2(j->fo->tmp_fd, tmp_name(j), to, j->name,
+			      j->kind == JOB_RECOPY ? 0 : RENAME_NOREPLACE) < 0)
+			e = errno ? errno : ENOENT;
+		if (e) {
 			if (j->fo->tmp_fd >= 0)	/* no copy left behind */
 				unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-			job_failed(s, j, "cannot move into place", e);
+			job_failed(s, j, e == EEXIST ? "a file of this name "
+				   "appeared here meanwhile; left alone" :
+				   "cannot move into place", e);
 			continue;
 		}
 		sync_step();
@@ -473,7 +656,7 @@ static int stat_jobs(struct sync *s)
 
 		for (k = 0; k < cnt; k++) {
 			char *rel = sync_msg_rel(v[i + k]->fo, v[i + k]->sub,
-					    v[i + k]->name);
+					    v[i + k]->src);
 			paths[k] = sync_src_abs(s, rel);
 			free(rel);
 		}
@@ -590,7 +773,9 @@ static int write_intents(struct sync *s)
 		struct state_msg m;
 		struct dnode *c;
 
-		if (j->state < 0)
+		/* A copy to prove is not ours until proven (its row would
+		 * claim the file here). */
+		if (j->state < 0 || j->kind == JOB_PROVE)
 			continue;
 		buf_reset(&name);
 		buf_printf(&name, "%s/%s", j->sub == 'c' ? "cur" : "new",
@@ -760,7 +945,7 @@ int sync_run_jobs(struct sync *s)
 			paths = xcalloc(c->n, sizeof *paths);
 			for (k = 0; k < c->n; k++) {
 				char *rel = sync_msg_rel(c->v[k]->fo, c->v[k]->sub,
-						    c->v[k]->name);
+						    c->v[k]->src);
 				paths[k] = sync_src_abs(s, rel);
 				free(rel);
 			}

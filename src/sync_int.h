@@ -99,11 +99,14 @@ struct msgent {
 	char s_listed;		/* seen in this run's listing */
 	char s_has_stat;	/* s_st is valid */
 	const char *s_name;	/* without cur/ or new/ */
+	const char *s_orig;	/* a conflict copy: the name on the source */
 	struct mm_stat s_st;
 	/* the destination */
 	char d_sub;		/* 'c' or 'n'; 0: not on the destination */
 	const char *d_name;
 	/* the state: the file came from the source */
+	const char *alias;	/* the source's base name of a conflict copy
+				   here under this other base, or NULL */
 	char has_p, p_gone;
 	const char *p_name;	/* "cur/..." or "new/..." */
 	uint64_t p_dev, p_ino, p_size;
@@ -120,11 +123,23 @@ struct msgtab {
 
 /* ---- a run ---- */
 
+/* What a copy is for. */
+enum job_kind {
+	JOB_COPY,		/* a message new here */
+	JOB_RECOPY,		/* replaces the copy here, of another size */
+	JOB_PROVE,		/* a file here has its base name but no state
+				   row: read, then compared; the same content
+				   is adopted, other content is a conflict */
+	JOB_CONFLICT,		/* placed under a fresh base name, the file
+				   here with its name left alone */
+};
+
 /* A message to copy (step 4). */
 struct job {
 	struct folder *fo;
-	char *base;
-	char *name;
+	char *base;		/* the base of its state row (the source's) */
+	char *name;		/* its name here */
+	char *src;		/* its name on the old server */
 	char sub;
 	struct mm_stat st;
 	struct fs_meta meta;
@@ -136,6 +151,10 @@ struct job {
 				   knows for the same source file, proven in
 				   this run (prove_state_twins), or NULL */
 	char *tmp;		/* its name in tmp/ (SYNC_TMP_PREFIX base) */
+	enum job_kind kind;
+	char d_sub;		/* JOB_PROVE: the file here to compare with */
+	char *d_name;
+	size_t row;		/* its row in fo->rows */
 };
 
 /* Every temporary file of a message starts with this: a file in a tmp/
@@ -193,7 +212,17 @@ struct probe {
 struct ustats {
 	char *user;
 	uint64_t copied, linked, renamed, deleted, kept_only, src_gone,
-		bytes, errors;
+		bytes, errors, conflicts;
+};
+
+/* A deletion planned with --delete, done once the whole run's count of
+ * deletions is known to be within the limit (sync_plan_deletions). */
+struct pending_del {
+	struct folder *fo;
+	char *base;		/* the base of its state row */
+	char d_sub;
+	char *d_name;
+	int trusted;		/* its directory was taken from the state */
 };
 
 /* One run. */
@@ -240,6 +269,8 @@ struct sync {
 	size_t dest_read, dest_trusted;	/* cur/ and new/ read, or not */
 	int incremental;	/* the state knew the tree before this run */
 	int tmp_dirty;		/* temporaries of ours may be in some tmp/ */
+	struct pending_del *dels;	/* --delete: planned, not yet done */
+	size_t ndels, capdels;
 	struct ustats total;
 	struct ts_stats files;
 };
@@ -297,6 +328,11 @@ int sync_discover(struct sync *s);
 /* sync_plan.c: step 3 */
 int sync_plan_folder(struct sync *s, struct dnode *fd_node,
 		     struct fentry **files, size_t nfiles);
+/* After every folder is planned: the --delete limit over the planned
+ * deletions and the vanished folders' messages; within it, the planned
+ * deletions are done.  MM_OK, MM_EDIFF (refused, said why; nothing
+ * deleted) or MM_EDEST. */
+int sync_plan_deletions(struct sync *s);
 
 /* What planning does with one base name of a folder. */
 enum sync_action {
@@ -315,11 +351,21 @@ enum sync_action {
 	SYNC_KEEP_OWN,		/* only here, not from the source (delivered
 				   here): kept, never deleted */
 	SYNC_FORGET,		/* gone from both sides: drop its state row */
+	SYNC_PROVE,		/* on both sides, but the state never saw it
+				   placed: the file here may be another
+				   message of the same base name; proven by
+				   size and content before it is adopted */
+	SYNC_RECOPY,		/* on both sides, but the source's size is
+				   not the one the state recorded: copied
+				   again over the copy here */
 };
 
 /* The decision for `e` from its source, destination and state rows and
  * --delete alone; no I/O (tests/unit/test_plan.c). */
 enum sync_action sync_plan_decide(const struct msgent *e, int delete);
+/* A fresh name for the source's message `name` (of base `base`) beside
+ * another message here with its base name; the caller frees it. */
+char *sync_conflict_name(struct sync *s, const char *base, const char *name);
 
 /* sync_copy.c: step 4 */
 void sync_link_register(struct sync *s, const struct mm_stat *st,

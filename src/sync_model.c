@@ -90,8 +90,18 @@ void sync_msgtab_release(struct msgtab *t)
 int sync_msgtab_state_cb(void *arg, const struct state_msg *m)
 {
 	struct msgtab *t = arg;
-	struct msgent *e = sync_msgtab_at(t, m->base, strlen(m->base));
+	size_t bl = strlen(m->base), nl = strlen(m->name);
+	struct msgent *e;
 
+	if (nl > 4 && (md_base_len(m->name + 4) != bl ||
+		       memcmp(m->name + 4, m->base, bl))) {
+		/* A conflict copy: the source's message `base` is here under
+		 * another base name (sync_plan.c); met by that name. */
+		e = sync_msgtab_at(t, m->name + 4, md_base_len(m->name + 4));
+		e->alias = sync_arena_strndup(&t->ar, m->base, bl);
+	} else {
+		e = sync_msgtab_at(t, m->base, bl);
+	}
 	e->has_p = 1;
 	e->p_name = sync_arena_strndup(&t->ar, m->name, strlen(m->name));
 	e->p_dev = m->dev;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -42,6 +43,13 @@ static int p_names(const struct msgent *e, char sub, const char *name)
 {
 	return strlen(e->p_name) > 4 && e->p_name[0] == sub &&
 		!strcmp(e->p_name + 4, name);
+}
+
+/* The base name of `e`'s state row: the source's (of a conflict copy,
+ * not the one it has here). */
+static const char *rowkey(const struct msgent *e)
+{
+	return e->alias ? e->alias : e->base;
 }
 
 static void row_add(struct folder *fo, const char *base, char sub,
@@ -132,9 +140,15 @@ static int rename_msg(struct sync *s, struct folder *fo, const struct msgent *e)
  * what other copies of the run became. */
 enum sync_action sync_plan_decide(const struct msgent *e, int delete)
 {
-	if (e->s_sub && e->d_sub)
+	if (e->s_sub && e->d_sub) {
+		if (!e->has_p)
+			return SYNC_PROVE;
+		if (e->s_has_stat && e->p_size &&
+		    e->s_st.size != e->p_size && !e->p_gone)
+			return SYNC_RECOPY;
 		return e->d_sub != e->s_sub || strcmp(e->d_name, e->s_name) ?
 			SYNC_RENAME : SYNC_IN_PLACE;
+	}
 	if (e->s_sub)
 		return e->s_listed ? SYNC_COPY : SYNC_LOST_HERE;
 	if (e->d_sub) {
@@ -163,20 +177,64 @@ static struct folder *folder_new(struct sync *s, struct dnode *fd_node)
 }
 
 /* The source's messages listed this run in the folder's cur/ and new/. */
-static void source_listed(struct msgtab *t, struct fentry **files,
-			  size_t nfiles, const struct dnode *cur,
-			  const struct dnode *nw)
+static void source_listed(struct sync *s, struct msgtab *t,
+			  struct fentry **files, size_t nfiles,
+			  const struct dnode *cur, const struct dnode *nw)
 {
 	size_t i;
 
 	for (i = 0; i < nfiles; i++) {
 		struct fentry *f = files[i];
+		char sub = f->parent == cur ? 'c' : 'n';
+		struct msgent *e;
 
-		if (f->kind != 'f')
+		if (f->kind != 'f' || (f->parent != cur && f->parent != nw))
 			continue;
-		if (f->parent == cur || f->parent == nw)
-			src_add(t, f->name, f->parent == cur ? 'c' : 'n', 1,
-				f->has_stat ? &f->st : NULL);
+		e = sync_msgtab_at(t, f->name, md_base_len(f->name));
+		if (e->s_sub == sub && e->s_listed) {
+			/* Dovecot keeps one file per base name: a second one
+			 * is reported, never silently dropped. */
+			sync_item_skipped(s, f->path, "a second message with "
+					  "the same base name in this "
+					  "directory: not copied");
+			f->parent->odd = 1;
+			continue;
+		}
+		src_add(t, f->name, sub, 1, f->has_stat ? &f->st : NULL);
+	}
+}
+
+/* A conflict copy's source side: the source lists the message under its
+ * own base name; the entry of the copy here (met by its other base name,
+ * see sync_msgtab_state_cb) takes it, under the copy's base name with the
+ * source's flags.  The source's base name is left with what is here
+ * under it: the other message, never deleted. */
+static void resolve_aliases(struct msgtab *t)
+{
+	size_t i, n0 = t->n;
+
+	for (i = 0; i < n0; i++) {
+		struct msgent *y = &t->v[i], *x;
+		const char *suffix;
+		struct buf name = BUF_INIT;
+		size_t yi = i;
+
+		if (!y->alias || y->s_sub)
+			continue;
+		x = sync_msgtab_at(t, y->alias, strlen(y->alias));
+		y = &t->v[yi];	/* the table may have grown */
+		if (!x->s_sub)
+			continue;
+		suffix = x->s_name + md_base_len(x->s_name);
+		buf_printf(&name, "%s%s", y->base, suffix);
+		y->s_sub = x->s_sub;
+		y->s_listed = x->s_listed;
+		y->s_has_stat = x->s_has_stat;
+		y->s_st = x->s_st;
+		y->s_name = sync_arena_strndup(&t->ar, name.data, name.len);
+		y->s_orig = x->s_name;
+		x->s_sub = 0;
+		buf_release(&name);
 	}
 }
 
@@ -293,7 +351,7 @@ static void keep_in_place(struct sync *s, struct folder *fo,
 	}
 	if (!e->has_p || e->p_gone ||
 	    !p_names(e, e->s_sub, e->s_name)) {
-		row_add(fo, e->base, e->s_sub, e->s_name,
+		row_add(fo, rowkey(e), e->s_sub, e->s_name,
 			e->s_has_stat ? e->s_st.dev : e->has_p ? e->p_dev : 0,
 			e->s_has_stat ? e->s_st.ino : e->has_p ? e->p_ino : 0,
 			e->s_has_stat ? e->s_st.size : e->has_p ? e->p_size : 0,
@@ -313,33 +371,113 @@ static void keep_in_place(struct sync *s, struct folder *fo,
 	}
 }
 
-/* A message only on the source, listed: its copy queued for step 4, with
- * its state row, valid once the copy is placed. */
+/* A fresh base name for the old server's message `base` beside another
+ * message here with its name: as Dovecot names a delivery (time,
+ * microseconds, pid, a counter, this host), with the source's ",S=..."
+ * fields, which describe the same content. */
+static void fresh_base(struct sync *s, const char *base, struct buf *out)
+{
+	static unsigned counter;
+	const char *ext = strchr(base, ',');
+	struct timespec now;
+	const char *h;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	buf_printf(out, "%lld.M%ldP%ldQ%u.", (long long)now.tv_sec,
+		   now.tv_nsec / 1000, (long)getpid(), ++counter);
+	for (h = s->hostname; *h; h++)
+		buf_putc(out, (*h >= 'a' && *h <= 'z') || (*h >= 'A' &&
+			 *h <= 'Z') || (*h >= '0' && *h <= '9') || *h == '-' ||
+			 *h == '.' ? *h : '_');
+	if (!*s->hostname)
+		buf_addstr(out, "localhost");
+	if (ext)
+		buf_addstr(out, ext);
+}
+
+/* The name a conflicting source message gets here: a fresh base name with
+ * the source's flags. */
+char *sync_conflict_name(struct sync *s, const char *base, const char *name)
+{
+	struct buf b = BUF_INIT;
+
+	fresh_base(s, base, &b);
+	buf_addstr(&b, name + md_base_len(name));
+	return buf_detach(&b);
+}
+
+/* A message only on the source, listed (or one to prove or copy again,
+ * see enum job_kind): its copy queued for step 4, with its state row,
+ * valid once the copy is placed. */
 static void queue_copy(struct sync *s, struct folder *fo,
-		       const struct msgent *e)
+		       const struct msgent *e, enum job_kind kind)
 {
 	struct job *j = xcalloc(1, sizeof *j);
 	char *rel;
 
 	j->fo = fo;
-	j->base = xstrdup(e->base);
-	j->name = xstrdup(e->s_name);
+	j->kind = kind;
+	j->base = xstrdup(rowkey(e));
+	j->name = kind == JOB_CONFLICT ?
+		sync_conflict_name(s, e->base, e->s_name) : xstrdup(e->s_name);
+	j->src = xstrdup(e->s_orig ? e->s_orig : e->s_name);
 	j->sub = e->s_sub;
 	j->st = e->s_st;
 	j->need_stat = !e->s_has_stat;
+	if (kind == JOB_PROVE) {
+		j->d_sub = e->d_sub;
+		j->d_name = xstrdup(e->d_name);
+	}
 	if (e->s_has_stat && sync_job_meta(s, j) < 0) {
 		free(j->base);
 		free(j->name);
+		free(j->src);
+		free(j->d_name);
 		free(j);
 		return;
 	}
-	rel = sync_msg_rel(fo, e->s_sub, e->s_name);
-	sync_plan_line(s, "copy", rel, NULL);
+	rel = sync_msg_rel(fo, e->s_sub, j->src);
+	if (kind == JOB_CONFLICT) {
+		char *here = sync_msg_rel(fo, e->d_sub, e->d_name);
+
+		log_warn("%s: a conflict: another message of this base name is "
+			 "here (%s, of another size or not a file); it is left "
+			 "alone, and the old server's message is copied beside "
+			 "it as %s", rel, here, j->name);
+		free(here);
+		s->total.conflicts++;
+		sync_user_stats(s, fo->user)->conflicts++;
+	}
+	sync_plan_line(s, kind == JOB_PROVE ? "compare" : kind == JOB_RECOPY ?
+		       "copy again" : "copy", rel, NULL);
 	free(rel);
 	VEC_PUSH(s->jobs, s->njobs, s->capjobs, j);
 	fo->pending++;
-	row_add(fo, e->base, e->s_sub, e->s_name, e->s_st.dev,
+	row_add(fo, j->base, e->s_sub, j->name, e->s_st.dev,
 		e->s_st.ino, e->s_st.size, 0, j, 0);
+	j->row = fo->nrows - 1;
+}
+
+/* A message on both sides that the state never saw placed here: a run
+ * whose state was lost, or another message of the same base name (a
+ * delivery here, a restored backup).  A file here of another size is
+ * another message at once; one of the same size is compared with the
+ * source's content once it is read (sync_copy.c). */
+static void plan_prove(struct sync *s, struct folder *fo,
+		       const struct msgent *e)
+{
+	int dfd = sync_sub_fd(s, fo, e->d_sub);
+	enum job_kind kind = JOB_PROVE;
+	struct stat st;
+
+	if (dfd < 0 ||
+	    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode) ||
+	    (e->s_has_stat && (uint64_t)st.st_size != e->s_st.size))
+		kind = s->dry && dfd < 0 ? JOB_PROVE : JOB_CONFLICT;
+	/* The file here is not ours: the rows will not list it. */
+	fo->inexact[e->d_sub == 'n'] = 1;
+	queue_copy(s, fo, e, kind);
 }
 
 /* The messages the source has: renamed, kept in place or queued. */
@@ -360,7 +498,15 @@ static void plan_source_side(struct sync *s, struct folder *fo,
 			keep_in_place(s, fo, e);
 			break;
 		case SYNC_COPY:
-			queue_copy(s, fo, e);
+			queue_copy(s, fo, e, JOB_COPY);
+			break;
+		case SYNC_PROVE:
+			plan_prove(s, fo, e);
+			break;
+		case SYNC_RECOPY:
+			if (e->d_sub != e->s_sub || strcmp(e->d_name, e->s_name))
+				apply_rename(s, fo, us, e);
+			queue_copy(s, fo, e, JOB_RECOPY);
 			break;
 		case SYNC_LOST_HERE:
 			/* The state knows it but the destination lost it:
@@ -374,40 +520,147 @@ static void plan_source_side(struct sync *s, struct folder *fo,
 }
 
 /* A message only here that the state proves came from the source, with
- * --delete: deleted, and its state row with it. */
-static void apply_delete(struct sync *s, struct folder *fo,
-			 struct ustats *us, const struct msgent *e,
-			 const char *rel)
+ * --delete, once the limit allows: deleted, and its state row with it. */
+static void apply_delete(struct sync *s, const struct pending_del *d)
 {
+	struct folder *fo = d->fo;
+	char *rel = sync_msg_rel(fo, d->d_sub, d->d_name);
+	struct ustats *us = sync_user_stats(s, fo->user);
 	int err = 0;
 
 	sync_plan_line(s, "delete", rel, NULL);
 	if (!s->dry) {
-		int dfd = sync_sub_fd(s, fo, e->d_sub);
+		int dfd = sync_sub_fd(s, fo, d->d_sub);
 
-		sync_dest_changing(s, fo, e->d_sub);
-		if (dfd < 0 || unlinkat(dfd, e->d_name, 0) < 0)
+		sync_dest_changing(s, fo, d->d_sub);
+		if (dfd < 0 || unlinkat(dfd, d->d_name, 0) < 0)
 			err = errno ? errno : ENOENT;
 		else
 			sync_step();
-		sync_dest_changed(s, fo, e->d_sub);
+		sync_dest_changed(s, fo, d->d_sub);
 	}
-	if (err == ENOENT && fo->trusted[e->d_sub == 'n']) {
+	if (err == ENOENT && d->trusted) {
 		/* Renamed there since the last run, perhaps:
 		 * the row stays, for the next run to find it. */
 		log_verbose("%s: changed on the destination since "
 			    "the last run; read again next run",
 			    rel);
 		fo->errors++;
-		fo->inexact[e->d_sub == 'n'] = 1;
+		fo->inexact[d->d_sub == 'n'] = 1;
 	} else if (err && err != ENOENT) {
 		sync_item_failed(s, fo, rel, "cannot delete", err);
 	} else {
 		s->total.deleted++;
 		us->deleted++;
-		row_add(fo, e->base, e->d_sub, e->d_name, 0, 0,
+		row_add(fo, d->base, d->d_sub, d->d_name, 0, 0,
 			0, 0, NULL, 1);
 	}
+	free(rel);
+}
+
+/* The limit on deletions of one run: --max-delete, else a tenth of the
+ * messages the state knows came from the source, and at least 100.  A
+ * cold sync after a hot sync deletes what was expunged in between, far
+ * below that; a source that lost a large part of its mail goes over it. */
+static int64_t delete_limit(struct sync *s)
+{
+	int64_t known;
+
+	if (s->o->max_delete >= 0)
+		return s->o->max_delete;
+	known = state_msgs_count(&s->state, NULL);
+	return known / 10 > 100 ? known / 10 : 100;
+}
+
+/* Adds n to user's count in `users` (keys and values allocated). */
+static void count_user(struct strmap *users, const char *user, int64_t n)
+{
+	int64_t *v = strmap_get(users, user);
+
+	if (!v) {
+		v = xcalloc(1, sizeof *v);
+		strmap_put(users, xstrdup(user), v);
+	}
+	*v += n;
+}
+
+/* Says what a refused --delete would have removed, per user. */
+static void refuse_deletions(struct sync *s, int64_t total, int64_t limit)
+{
+	struct strmap users;
+	struct buf list = BUF_INIT, user = BUF_INIT;
+	size_t i, shown = 0;
+
+	memset(&users, 0, sizeof users);
+	for (i = 0; i < s->ndels; i++)
+		count_user(&users, s->dels[i].fo->user, 1);
+	for (i = 0; i < s->ndv; i++) {
+		struct dnode *d = s->dv[i];
+
+		if (d->kind != 'F' || !d->vanished || !d->in_state)
+			continue;
+		md_user_of(d->path, &user);
+		count_user(&users, user.data ? user.data : "",
+			   state_msgs_count(&s->state, d->path));
+	}
+	for (i = 0; i < users.cap; i++) {
+		if (!users.v || !users.v[i].key)
+			continue;
+		if (shown++ < 20)
+			buf_printf(&list, "  %s: %lld\n", users.v[i].key,
+				   (long long)*(int64_t *)users.v[i].val);
+		free(users.v[i].val);
+		free((char *)users.v[i].key);
+	}
+	log_error("--delete refused: %lld messages would be deleted here, "
+		  "more than the limit of %lld%s.  Per user:\n%s%sNothing "
+		  "was deleted.  If the old server really lost them, run "
+		  "again with --max-delete %lld (or --force-delete)",
+		  (long long)total, (long long)limit, s->o->max_delete >= 0 ?
+		  " (--max-delete)" : " (a tenth of the messages, at least "
+		  "100)", list.data ? list.data : "", shown > 20 ?
+		  "  ...\n" : "", (long long)total);
+	strmap_release(&users);
+	buf_release(&list);
+	buf_release(&user);
+}
+
+int sync_plan_deletions(struct sync *s)
+{
+	int64_t total = (int64_t)s->ndels, limit;
+	size_t i;
+	int rc = MM_OK;
+
+	if (s->o->delete && !s->o->force_delete) {
+		for (i = 0; i < s->ndv; i++) {
+			struct dnode *d = s->dv[i];
+
+			if (d->kind == 'F' && d->vanished && d->in_state)
+				total += state_msgs_count(&s->state, d->path);
+		}
+		if (total > 100 || (s->o->max_delete >= 0 &&
+				    total > s->o->max_delete)) {
+			limit = delete_limit(s);
+			if (total > limit) {
+				refuse_deletions(s, total, limit);
+				rc = MM_EDIFF;
+			}
+		}
+	}
+	for (i = 0; i < s->ndels; i++) {
+		struct folder *fo = s->dels[i].fo;
+
+		if (rc == MM_OK && !s->fatal)
+			apply_delete(s, &s->dels[i]);
+		free(s->dels[i].base);
+		free(s->dels[i].d_name);
+		if (fo->pending && --fo->pending == 0)
+			VEC_PUSH(s->ready, s->nready, s->capready, fo);
+	}
+	free(s->dels);
+	s->dels = NULL;
+	s->ndels = s->capdels = 0;
+	return rc;
 }
 
 /* The messages only here: deleted (--delete, from the source), kept and
@@ -427,15 +680,25 @@ static void plan_dest_only(struct sync *s, struct folder *fo,
 			continue;
 		rel = sync_msg_rel(fo, e->d_sub, e->d_name);
 		if (a == SYNC_DELETE) {
-			apply_delete(s, fo, us, e, rel);
+			struct pending_del d;
+
+			d.fo = fo;
+			d.base = xstrdup(rowkey(e));
+			d.d_sub = e->d_sub;
+			d.d_name = xstrdup(e->d_name);
+			d.trusted = fo->trusted[e->d_sub == 'n'];
+			VEC_PUSH(s->dels, s->ndels, s->capdels, d);
+			/* Not ready before its deletions are done. */
+			fo->pending++;
 		} else if (a == SYNC_KEEP_GONE) {
 			s->total.src_gone++;
 			us->src_gone++;
 			if (!p_names(e, e->d_sub, e->d_name))
 				fo->inexact[e->d_sub == 'n'] = 1;
 			if (!e->p_gone && strlen(e->p_name) > 4)
-				row_add(fo, e->base, e->p_name[0], e->p_name + 4,
-					e->p_dev, e->p_ino, e->p_size, 1, NULL, 0);
+				row_add(fo, rowkey(e), e->p_name[0],
+					e->p_name + 4, e->p_dev, e->p_ino,
+					e->p_size, 1, NULL, 0);
 		} else {
 			sync_plan_line(s, "keep", rel, NULL);
 			s->total.kept_only++;
@@ -456,7 +719,7 @@ static void forget_gone(struct sync *s, struct folder *fo, struct msgtab *t)
 
 		if (sync_plan_decide(e, s->o->delete) == SYNC_FORGET &&
 		    strlen(e->p_name) > 4)
-			row_add(fo, e->base, e->p_name[0], e->p_name + 4,
+			row_add(fo, rowkey(e), e->p_name[0], e->p_name + 4,
 				0, 0, 0, 0, NULL, 1);
 	}
 }
@@ -514,12 +777,13 @@ int sync_plan_folder(struct sync *s, struct dnode *fd_node,
 
 	memset(&t, 0, sizeof t);
 	/* The source: listed subdirectories, else the state's names. */
-	source_listed(&t, files, nfiles, cur, nw);
+	source_listed(s, &t, files, nfiles, cur, nw);
 	if (state_msgs_each(&s->state, fo->path, sync_msgtab_state_cb, &t) < 0) {
 		sync_msgtab_release(&t);
 		return MM_EDEST;
 	}
 	source_from_state(&t, cur, nw);
+	resolve_aliases(&t);
 	if (load_dest(s, fo, &t, cur, nw) == 0) {
 		plan_source_side(s, fo, us, &t);
 		plan_dest_only(s, fo, us, &t);
