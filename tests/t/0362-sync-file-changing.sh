@@ -1,9 +1,9 @@
 #!/bin/bash
 # A copy is proven, or it is not recorded.  A 50 MB message that shrinks or
 # grows while the agent reads it is reported, not placed and not recorded,
-# and the next run copies it whole; a message whose size on the old server
-# changed since it was copied is copied again; a copy of another size
-# found here without a state row does not stand for the source's message.
+# and the next run copies it whole; a copy of another size here is named
+# by verify, and without a state row it does not stand for the source's
+# message.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-sync.sh"
 plan 13
@@ -42,18 +42,16 @@ like "$err" "1700000001.M1P1.old.*changed on the old server while it was read" "
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"
 ok "$(cmp "$big" "$N/cur/1700000001.M1P1.old:2,S" >&2 && echo 0)" "the next run copies it whole"
 
-# The old server's message changed size since it was copied; its folder is
-# listed again (a new message arrives).
-printf 'small, then longer\n' >"$M/cur/1700000002.M2P1.old:2,S"
-printf 'new\n' >"$M/new/1700000003.M3P1.old"
-run_mm sync --from "$T/old" --to "$T/new" --state "$S"
-is "$rc" 0 "a resync: exit 0"
-ok "$(cmp "$M/cur/1700000002.M2P1.old:2,S" "$N/cur/1700000002.M2P1.old:2,S" >&2 && echo 0)" \
-	"the message of another size was copied again"
+# A copy here of another size than the old server's (left by an earlier
+# version, or damaged here) is named by verify; sync does not stat every
+# message on every run, so it recopies it once its row is gone (below).
+head -c 1000 "$big" >"$N/cur/1700000001.M1P1.old:2,S"
+run_mm verify "$T/old/var/vmail/" "$T/new/var/vmail/" --from /
+is "$rc" 1 "verify: a copy of another size is a difference (exit 1)"
+like "$out$err" "1700000001.M1P1.old" "and it is named"
 
 # A copy of another size here and no state: the source's message arrives
 # all the same, and the file here is kept.
-head -c 1000 "$big" >"$N/cur/1700000001.M1P1.old:2,S"
 rm "$S"
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"
 found=no

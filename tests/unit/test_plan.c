@@ -16,63 +16,74 @@ struct plan_case {
 	int gone;		/* the row says: gone from the source, kept */
 	int delete;		/* --delete */
 	enum sync_action want;
+	unsigned long long src_size, p_size;	/* 0: not known */
 };
 
 #define B "1700000000.M1P2.old"
 
 static const struct plan_case cases[] = {
 	{ "source only, listed", "cur/" B ":2,S", 1, NULL, NULL, 0, 0,
-	  SYNC_COPY },
+	  SYNC_COPY, 0, 0 },
 	{ "source only, listed, --delete", "new/" B, 1, NULL, NULL, 0, 1,
-	  SYNC_COPY },
+	  SYNC_COPY, 0, 0 },
 	{ "source only, a state row without its file here (a copy lost "
 	  "here, the folder listed again)", "cur/" B ":2,S", 1, NULL,
-	  "cur/" B ":2,S", 0, 0, SYNC_COPY },
+	  "cur/" B ":2,S", 0, 0, SYNC_COPY, 0, 0 },
 	{ "source known by the state's name only, gone here",
-	  "cur/" B ":2,S", 0, NULL, "cur/" B ":2,S", 0, 1, SYNC_LOST_HERE },
+	  "cur/" B ":2,S", 0, NULL, "cur/" B ":2,S", 0, 1, SYNC_LOST_HERE, 0, 0 },
 	{ "same name on both sides, in the state", "cur/" B ":2,S", 1,
-	  "cur/" B ":2,S", "cur/" B ":2,S", 0, 1, SYNC_IN_PLACE },
-	{ "same name on both sides, no state row (a run killed before its "
-	  "commit)", "cur/" B ":2,S", 1, "cur/" B ":2,S", NULL, 0, 1,
-	  SYNC_IN_PLACE },
+	  "cur/" B ":2,S", "cur/" B ":2,S", 0, 1, SYNC_IN_PLACE, 0, 0 },
+	{ "same name on both sides, no state row: another message may have "
+	  "its name here; proven before it is adopted", "cur/" B ":2,S", 1,
+	  "cur/" B ":2,S", NULL, 0, 1, SYNC_PROVE, 0, 0 },
 	{ "same name, source from the state's names", "new/" B, 0,
-	  "new/" B, "new/" B, 0, 0, SYNC_IN_PLACE },
+	  "new/" B, "new/" B, 0, 0, SYNC_IN_PLACE, 0, 0 },
 	{ "flags changed on the source", "cur/" B ":2,RS", 1,
-	  "cur/" B ":2,S", "cur/" B ":2,S", 0, 0, SYNC_RENAME },
-	{ "flags changed, no state row", "cur/" B ":2,FS", 1,
-	  "cur/" B ":2,S", NULL, 0, 0, SYNC_RENAME },
+	  "cur/" B ":2,S", "cur/" B ":2,S", 0, 0, SYNC_RENAME, 0, 0 },
+	{ "flags changed, no state row: proven first", "cur/" B ":2,FS", 1,
+	  "cur/" B ":2,S", NULL, 0, 0, SYNC_PROVE, 0, 0 },
+	{ "the source's size is not the one copied", "cur/" B ":2,S", 1,
+	  "cur/" B ":2,S", "cur/" B ":2,S", 0, 0, SYNC_RECOPY, 120, 100 },
+	{ "... and its flags changed too", "cur/" B ":2,FS", 1,
+	  "cur/" B ":2,S", "cur/" B ":2,S", 0, 1, SYNC_RECOPY, 120, 100 },
+	{ "the same size as copied", "cur/" B ":2,S", 1,
+	  "cur/" B ":2,S", "cur/" B ":2,S", 0, 0, SYNC_IN_PLACE, 100, 100 },
+	{ "a state row without a size: no recopy", "cur/" B ":2,S", 1,
+	  "cur/" B ":2,S", "cur/" B ":2,S", 0, 0, SYNC_IN_PLACE, 100, 0 },
 	{ "moved new/ -> cur/ on the source", "cur/" B ":2,S", 1,
-	  "new/" B, "new/" B, 0, 1, SYNC_RENAME },
+	  "new/" B, "new/" B, 0, 1, SYNC_RENAME, 0, 0 },
 	{ "moved, same file name", "cur/" B, 1, "new/" B, "new/" B, 0, 0,
-	  SYNC_RENAME },
+	  SYNC_RENAME, 0, 0 },
 	{ "in new/ on the source, cur/ here: the source wins", "new/" B, 1,
-	  "cur/" B, NULL, 0, 0, SYNC_RENAME },
+	  "cur/" B, "cur/" B, 0, 0, SYNC_RENAME, 0, 0 },
+	{ "in new/ on the source, cur/ here, no state row", "new/" B, 1,
+	  "cur/" B, NULL, 0, 0, SYNC_PROVE, 0, 0 },
 	{ "destination only, the state says from the source, no --delete",
-	  NULL, 0, "cur/" B ":2,S", "cur/" B ":2,S", 0, 0, SYNC_KEEP_GONE },
+	  NULL, 0, "cur/" B ":2,S", "cur/" B ":2,S", 0, 0, SYNC_KEEP_GONE, 0, 0 },
 	{ "destination only, the state says from the source, --delete",
-	  NULL, 0, "cur/" B ":2,S", "cur/" B ":2,S", 0, 1, SYNC_DELETE },
+	  NULL, 0, "cur/" B ":2,S", "cur/" B ":2,S", 0, 1, SYNC_DELETE, 0, 0 },
 	{ "destination only, renamed here since, --delete", NULL, 0,
-	  "cur/" B ":2,ST", "cur/" B ":2,S", 0, 1, SYNC_DELETE },
+	  "cur/" B ":2,ST", "cur/" B ":2,S", 0, 1, SYNC_DELETE, 0, 0 },
 	{ "destination only, row already marked gone, no --delete", NULL, 0,
-	  "cur/" B ":2,S", "cur/" B ":2,S", 1, 0, SYNC_KEEP_GONE },
+	  "cur/" B ":2,S", "cur/" B ":2,S", 1, 0, SYNC_KEEP_GONE, 0, 0 },
 	{ "destination only, row already marked gone, --delete", NULL, 0,
-	  "cur/" B ":2,S", "cur/" B ":2,S", 1, 1, SYNC_DELETE },
+	  "cur/" B ":2,S", "cur/" B ":2,S", 1, 1, SYNC_DELETE, 0, 0 },
 	{ "destination only, no state row (delivered here)", NULL, 0,
-	  "new/" B, NULL, 0, 0, SYNC_KEEP_OWN },
+	  "new/" B, NULL, 0, 0, SYNC_KEEP_OWN, 0, 0 },
 	{ "destination only, no state row, --delete: never deleted", NULL, 0,
-	  "cur/" B ":2,S", NULL, 0, 1, SYNC_KEEP_OWN },
+	  "cur/" B ":2,S", NULL, 0, 1, SYNC_KEEP_OWN, 0, 0 },
 	{ "the state says placed, gone from both sides", NULL, 0, NULL,
-	  "cur/" B ":2,S", 0, 0, SYNC_FORGET },
+	  "cur/" B ":2,S", 0, 0, SYNC_FORGET, 0, 0 },
 	{ "gone from both sides, --delete", NULL, 0, NULL, "new/" B, 1, 1,
-	  SYNC_FORGET },
-	{ "nothing anywhere", NULL, 0, NULL, NULL, 0, 1, SYNC_NONE },
+	  SYNC_FORGET, 0, 0 },
+	{ "nothing anywhere", NULL, 0, NULL, NULL, 0, 1, SYNC_NONE, 0, 0 },
 };
 
 static const char *action_name(enum sync_action a)
 {
 	static const char *const names[] = {
 		"none", "in place", "rename", "copy", "lost here", "delete",
-		"keep gone", "keep own", "forget",
+		"keep gone", "keep own", "forget", "prove", "copy again",
 	};
 
 	return (unsigned)a < sizeof names / sizeof *names ? names[a] : "?";
@@ -87,6 +98,7 @@ static void row_of(const struct plan_case *c, struct msgent *e)
 		e->s_name = c->src + 4;
 		e->s_listed = (char)c->listed;
 		e->s_has_stat = (char)c->listed;
+		e->s_st.size = c->src_size;
 	}
 	if (c->dest) {
 		e->d_sub = c->dest[0];
@@ -96,13 +108,14 @@ static void row_of(const struct plan_case *c, struct msgent *e)
 		e->has_p = 1;
 		e->p_name = c->state;
 		e->p_gone = (char)c->gone;
+		e->p_size = c->p_size;
 	}
 }
 
 static void test_table(void)
 {
 	size_t i;
-	int seen[SYNC_FORGET + 1] = { 0 };
+	int seen[SYNC_RECOPY + 1] = { 0 };
 
 	for (i = 0; i < sizeof cases / sizeof *cases; i++) {
 		const struct plan_case *c = &cases[i];
@@ -118,11 +131,11 @@ static void test_table(void)
 			fprintf(stderr, "%s: got %s, want %s\n", c->what,
 				action_name(got), action_name(c->want));
 		}
-		if ((unsigned)c->want <= SYNC_FORGET)
+		if ((unsigned)c->want <= SYNC_RECOPY)
 			seen[c->want] = 1;
 	}
 	/* Every action has a case. */
-	for (i = 0; i <= SYNC_FORGET; i++)
+	for (i = 0; i <= SYNC_RECOPY; i++)
 		CHECK(seen[i]);
 }
 
@@ -145,9 +158,10 @@ static void test_delete_scope(void)
 		      (with == SYNC_DELETE && without == SYNC_KEEP_GONE));
 		if (with == SYNC_DELETE)
 			CHECK(e.has_p && e.d_sub && !e.s_sub);
+		/* A file here the state never saw placed is kept, or
+		 * proven before anything is done to it. */
 		if (!e.has_p && e.d_sub)
-			CHECK(with == SYNC_KEEP_OWN || with == SYNC_IN_PLACE ||
-			      with == SYNC_RENAME);
+			CHECK(with == SYNC_KEEP_OWN || with == SYNC_PROVE);
 	}
 }
 
