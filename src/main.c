@@ -79,13 +79,19 @@ const struct cmd mm_commands[] = {
 
 	{ "sync", cmd_sync, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
 	  "copy the Maildirs (hot, repeatable; --delete for the cold sync)",
-	  "sync [--from HOST|DIR] [--to DIR] [--delete] [--dry-run] "
+	  "sync [--from HOST|DIR] [--to DIR] [--delete [--max-delete N] "
+	  "[--force-delete]] [--dry-run] "
 	  "[--state FILE] [--with-indexes] [--chown USER:GROUP] [--json] "
 	  "[SRC DEST]",
 	  "  SRC DEST           paths on the old server and here (default\n"
 	  "                     /var/vmail/ on both); SRC may be HOST:/path\n"
 	  "  --delete           remove destination messages that came from the\n"
-	  "                     source and are gone there (never others)\n"
+	  "                     source and are gone there (never others);\n"
+	  "                     refused when the source lost the whole tree\n"
+	  "                     or a whole user, or over --max-delete\n"
+	  "  --max-delete N     at most N deletions (default: a tenth of the\n"
+	  "                     messages the state knows, at least 100)\n"
+	  "  --force-delete     delete even what the guard refused\n"
 	  "  --state FILE       the sync state (default under\n"
 	  "                     /var/lib/mailmove/ on the destination)\n"
 	  "  --with-indexes     copy Dovecot's index files as one set (cold\n"
