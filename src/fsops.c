@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "mailmove.h"
+#include "base.h"
 #include "proto.h"
 #include "banned.h"
 

@@ -20,7 +20,7 @@
 
 #include "buf.h"
 #include "maildir.h"
-#include "mailmove.h"
+#include "base.h"
 #include "remote.h"
 #include "banned.h"
 
