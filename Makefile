@@ -22,7 +22,7 @@ OPT ?= -O2 -g
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 WARN = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
-       -Wmissing-prototypes -Wno-unused-parameter -Wformat=2 -Wvla
+       -Wmissing-prototypes -Wformat=2 -Wvla
 DEFS = -D_GNU_SOURCE -DMAILMOVE_VERSION='"$(VERSION)"' \
        -DMAILMOVE_LIBEXECDIR='"$(LIBEXECDIR)"'
 CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(DEFS) $(EXTRA_CFLAGS)
@@ -36,12 +36,14 @@ CTL_OBJ = $(CTL_SRC:src/%.c=$(B)/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/unit/%)
 HDRS = $(wildcard src/*.h src/agent/*.h)
+# Each object's header dependencies, written by the compiler (-MMD -MP).
+DEPFLAGS = -MMD -MP
 
 all: mailmove mailmove-agent
 
-$(B)/%.o: src/%.c $(HDRS)
+$(B)/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(B)/libmm.a: $(CTL_OBJ)
 	rm -f $@
@@ -63,9 +65,9 @@ mailmove-agent: $(AGENT_SRC) $(HDRS) $(B)/agent-inc/xxhash.h
 	$(MUSL_CC) -static -std=c11 -O2 $(WARN) $(DEFS) -I$(B)/agent-inc \
 		-o $@ $(AGENT_SRC)
 
-$(B)/unit/%: tests/unit/%.c tests/unit/unit.h $(B)/libmm.a
+$(B)/unit/%: tests/unit/%.c $(B)/libmm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -Isrc -o $@ $< $(B)/libmm.a $(PKG_LIBS) -lpthread
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) $(PKG_CFLAGS) -Isrc -o $@ $< $(B)/libmm.a $(PKG_LIBS) -lpthread
 
 $(B)/fuzz-frames: fuzz/fuzz_frames.c $(B)/libmm.a
 	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(DEFS) \
@@ -108,6 +110,8 @@ clean:
 	rm -rf build build-san mailmove mailmove-agent
 
 .PHONY: all unit deps check san fuzz demo install clean
+
+-include $(CTL_OBJ:.o=.d) $(B)/main.d $(UNIT_BIN:=.d)
 
 $(B)/evil-agent: tests/helpers/evil-agent.c src/buf.c src/proto.c $(HDRS)
 	@mkdir -p $(dir $@)

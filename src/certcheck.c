@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "base.h"
 #include "buf.h"
 #include "fsops.h"
 #include "log.h"
@@ -211,7 +212,7 @@ static void check_live(struct certcheck *c, const char *le_dir,
 	join_path(&p, buf_cstr(&dir), "cert.pem");
 	cert = load_cert(c, buf_cstr(&p), &err);
 	if (!cert) {
-		problem(&probs, jp, "cert.pem %s", err ? strerror(err)
+		problem(&probs, jp, "cert.pem %s", err ? mm_strerror(err)
 			: "does not parse as a PEM certificate");
 		goto done;
 	}
@@ -245,7 +246,7 @@ static void check_live(struct certcheck *c, const char *le_dir,
 	key = load_key(c, buf_cstr(&p), &err);
 	if (!key) {
 		json_object_set_new(ev, "key", json_string("unreadable"));
-		problem(&probs, jp, "privkey.pem %s", err ? strerror(err)
+		problem(&probs, jp, "privkey.pem %s", err ? mm_strerror(err)
 			: "does not parse as a private key");
 	} else if (X509_check_private_key(cert, key) != 1) {
 		json_object_set_new(ev, "key", json_string("mismatch"));
@@ -260,7 +261,7 @@ static void check_live(struct certcheck *c, const char *le_dir,
 	join_path(&p, buf_cstr(&dir), "fullchain.pem");
 	full = load_cert(c, buf_cstr(&p), &err);
 	if (!full)
-		problem(&probs, jp, "fullchain.pem %s", err ? strerror(err)
+		problem(&probs, jp, "fullchain.pem %s", err ? mm_strerror(err)
 			: "does not parse as a PEM certificate");
 	else if (X509_cmp(cert, full) != 0)
 		problem(&probs, jp, "fullchain.pem does not begin with "
@@ -295,15 +296,11 @@ static char *trim(char *s)
 static int exists_in_root(const struct certcheck *c, const char *path,
 			  int want_dir)
 {
-	struct stat st;
 	int fd;
 
-	if (fs_open_in_root(c->rootfd, path, want_dir ? O_DIRECTORY : 0, &fd))
+	if (want_dir ? fs_open_in_root(c->rootfd, path, O_DIRECTORY, &fd)
+	    : fs_open_file_in_root(c->rootfd, path, &fd))
 		return 0;
-	if (!want_dir && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
-		close(fd);
-		return 0;
-	}
 	close(fd);
 	return 1;
 }
@@ -348,7 +345,7 @@ static void check_renewal(struct certcheck *c, const char *le_dir,
 	json_object_set_new(ev, "name", json_string(name));
 	err = read_rel(c, buf_cstr(&p), &data);
 	if (err) {
-		problem(&probs, jp, "%s: %s", file, strerror(err));
+		problem(&probs, jp, "%s: %s", file, mm_strerror(err));
 		goto done;
 	}
 	buf_grow(&data, 0);	/* an empty file still has a string */
@@ -523,7 +520,7 @@ static int check_key_file(struct certcheck *c, const char *path,
 
 	k = load_key(c, path, &err);
 	if (!k) {
-		problem(probs, jp, "%s: %s", path, err ? strerror(err)
+		problem(probs, jp, "%s: %s", path, err ? mm_strerror(err)
 			: "does not parse as a private key");
 		return -1;
 	}
@@ -532,7 +529,7 @@ static int check_key_file(struct certcheck *c, const char *path,
 	buf_printf(details, "%s%s %d bits", label, key_type(k),
 		   EVP_PKEY_bits(k));
 	EVP_PKEY_free(k);
-	if (!fs_open_in_root(c->rootfd, path, 0, &fd)) {
+	if (!fs_open_file_in_root(c->rootfd, path, &fd)) {
 		if (fstat(fd, &st) == 0 && (st.st_mode & 0004)) {
 			c->warnings++;
 			log_warn("%s is readable by every user", path);
@@ -644,7 +641,7 @@ static void check_selector_map(struct certcheck *c, const char *map,
 			json_decref(jp);
 			return;
 		}
-		problem(&probs, jp, "%s: %s", map, strerror(err));
+		problem(&probs, jp, "%s: %s", map, mm_strerror(err));
 		json_object_set_new(ev, "map", json_string(map));
 		json_object_set_new(ev, "problems", jp);
 		report(c, "selector", map, "", &probs, ev);

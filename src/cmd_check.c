@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "fsops.h"
 #include "log.h"
 #include "mailmove.h"
 #include "remote.h"
@@ -65,29 +66,20 @@ static int present_cb(void *arg, uint32_t index, int err,
 /* PRETTY_NAME of the destination root's os-release. */
 static void local_os(const char *root, struct buf *out)
 {
-	struct buf path = BUF_INIT;
-	char text[4096], *p, *end;
-	ssize_t n;
-	int fd;
+	struct buf text = BUF_INIT;
+	char *p, *end;
 
-	buf_printf(&path, "%s/etc/os-release", root);
-	fd = open(path.data, O_RDONLY | O_CLOEXEC);
-	buf_release(&path);
-	if (fd < 0)
+	if (fs_read_under(root, "/etc/os-release", &text, 65536) ||
+	    !(p = strstr(buf_cstr(&text), "PRETTY_NAME="))) {
+		buf_release(&text);
 		return;
-	n = read(fd, text, sizeof text - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	text[n] = '\0';
-	p = strstr(text, "PRETTY_NAME=");
-	if (!p)
-		return;
+	}
 	p += 12;
 	if (*p == '"')
 		p++;
 	end = strpbrk(p, "\"\n");
 	buf_add(out, p, end ? (size_t)(end - p) : strlen(p));
+	buf_release(&text);
 }
 
 /* Free bytes at the nearest existing directory of root/rel. */

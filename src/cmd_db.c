@@ -36,6 +36,7 @@
 #include "log.h"
 #include "mailmove.h"
 #include "remote.h"
+#include "secret.h"
 #include "banned.h"
 
 extern char **environ;
@@ -299,38 +300,6 @@ static int remote_postconf(void *arg, char *const *keys, struct buf *out)
 	if (rc < 0)
 		return -1;
 	return rc == 0 && status == 0 ? 0 : 1;
-}
-
-/* Reads a password file (first line; the file must not be readable by
- * others, as a password is not). */
-static int read_password_file(const char *path, struct buf *out)
-{
-	struct stat st;
-	char chunk[512];
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		log_error("password file %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	if (st.st_mode & 0007)
-		log_warn("password file %s is readable by others", path);
-	buf_reset(out);
-	while ((n = read(fd, chunk, sizeof chunk)) > 0)
-		if (buf_add(out, chunk, (size_t)n) < 0) {
-			log_error("password file %s is too long", path);
-			close(fd);
-			return -1;
-		}
-	close(fd);
-	memset(chunk, 0, sizeof chunk);
-	out->len = strcspn(buf_cstr(out), "\r\n");
-	out->data[out->len] = '\0';
-	return 0;
 }
 
 /* ---- the copy ---- */
@@ -1365,8 +1334,8 @@ static int resolve_dest(struct job *j, struct db_found *dst)
 		if (db_url_parse(&dst->url, j->o->dest) < 0)
 			return MM_EUSAGE;
 		if (j->o->password_file) {
-			if (read_password_file(j->o->password_file,
-					       &dst->password) < 0)
+			if (secret_read_file(j->o->password_file,
+					     &dst->password))
 				return MM_EUSAGE;
 			dst->has_password = 1;
 		}
@@ -1392,7 +1361,7 @@ static int resolve_dest(struct job *j, struct db_found *dst)
 		free(p);
 	}
 	if (j->o->password_file) {
-		if (read_password_file(j->o->password_file, &dst->password) < 0)
+		if (secret_read_file(j->o->password_file, &dst->password))
 			return MM_EUSAGE;
 		dst->has_password = 1;
 	}
@@ -1455,8 +1424,8 @@ static int resolve_src(struct job *j, struct endpoint *ep, struct db_found *src)
 	}
 	db_found_release(&disc);
 	if (j->o->src_password_file) {
-		if (read_password_file(j->o->src_password_file,
-				       &src->password) < 0)
+		if (secret_read_file(j->o->src_password_file,
+				     &src->password))
 			return MM_EUSAGE;
 		src->has_password = 1;
 	}

@@ -485,7 +485,7 @@ static void check_dkim_selector(struct dns_run *run, struct dns_resolver *res,
 	if (err) {
 		dkim_add(d, selector, "no-key", "%s: %s", buf_cstr(&keyfile),
 			 err == EINVAL ? "not a private key mailmove can read"
-			 : strerror(err));
+			 : mm_strerror(err));
 		goto out;
 	}
 	if (dns_query(res, buf_cstr(&name), DNS_TXT, &a, &why) < 0) {
@@ -549,26 +549,6 @@ static void check_dkim(struct dns_run *run, struct dns_resolver *res,
 
 /* ---- reporting ---- */
 
-static void format_time(int64_t t, char *out, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!localtime_r(&tt, &tm) ||
-	    !strftime(out, len, "%Y-%m-%d %H:%M:%S %Z", &tm))
-		snprintf(out, len, "@%lld", (long long)t);
-}
-
-static void format_span(int64_t secs, char *out, size_t len)
-{
-	if (secs < 120)
-		snprintf(out, len, "%lld s", (long long)secs);
-	else if (secs < 7200)
-		snprintf(out, len, "%lld min", (long long)(secs + 59) / 60);
-	else
-		snprintf(out, len, "%.1f h", (double)secs / 3600.0);
-}
-
 static const char *advice_name(enum ttl_advice a)
 {
 	switch (a) {
@@ -605,7 +585,7 @@ static void ttl_advice(struct dns_run *run, struct switch_state *st,
 	adv = ttl_memory_update(&m, d->ttl, now, &safe_at);
 	if (!run->ctx->dry_run)
 		switch_state_put_ttl(st, d->name, &m);
-	format_time(m.first_seen, t1, sizeof t1);
+	mm_format_time(m.first_seen, t1, sizeof t1);
 	switch (adv) {
 	case TTL_ADVICE_LOWER:
 		buf_printf(msg, "TTL %u s is high: lower it to %d or less, "
@@ -614,17 +594,17 @@ static void ttl_advice(struct dns_run *run, struct switch_state *st,
 			   (long long)m.first_ttl, t1);
 		break;
 	case TTL_ADVICE_WAIT:
-		format_time(m.lowered_at, t1, sizeof t1);
-		format_time(safe_at, t2, sizeof t2);
-		format_span(safe_at - now, span, sizeof span);
+		mm_format_time(m.lowered_at, t1, sizeof t1);
+		mm_format_time(safe_at, t2, sizeof t2);
+		mm_format_span(safe_at - now, 1, span, sizeof span);
 		buf_printf(msg, "TTL lowered to %u s (seen at %s): the switch "
 			   "is safe from %s (in %s), when caches holding the "
 			   "old TTL of %lld s have expired", (unsigned)d->ttl,
 			   t1, t2, span, (long long)m.high_ttl);
 		break;
 	case TTL_ADVICE_SAFE:
-		format_time(m.lowered_at, t1, sizeof t1);
-		format_time(safe_at, t2, sizeof t2);
+		mm_format_time(m.lowered_at, t1, sizeof t1);
+		mm_format_time(safe_at, t2, sizeof t2);
 		buf_printf(msg, "TTL lowered to %u s (seen at %s): the switch "
 			   "is safe since %s", (unsigned)d->ttl, t1, t2);
 		break;

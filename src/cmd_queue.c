@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "fsops.h"
 #include "log.h"
 #include "mailmove.h"
 #include "postfix.h"
@@ -311,30 +312,6 @@ static char *reason_key(const char *reason, const char *address)
 	return buf_detach(&b);
 }
 
-static void format_age(int64_t secs, char *out, size_t len)
-{
-	if (secs < 0)
-		secs = 0;
-	if (secs < 120)
-		snprintf(out, len, "%lld s", (long long)secs);
-	else if (secs < 7200)
-		snprintf(out, len, "%lld min", (long long)secs / 60);
-	else if (secs < 172800)
-		snprintf(out, len, "%.1f h", (double)secs / 3600.0);
-	else
-		snprintf(out, len, "%.1f days", (double)secs / 86400.0);
-}
-
-static void format_when(int64_t t, char *out, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!localtime_r(&tt, &tm) ||
-	    !strftime(out, len, "%Y-%m-%d %H:%M:%S %Z", &tm))
-		snprintf(out, len, "@%lld", (long long)t);
-}
-
 /* Counts, reasons, age and domains of the queue; fields go into res. */
 static void report_queue(const struct qlist *q, json_t *res)
 {
@@ -381,7 +358,7 @@ static void report_queue(const struct qlist *q, json_t *res)
 	if (other)
 		log_out("  %zu in other queues\n", other);
 	if (oldest) {
-		format_age(now - oldest, age, sizeof age);
+		mm_format_span(now - oldest, 0, age, sizeof age);
 		log_out("Oldest message: %s old (%s)\n", age, oldest_id);
 		json_object_set_new(res, "oldest_id", json_string(oldest_id));
 		json_object_set_new(res, "oldest_arrival", json_integer(oldest));
@@ -432,17 +409,20 @@ static int read_mail_log(struct pf_runner *pr, const struct queue_opts *o,
 		}
 	}
 	if (file && !pr->ep) {
-		int fd = open(file, O_RDONLY | O_CLOEXEC);
 		struct stat st;
 		char chunk[65536];
 		ssize_t n;
+		int fd, e;
 
 		buf_addstr(source, file);
-		if (fd < 0 || fstat(fd, &st) < 0) {
+		e = fs_open_file(file, 0, &fd);
+		if (!e && fstat(fd, &st) < 0) {
+			e = errno;
+			close(fd);
+		}
+		if (e) {
 			log_warn("queue: cannot read %s: %s", file,
-				 strerror(errno));
-			if (fd >= 0)
-				close(fd);
+				 mm_strerror(e));
 			goto out;
 		}
 		if (st.st_size > (off_t)LOG_TAIL)
@@ -570,7 +550,7 @@ static void report_rejections(const char *log_text, const char *source,
 	}
 	buf_release(&l);
 	if (from) {
-		format_when(from, when, sizeof when);
+		mm_format_time(from, when, sizeof when);
 		log_out("Refused recipients since soft_bounce was turned on "
 			"(%s), from %s: %zu\n", when, source, n);
 	} else {
@@ -670,7 +650,7 @@ static int queue_watch(struct pf_runner *pr, const struct queue_opts *o,
 
 		if (tty)
 			log_out("\033[H\033[2J");
-		format_when((int64_t)time(NULL), when, sizeof when);
+		mm_format_time((int64_t)time(NULL), when, sizeof when);
 		log_out("mailmove queue at %s (every %llu s; Ctrl-C ends)\n\n",
 			when, (unsigned long long)o->interval);
 		rc = queue_report(pr, o, ctx);
@@ -747,7 +727,7 @@ static int queue_delete(struct pf_runner *pr, const struct queue_opts *o,
 	for (i = 0; i < nids; i++) {
 		struct qmsg *m = sel[i];
 
-		format_age(now - m->arrival, age, sizeof age);
+		mm_format_span(now - m->arrival, 0, age, sizeof age);
 		log_out("%s (%s, %lld bytes, %s old)\n", m->id, m->queue,
 			(long long)m->size, age);
 		print_quoted("  from ", m->sender[0] ? m->sender : "<>", "\n");

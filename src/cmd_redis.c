@@ -17,11 +17,13 @@
 
 #include "buf.h"
 #include "endpoint.h"
+#include "fsops.h"
 #include "fwd.h"
 #include "log.h"
 #include "mailmove.h"
 #include "redis.h"
 #include "remote.h"
+#include "secret.h"
 #include "banned.h"
 
 #define CONF_MAX (1 << 20)
@@ -98,84 +100,15 @@ static int on_redis_opt(void *arg, int key, const char *val)
 	return -1;
 }
 
-/* Reads a password file: the first line, without its line end.  Returns
- * a new string, or NULL after saying why (never the content). */
+/* The password in a password file (secret.c), as a new string; NULL
+ * after saying why. */
 static char *read_password_file(const char *path)
 {
 	struct buf b = BUF_INIT;
-	char chunk[4096], *nl;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-	struct stat st;
 
-	if (fd < 0) {
-		log_error("redis: password file %s: %s", path, strerror(errno));
+	if (secret_read_file(path, &b))
 		return NULL;
-	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & 004))
-		log_warn("redis: password file %s is readable by everyone",
-			 path);
-	buf_init(&b, 65536);
-	while ((n = read(fd, chunk, sizeof chunk)) > 0)
-		if (buf_add(&b, chunk, (size_t)n) < 0) {
-			n = -1;
-			errno = EFBIG;
-			break;
-		}
-	explicit_bzero(chunk, sizeof chunk);
-	close(fd);
-	if (n < 0) {
-		log_error("redis: password file %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	nl = memchr(b.data ? b.data : "", '\n', b.len);
-	if (nl)
-		b.len = (size_t)(nl - b.data);
-	if (b.len && b.data[b.len - 1] == '\r')
-		b.len--;
-	if (!b.len || memchr(b.data, '\0', b.len)) {
-		log_error("redis: password file %s: no password on its first "
-			  "line", path);
-		goto fail;
-	}
-	{
-		char *pw = xstrndup(b.data, b.len);
-		explicit_bzero(b.data, b.cap);
-		buf_release(&b);
-		return pw;
-	}
-fail:
-	if (b.data)
-		explicit_bzero(b.data, b.cap);
-	buf_release(&b);
-	return NULL;
-}
-
-/* Reads a local file below `root` into out.  Returns 0, ENOENT-like errno
- * when missing, or another errno. */
-static int read_local(const char *root, const char *path, struct buf *out)
-{
-	struct buf full = BUF_INIT;
-	char chunk[8192];
-	ssize_t n;
-	int fd, err = 0;
-
-	buf_printf(&full, "%s%s", strcmp(root, "/") ? root : "", path);
-	fd = open(full.data, O_RDONLY | O_CLOEXEC);
-	buf_release(&full);
-	if (fd < 0)
-		return errno;
-	buf_reset(out);
-	while ((n = read(fd, chunk, sizeof chunk)) > 0)
-		if (out->len + (size_t)n > CONF_MAX ||
-		    buf_add(out, chunk, (size_t)n) < 0) {
-			err = EFBIG;
-			break;
-		}
-	if (n < 0)
-		err = errno;
-	close(fd);
-	return err;
+	return buf_detach(&b);
 }
 
 /*
@@ -202,7 +135,7 @@ static int discover(struct endpoint *ep, const char *root, const char *side,
 		if (ep)
 			err = remote_read_file(ep, path, &text, CONF_MAX, NULL);
 		else
-			err = read_local(root, path, &text);
+			err = fs_read_under(root, path, &text, CONF_MAX);
 		if (err < 0) {
 			*link_failed = 1;
 			rc = -1;
@@ -212,7 +145,7 @@ static int discover(struct endpoint *ep, const char *root, const char *side,
 			continue;
 		if (err) {
 			log_error("redis: %s server: %s: %s", side, path,
-				  strerror(err));
+				  mm_strerror(err));
 			rc = -1;
 			break;
 		}

@@ -72,16 +72,6 @@ static int postfix_running(struct pf_runner *pr)
 	return rc == 0 && status == 0;
 }
 
-static void format_when(int64_t t, char *out, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!localtime_r(&tt, &tm) ||
-	    !strftime(out, len, "%Y-%m-%d %H:%M:%S %Z", &tm))
-		snprintf(out, len, "@%lld", (long long)t);
-}
-
 /* postconf -e soft_bounce=VALUE, then postfix reload if it runs. */
 static int softbounce_set(struct pf_runner *pr, int on, int dry_run)
 {
@@ -185,13 +175,13 @@ int cmd_softbounce(struct mm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (on && on_since && on_since > off_since) {
-		format_when(on_since, when, sizeof when);
+		mm_format_time(on_since, when, sizeof when);
 		log_out("soft_bounce is on since %s\n", when);
 	} else if (on) {
 		log_out("soft_bounce is on (since when is not recorded: it "
 			"was not turned on by mailmove softbounce on)\n");
 	} else if (off_since && off_since >= on_since) {
-		format_when(off_since, when, sizeof when);
+		mm_format_time(off_since, when, sizeof when);
 		log_out("soft_bounce is off since %s\n", when);
 	} else {
 		log_out("soft_bounce is off\n");

@@ -9,7 +9,7 @@
 #include <xxhash.h>
 
 #include "log.h"
-#include "mailmove.h"
+#include "base.h"
 #include "banned.h"
 
 void db_url_init(struct db_url *u)

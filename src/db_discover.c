@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "mailmove.h"
+#include "base.h"
 #include "banned.h"
 
 #define DEFAULT_MYSQL_SOCKET "/run/mysqld/mysqld.sock"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dkim.h"
+#include "fsops.h"
 #include "mail_domains.h"
 #include "banned.h"
 
@@ -34,9 +35,9 @@ int dkim_key_public_half(const char *path, struct buf *out, int *ed25519)
 	int fd, n, rc = 0;
 
 	buf_reset(out);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno;
+	rc = fs_open_file(path, O_NOFOLLOW, &fd);
+	if (rc)
+		return rc;
 	f = fdopen(fd, "r");
 	if (!f) {
 		close(fd);

@@ -18,7 +18,7 @@
 #include "buf.h"
 #include "dns.h"
 #include "log.h"
-#include "mailmove.h"
+#include "base.h"
 #include "banned.h"
 
 int dns_canonical_addr(const char *s, char *out, size_t len)

@@ -28,7 +28,7 @@
 #include <xxhash.h>
 
 #include "log.h"
-#include "mailmove.h"
+#include "base.h"
 #include "banned.h"
 
 #ifndef MAILMOVE_LIBEXECDIR
@@ -659,13 +659,13 @@ static int ssh_config_multiplexes(char **argv, int n, const char *port,
  * (ssh's ControlMaster=auto).  The admin's own multiplexing, in ssh's
  * configuration or in --rsh, is left alone.  `argv` holds the `n` words
  * so far.  Returns the number of argv words added (at most 3). */
-static int control_opts(const struct mm_ctx *ctx, char **argv, int n,
+static int control_opts(const struct ep_opts *o, char **argv, int n,
 			const char *port, const char *user, const char *host,
 			struct buf *path, struct buf *persist)
 {
 	const char *prog = argv[0];
 	const char *base = strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog;
-	int secs = mm_ssh_persist(ctx), i;
+	int secs = o->persist, i;
 	struct buf dir = BUF_INIT;
 
 	if (secs <= 0 || strcmp(base, "ssh"))
@@ -694,7 +694,7 @@ static int control_opts(const struct mm_ctx *ctx, char **argv, int n,
 	return 3;
 }
 
-static int ep_spawn_ssh(const struct mm_ctx *ctx, struct endpoint *ep,
+static int ep_spawn_ssh(const struct ep_opts *o, struct endpoint *ep,
 			const char *user, const char *host, int port)
 {
 	struct buf cpath = BUF_INIT, cpersist = BUF_INIT;
@@ -702,18 +702,18 @@ static int ep_spawn_ssh(const struct mm_ctx *ctx, struct endpoint *ep,
 	char hash[33] = "", portbuf[16], **rsh = NULL, **argv;
 	int in[2], out[2], rc = -1, nrsh = 0, n = 0, i;
 
-	if (ctx->rsh) {
-		if (mm_split_words(ctx->rsh, &rsh, &nrsh) < 0) {
-			log_error("--rsh: cannot parse \"%s\"", ctx->rsh);
+	if (o->rsh) {
+		if (mm_split_words(o->rsh, &rsh, &nrsh) < 0) {
+			log_error("--rsh: cannot parse \"%s\"", o->rsh);
 			ep->exit_code = MM_EUSAGE;
 			return -1;
 		}
 	}
-	if (!ctx->agent && load_agent(&bin, hash) < 0) {
+	if (!o->agent && load_agent(&bin, hash) < 0) {
 		ep->exit_code = MM_EUSAGE;
 		goto out;
 	}
-	boot_script(&script, ctx->agent, hash, bin.len);
+	boot_script(&script, o->agent, hash, bin.len);
 	argv = xcalloc((size_t)nrsh + 20, sizeof *argv);
 	if (rsh) {
 		for (i = 0; i < nrsh; i++)
@@ -725,7 +725,7 @@ static int ep_spawn_ssh(const struct mm_ctx *ctx, struct endpoint *ep,
 	}
 	if (port)
 		snprintf(portbuf, sizeof portbuf, "%d", port);
-	n += control_opts(ctx, argv, n, port ? portbuf : NULL, user, host,
+	n += control_opts(o, argv, n, port ? portbuf : NULL, user, host,
 			  &cpath, &cpersist);
 	if (port) {
 		argv[n++] = "-p";
@@ -824,7 +824,8 @@ static int ep_spawn_local(struct endpoint *ep, const char *dir)
 	return 0;
 }
 
-int ep_open(const struct mm_ctx *ctx, const char *from, struct endpoint **out)
+int ep_open_with(const struct ep_opts *o, const char *from,
+		 struct endpoint **out)
 {
 	char *user = NULL, *host = NULL;
 	struct endpoint *ep;
@@ -859,7 +860,7 @@ int ep_open(const struct mm_ctx *ctx, const char *from, struct endpoint **out)
 			buf_printf(&desc, ":%d", port);
 		ep = ep_new(buf_cstr(&desc), 0);
 		buf_release(&desc);
-		rc = ep_spawn_ssh(ctx, ep, user, host, port);
+		rc = ep_spawn_ssh(o, ep, user, host, port);
 	}
 	free(user);
 	free(host);
@@ -872,17 +873,6 @@ int ep_open(const struct mm_ctx *ctx, const char *from, struct endpoint **out)
 	}
 	*out = ep;
 	return MM_OK;
-}
-
-int ep_open_ctx(const struct mm_ctx *ctx, struct endpoint **out)
-{
-	*out = NULL;
-	if (!ctx->from) {
-		log_error("%s: which old server?  Give --from [user@]host[:port] "
-			  "or --from DIR", ctx->cmd ? ctx->cmd->name : "mailmove");
-		return MM_EUSAGE;
-	}
-	return ep_open(ctx, ctx->from, out);
 }
 
 /* Waits up to `ms` for the child; then asks it to stop, then insists. */

@@ -55,7 +55,20 @@ struct endpoint {
  * returns 1 for a local directory.  Returns -1 if it is neither. */
 int ep_parse_from(const char *from, char **user, char **host, int *port);
 
+/* How to reach an old server over ssh: --rsh (NULL: ssh), --agent (NULL:
+ * upload this mailmove's agent), and the seconds a master connection
+ * stays open for the next command (0: none). */
+struct ep_opts {
+	const char *rsh;
+	const char *agent;
+	int persist;
+};
+
 /* Connects and shakes hands.  Returns MM_OK or an exit code (reported). */
+int ep_open_with(const struct ep_opts *o, const char *from,
+		 struct endpoint **out);
+/* ep_open_with() with the common options of ctx (options.c, the
+ * command layer). */
 int ep_open(const struct mm_ctx *ctx, const char *from, struct endpoint **out);
 /* ep_open() for ctx->from; says so when --from is missing. */
 int ep_open_ctx(const struct mm_ctx *ctx, struct endpoint **out);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "mailmove.h"
+#include "base.h"
 #include "proto.h"
 #include "banned.h"
 
@@ -323,18 +323,51 @@ int fs_open_in_root(int rootfd, const char *rel, int flags, int *fd)
 	return *fd < 0 ? errno : 0;
 }
 
-int fs_read_in_root(int rootfd, const char *rel, struct buf *out,
-		    size_t max)
+/* Keeps *fd only if it is a regular file; else closes it.  The open was
+ * O_NONBLOCK (a FIFO without a writer would block it forever); reads from
+ * a regular file do not care, but the flag goes anyway. */
+static int keep_regular(int *fd)
+{
+	struct stat st;
+	int e = 0, fl;
+
+	if (fstat(*fd, &st) < 0)
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		e = S_ISDIR(st.st_mode) ? EISDIR : MM_ENOTREG;
+	else if ((fl = fcntl(*fd, F_GETFL)) < 0 ||
+		 fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		e = errno;
+	if (e) {
+		close(*fd);
+		*fd = -1;
+	}
+	return e;
+}
+
+int fs_open_file_in_root(int rootfd, const char *rel, int *fd)
+{
+	int e = fs_open_in_root(rootfd, rel, O_NONBLOCK | O_NOCTTY, fd);
+
+	return e ? e : keep_regular(fd);
+}
+
+int fs_open_file(const char *path, int flags, int *fd)
+{
+	*fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | flags);
+	if (*fd < 0)
+		return errno;
+	return keep_regular(fd);
+}
+
+int fs_read_fd(int fd, struct buf *out, size_t max)
 {
 	char chunk[16384];
 	struct stat st;
 	ssize_t n;
-	int fd, e;
+	int e;
 
 	buf_reset(out);
-	e = fs_open_in_root(rootfd, rel, 0, &fd);
-	if (e)
-		return e;
 	/* Sized up front: a key read here is not left behind in a block
 	 * that growing the buffer freed (the caller wipes the one buffer). */
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -343,14 +376,49 @@ int fs_read_in_root(int rootfd, const char *rel, struct buf *out,
 	while ((n = read(fd, chunk, sizeof chunk)) > 0) {
 		if (out->len + (size_t)n > max) {
 			close(fd);
+			explicit_bzero(chunk, sizeof chunk);
 			return EFBIG;
 		}
 		buf_add(out, chunk, (size_t)n);
 	}
 	e = n < 0 ? errno : 0;
 	close(fd);
+	explicit_bzero(chunk, sizeof chunk);
 	if (out->data)
 		out->data[out->len] = '\0';	/* sized with room for it */
+	return e;
+}
+
+int fs_read_in_root(int rootfd, const char *rel, struct buf *out,
+		    size_t max)
+{
+	int fd, e;
+
+	buf_reset(out);
+	e = fs_open_file_in_root(rootfd, rel, &fd);
+	return e ? e : fs_read_fd(fd, out, max);
+}
+
+int fs_read_file(const char *path, int flags, struct buf *out, size_t max)
+{
+	int fd, e;
+
+	buf_reset(out);
+	e = fs_open_file(path, flags, &fd);
+	return e ? e : fs_read_fd(fd, out, max);
+}
+
+int fs_read_under(const char *root, const char *path, struct buf *out,
+		  size_t max)
+{
+	struct buf full = BUF_INIT;
+	int e;
+
+	if (strcmp(root, "/"))
+		buf_addstr(&full, root);
+	buf_addstr(&full, path);
+	e = fs_read_file(full.data, 0, out, max);
+	buf_release(&full);
 	return e;
 }
 

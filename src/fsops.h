@@ -66,10 +66,36 @@ int fs_replace_symlink(int dirfd, const char *name, const char *target,
  * O_RDONLY (O_DIRECTORY, say). */
 int fs_open_in_root(int rootfd, const char *rel, int flags, int *fd);
 
-/* Reads the whole file `rel` beneath rootfd (fs_open_in_root) into `out`
- * (reset first); EFBIG when it holds more than `max` bytes. */
+/*
+ * The readers of files whose names come from the copied tree or from a
+ * config (certificates, keys, rspamd and Postfix configs, password files)
+ * open only regular files: O_NONBLOCK | O_NOCTTY, so that a FIFO, a
+ * terminal or a device never blocks the open or becomes ours, then fstat.
+ * Anything else is EISDIR (a directory) or MM_ENOTREG (base.h), and
+ * nothing of it is read.
+ */
+/* fs_open_in_root() for a regular file. */
+int fs_open_file_in_root(int rootfd, const char *rel, int *fd);
+/* Opens `path` (absolute, or relative to the current directory) for
+ * reading if it is a regular file; `flags` adds O_NOFOLLOW, say. */
+int fs_open_file(const char *path, int flags, int *fd);
+
+/* Reads the whole regular file `rel` beneath rootfd (fs_open_in_root)
+ * into `out` (reset first, NUL-terminated); EFBIG when it holds more than
+ * `max` bytes. */
 int fs_read_in_root(int rootfd, const char *rel, struct buf *out,
 		    size_t max);
+/* Reads what is left of fd into `out` (reset first, NUL-terminated), at
+ * most `max` bytes (else EFBIG); closes fd.  Its own buffers are wiped:
+ * what it reads may be a key. */
+int fs_read_fd(int fd, struct buf *out, size_t max);
+/* The same for `path` (fs_open_file with `flags`). */
+int fs_read_file(const char *path, int flags, struct buf *out, size_t max);
+/* fs_read_file() of ROOT/PATH: a config file of the destination, whose
+ * root is "/" or --to (symlinks followed as the destination's programs
+ * follow them). */
+int fs_read_under(const char *root, const char *path, struct buf *out,
+		  size_t max);
 
 /* The exit code for an errno met while writing: MM_EDEST for disk full,
  * quota, read-only, permission and I/O errors, else MM_EDIFF. */

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "mailmove.h"
+#include "base.h"
 #include "banned.h"
 
 #define FWD_MAX_CHANNELS 32

@@ -171,6 +171,31 @@ double mm_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void mm_format_time(int64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!localtime_r(&tt, &tm) ||
+	    !strftime(out, len, "%Y-%m-%d %H:%M:%S %Z", &tm))
+		snprintf(out, len, "@%lld", (long long)t);
+}
+
+void mm_format_span(int64_t secs, int round_up, char *out, size_t len)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 120)
+		snprintf(out, len, "%lld s", (long long)secs);
+	else if (secs < 7200)
+		snprintf(out, len, "%lld min",
+			 (long long)(secs + (round_up ? 59 : 0)) / 60);
+	else if (secs < 172800)
+		snprintf(out, len, "%.1f h", (double)secs / 3600.0);
+	else
+		snprintf(out, len, "%.1f days", (double)secs / 86400.0);
+}
+
 const char *mm_human_bytes(uint64_t n, char *buf, size_t len)
 {
 	const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };

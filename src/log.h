@@ -45,6 +45,13 @@ void progress_set_totals(struct progress *p, uint64_t items_total,
 			 uint64_t bytes_total);
 void progress_end(struct progress *p);
 double mm_now(void);
+/* A moment (seconds since the epoch) in local time, "2026-12-02 16:55:00
+ * UTC"; "@SECONDS" if it cannot be shown. */
+void mm_format_time(int64_t t, char *out, size_t len);
+/* A span of seconds for a human: "45 s", "12 min", "3.5 h", "2.1 days"
+ * (negative counts as 0).  With `round_up` minutes are rounded up: a wait
+ * announced is never shorter than the real one; ages round down. */
+void mm_format_span(int64_t secs, int round_up, char *out, size_t len);
 /* Formats a byte count as "12.3 MiB" into buf. */
 const char *mm_human_bytes(uint64_t n, char *buf, size_t len);
 

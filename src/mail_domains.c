@@ -14,6 +14,7 @@
 #include "endpoint.h"
 #include "log.h"
 #include "mail_domains.h"
+#include "fsops.h"
 #include "mailmove.h"
 #include "remote.h"
 #include "banned.h"
@@ -109,24 +110,8 @@ void dest_file_path(const struct mm_ctx *ctx, const char *rel,
 /* Reads a small text file of the destination; 0, or errno. */
 int dest_read_small(const char *path, struct buf *out, size_t max)
 {
-	char chunk[8192];
-	ssize_t n;
-	int fd, err = 0;
+	int err = fs_read_file(path, O_NOFOLLOW, out, max);
 
-	buf_reset(out);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return errno;
-	while ((n = read(fd, chunk, sizeof chunk)) > 0) {
-		if (out->len + (size_t)n > max) {
-			err = EFBIG;
-			break;
-		}
-		buf_add(out, chunk, (size_t)n);
-	}
-	if (n < 0)
-		err = errno;
-	close(fd);
 	buf_cstr(out);
 	return err;
 }

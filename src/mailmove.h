@@ -1,6 +1,7 @@
 /*
- * mailmove.h: what every command shares: exit codes, the run context with
- * the common options, and the command table.
+ * mailmove.h: what every command shares: the run context with the common
+ * options, and the command table.  The exit codes and the interrupt flag
+ * are in base.h, which the layers below the commands include instead.
  */
 #ifndef MM_MAILMOVE_H
 #define MM_MAILMOVE_H
@@ -10,15 +11,7 @@
 #include <stdio.h>
 #include <stdint.h>
 
-/* Exit codes: documented in --help and mailmove(1); used everywhere. */
-enum mm_exit {
-	MM_OK = 0,		/* success */
-	MM_EDIFF = 1,		/* finished, with differences or item failures */
-	MM_EUSAGE = 2,		/* usage or configuration error */
-	MM_EREMOTE = 3,		/* cannot reach the other host or its agent */
-	MM_EDEST = 4,		/* destination problem: disk full, permission */
-	MM_EINTR = 5,		/* interrupted */
-};
+#include "base.h"
 
 /* What a command accepts; the dispatcher and option parser follow these. */
 #define CMD_FROM	(1u << 0)	/* --from, --rsh, --agent */
@@ -52,8 +45,6 @@ struct mm_ctx {
 	int dry_run;
 };
 
-extern volatile sig_atomic_t mm_interrupted;
-
 /*
  * Parses the options of ctx->cmd: the common ones its flags allow, plus
  * `extra` (may be NULL) whose keys go to on_opt().  On return *first_arg is
@@ -67,14 +58,6 @@ int mm_parse_options(struct mm_ctx *ctx, int argc, char **argv,
 
 /* The destination root for ctx: ctx->to or "/". */
 const char *mm_dest_root(const struct mm_ctx *ctx);
-
-/* Splits a command given as one string into argv words (spaces separate,
- * single or double quotes group).  Returns 0, or -1 if unbalanced/empty. */
-int mm_split_words(const char *s, char ***argv, int *argc);
-void mm_free_words(char **argv, int argc);
-
-/* Parses a decimal number into *out; returns -1 if not a whole number. */
-int mm_parse_u64(const char *s, uint64_t *out);
 
 /* Seconds an ssh connection to the old server stays open for the next
  * command (--ssh-persist, else $MAILMOVE_SSH_PERSIST, else 60); 0: none. */

@@ -10,31 +10,15 @@
 #include <string.h>
 
 #include "buf.h"
+#include "endpoint.h"
 #include "lock.h"
 #include "log.h"
 #include "mailmove.h"
 #include "banned.h"
 
-volatile sig_atomic_t mm_interrupted;
-
 const char *mm_dest_root(const struct mm_ctx *ctx)
 {
 	return ctx->to ? ctx->to : "/";
-}
-
-int mm_parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 int mm_ssh_persist(const struct mm_ctx *ctx)
@@ -214,53 +198,20 @@ out:
 	return rc;
 }
 
-
-/* Splits --rsh into words (spaces separate; single or double quotes group). */
-int mm_split_words(const char *s, char ***out, int *argc)
+int ep_open(const struct mm_ctx *ctx, const char *from, struct endpoint **out)
 {
-	struct buf w = BUF_INIT;
-	char **v = NULL;
-	int n = 0, inword = 0;
-	char q = 0;
+	struct ep_opts o = { ctx->rsh, ctx->agent, mm_ssh_persist(ctx) };
 
-	for (;; s++) {
-		if (!*s || (!q && (*s == ' ' || *s == '\t'))) {
-			if (inword) {
-				v = xrealloc(v, (size_t)(n + 2) * sizeof *v);
-				v[n++] = buf_detach(&w);
-				inword = 0;
-			}
-			if (!*s)
-				break;
-			continue;
-		}
-		inword = 1;
-		if (q && *s == q)
-			q = 0;
-		else if (!q && (*s == '\'' || *s == '"'))
-			q = *s;
-		else
-			buf_putc(&w, *s);
-	}
-	buf_release(&w);
-	if (q || !n) {
-		while (n)
-			free(v[--n]);
-		free(v);
-		return -1;
-	}
-	v[n] = NULL;
-	*out = v;
-	*argc = n;
-	return 0;
+	return ep_open_with(&o, from, out);
 }
 
-
-void mm_free_words(char **argv, int argc)
+int ep_open_ctx(const struct mm_ctx *ctx, struct endpoint **out)
 {
-	int i;
-
-	for (i = 0; i < argc; i++)
-		free(argv[i]);
-	free(argv);
+	*out = NULL;
+	if (!ctx->from) {
+		log_error("%s: which old server?  Give --from [user@]host[:port] "
+			  "or --from DIR", ctx->cmd ? ctx->cmd->name : "mailmove");
+		return MM_EUSAGE;
+	}
+	return ep_open(ctx, ctx->from, out);
 }

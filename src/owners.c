@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base.h"
+#include "fsops.h"
 #include "log.h"
 #include "remote.h"
 #include "banned.h"
@@ -87,19 +89,10 @@ int idmap_load_remote(struct endpoint *ep, struct idmap *m)
 	return rc;
 }
 
+/* passwd and group of another root: regular files only (fsops.h). */
 static int slurp(const char *path, struct buf *out)
 {
-	char chunk[65536];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return errno;
-	while ((n = read(fd, chunk, sizeof chunk)) > 0)
-		if (buf_add(out, chunk, (size_t)n) < 0)
-			break;
-	close(fd);
-	return n < 0 ? errno : 0;
+	return fs_read_file(path, 0, out, 64u << 20);
 }
 
 int idmap_load_local(const char *root, struct idmap *m)
@@ -123,7 +116,7 @@ int idmap_load_local(const char *root, struct idmap *m)
 		idmap_parse(m, buf_cstr(&pw), pw.len, buf_cstr(&gr), gr.len);
 	else
 		log_warn("%s: cannot read the destination's passwd or group: "
-			 "%s", path.data, strerror(rc));
+			 "%s", path.data, mm_strerror(rc));
 	buf_release(&pw);
 	buf_release(&gr);
 	buf_release(&path);

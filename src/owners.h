@@ -7,6 +7,9 @@
  * come from its /etc/passwd and /etc/group (read through the agent); the
  * destination's from the files under --to, or from the system (NSS) when
  * the destination is this machine's /.
+ *
+ * Return values follow base.h: the loaders return 0 or MM_LOST; the
+ * lookups 0 (found) or -1 (no such name).
  */
 #ifndef MM_OWNERS_H
 #define MM_OWNERS_H
@@ -30,9 +33,11 @@ struct idmap {
 
 int idmap_parse(struct idmap *m, const char *passwd, size_t plen,
 		const char *group, size_t glen);
-/* The old server's passwd and group through the agent (0, >0, -1). */
+/* The old server's passwd and group through the agent.  Returns 0 (an
+ * unreadable file is warned about: owners keep their numbers), or MM_LOST. */
 int idmap_load_remote(struct endpoint *ep, struct idmap *m);
-/* The destination's: files under root, or NSS when root is "/". */
+/* The destination's: files under root, or NSS when root is "/".  Returns
+ * 0 (an unreadable file is warned about). */
 int idmap_load_local(const char *root, struct idmap *m);
 void idmap_release(struct idmap *m);
 

@@ -37,7 +37,7 @@
 #include <xxhash.h>
 
 #include "log.h"
-#include "mailmove.h"
+#include "base.h"
 #include "banned.h"
 
 #define HISTORY_PREFIX "rs_history"

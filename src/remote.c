@@ -388,6 +388,7 @@ static int one_begin(void *arg, uint32_t index, int err,
 {
 	struct onefile *o = arg;
 
+	(void)index;
 	o->err = err;
 	if (st && o->st)
 		*o->st = *st;
@@ -398,6 +399,7 @@ static int one_data(void *arg, uint32_t index, const void *p, size_t n)
 {
 	struct onefile *o = arg;
 
+	(void)index;
 	if (o->out->len + n > o->max) {
 		o->err = EFBIG;
 		return 0;
@@ -410,6 +412,8 @@ static int one_end(void *arg, uint32_t index, int err, uint64_t total)
 {
 	struct onefile *o = arg;
 
+	(void)index;
+	(void)total;
 	if (err && !o->err)
 		o->err = err;
 	return 0;

@@ -12,7 +12,7 @@
 
 #include "fsops.h"
 #include "log.h"
-#include "mailmove.h"
+#include "base.h"
 #include "banned.h"
 
 #define TS_BATCH 512	/* files per read or hash request */

@@ -20,7 +20,7 @@
 
 #include "buf.h"
 #include "maildir.h"
-#include "mailmove.h"
+#include "base.h"
 #include "remote.h"
 #include "banned.h"
 
@@ -538,6 +538,7 @@ static int meta_end(void *arg, uint32_t index, int err, uint64_t total)
 {
 	struct meta_read *r = arg;
 
+	(void)total;
 	if (err && !r->err[index])
 		r->err[index] = err;
 	return 0;

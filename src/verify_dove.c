@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "mailmove.h"
+#include "base.h"
 #include "remote.h"
 #include "banned.h"
 
