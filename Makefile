@@ -116,6 +116,7 @@ install: all
 # in $(B)/deb (its results land next to that copy), then checked by lintian.
 DEB_ARCH = $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null)
 DEB = mailmove_$(VERSION)_$(DEB_ARCH).deb
+DEB_OUT ?= .
 deb:
 	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || \
 		{ echo "make deb needs dpkg-dev and debhelper: run \`make deps\` as root" >&2; exit 2; }
@@ -124,13 +125,13 @@ deb:
 	cp -R Makefile src docs debian contrib scripts $(B)/deb/mailmove-$(VERSION)/
 	cd $(B)/deb/mailmove-$(VERSION) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
 		{ tail -40 ../build.log >&2; echo "dpkg-buildpackage failed: $(B)/deb/build.log" >&2; exit 1; }
-	cp $(B)/deb/$(DEB) .
+	cp $(B)/deb/$(DEB) $(DEB_OUT)/
 	@if command -v lintian >/dev/null; then \
-		out=$$(lintian --fail-on error $(DEB) 2>&1); rc=$$?; \
+		out=$$(lintian --fail-on error $(DEB_OUT)/$(DEB) 2>&1); rc=$$?; \
 		printf '%s\n' "$$out" | grep -v '^running with root privileges' || true; \
 		[ $$rc = 0 ] || { echo "lintian found errors in $(DEB)" >&2; exit 1; }; \
 	fi
-	@echo "built $(DEB); install it with: apt install ./$(DEB)"
+	@echo "built $(DEB_OUT)/$(DEB); install it with: apt install $(DEB_OUT)/$(DEB)"
 
 clean:
 	rm -rf build build-san mailmove mailmove-agent mailmove_*.deb

@@ -6,7 +6,11 @@
 #   start_bg NAME CMD...   run CMD in the background, remember its pid
 #   stop_bg NAME           stop it (TERM, then KILL) by that pid
 #   free_port              a TCP port on 127.0.0.1 nobody listens on
-#   wait_for CMD...        retry CMD for up to 30 s
+#   wait_for [-t SECS] CMD...  retry CMD for up to SECS (default 30) seconds
+#                          in all, each try cut off at the deadline
+#
+# A test file that runs longer than $MM_TEST_TIMEOUT seconds (default 600)
+# is stopped with a "not ok" saying so: nothing in `make check` hangs.
 #   run_mm ARGS...         run ./mailmove; sets $out, $err, $rc
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,6 +31,7 @@ _tap_plan=""
 
 _cleanup() {
 	local f
+	kill "$_watchdog_pid" 2>/dev/null
 	for f in "$T"/.pid.*; do
 		[ -e "$f" ] || continue
 		stop_bg "${f##*/.pid.}"
@@ -153,13 +158,37 @@ free_port() {
 }
 
 wait_for() {
-	local i
-	for i in $(seq 1 300); do
-		"$@" >/dev/null 2>&1 && return 0
+	local secs=30 end left
+	if [ "$1" = -t ]; then secs=$2; shift 2; fi
+	end=$((SECONDS + secs))
+	while :; do
+		left=$((end - SECONDS))
+		[ "$left" -gt 0 ] || return 1
+		if [ "$(type -t "$1")" = file ]; then
+			timeout -k 1 "$left" "$@" >/dev/null 2>&1 && return 0
+		else
+			"$@" >/dev/null 2>&1 && return 0
+		fi
 		sleep 0.1
 	done
-	return 1
 }
+
+# The watchdog: after MM_TEST_TIMEOUT seconds it says so in TAP, stops the
+# test's own children by pid, then the test (whose EXIT trap cleans up).
+_watchdog() {
+	local s p
+	trap 'kill "$s" 2>/dev/null; exit 0' TERM
+	sleep "$1" &
+	s=$!
+	wait "$s"
+	echo "not ok - ${0##*/} did not finish in $1 s (MM_TEST_TIMEOUT); stopped"
+	for p in $(ps -o pid= --ppid "$2" 2>/dev/null); do
+		[ "$p" = "$BASHPID" ] || kill "$p" 2>/dev/null
+	done
+	kill -TERM "$2" 2>/dev/null
+}
+_watchdog "${MM_TEST_TIMEOUT:-600}" $$ &
+_watchdog_pid=$!
 
 # start_sshd: an sshd on 127.0.0.1:$SSH_PORT that lets root in with a
 # throwaway key.  Sets $SSH_PORT and $RSH (the --rsh value to reach it).
