@@ -77,8 +77,13 @@ $(B)/fuzz-frames: fuzz/fuzz_frames.c $(B)/libmm.a
 	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(DEFS) \
 		$(PKG_CFLAGS) -Isrc -o $@ fuzz/fuzz_frames.c $(CTL_SRC) $(PKG_LIBS) -lpthread
 
+# Each unit test prints its summary line; what it says on the way (the
+# errors its bad inputs provoke) only when it fails.
 unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do $$t; done
+	@for t in $(UNIT_BIN); do \
+		out=$$($$t 2>&1) || { printf '%s\n' "$$out"; exit 1; }; \
+		printf '%s\n' "$$out" | tail -1; \
+	done
 
 deps:
 	@sh scripts/install-deps
