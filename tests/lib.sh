@@ -231,3 +231,66 @@ CONF
 	RSH="ssh -i $T/ssh/user_key -o UserKnownHostsFile=$T/ssh/known_hosts -o StrictHostKeyChecking=no -o BatchMode=yes -o SetEnv=XDG_CACHE_HOME=$T/cache -o LogLevel=ERROR"
 	wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSH_PORT"
 }
+
+# Dovecot's configuration language changed in 2.4 (Debian 13); the tests'
+# private Dovecots write theirs with these, in the installed version's form.
+#   dovecot_24                 true when the installed Dovecot is 2.4 or later
+#   dovecot_conf_head          the first lines (2.4 wants its version first)
+#   dovecot_conf_maildir PATH  Maildir++ in PATH (e.g. ~/Maildir)
+#   dovecot_conf_passwd_file passdb|userdb FILE
+#   dovecot_conf_nopassword    a passdb that lets every user in
+#   dovecot_conf_static_userdb UID GID HOME   HOME in 2.3's %d/%n notation
+#   dovecot_userdb_fs          the passwd-file extra field for LAYOUT=fs
+dovecot_24() {
+	if [ -z "${_dovecot_ver:-}" ]; then
+		_dovecot_ver=$(dovecot --version 2>/dev/null | cut -d' ' -f1)
+	fi
+	case $_dovecot_ver in
+	2.[0-3].*|1.*|'') return 1 ;;
+	*) return 0 ;;
+	esac
+}
+dovecot_conf_head() {
+	if dovecot_24; then
+		printf 'dovecot_config_version = %s\ndovecot_storage_version = %s\n' \
+			"$_dovecot_ver" "$_dovecot_ver"
+	fi
+}
+dovecot_conf_maildir() {
+	if dovecot_24; then
+		printf 'mail_driver = maildir\nmail_path = %s\n' "$1"
+	else
+		printf 'mail_location = maildir:%s\n' "$1"
+	fi
+}
+dovecot_conf_passwd_file() {
+	if dovecot_24; then
+		printf '%s passwd-file {\n  passwd_file_path = %s\n}\n' "$1" "$2"
+	else
+		printf '%s {\n  driver = passwd-file\n  args = %s\n}\n' "$1" "$2"
+	fi
+}
+dovecot_conf_nopassword() {
+	if dovecot_24; then
+		printf 'passdb static {\n  fields {\n    nopassword = yes\n  }\n}\n'
+	else
+		printf 'passdb {\n  driver = static\n  args = nopassword=y\n}\n'
+	fi
+}
+dovecot_conf_static_userdb() {
+	local home=$3
+	if dovecot_24; then
+		home=${home//%d/%\{user | domain\}}
+		home=${home//%n/%\{user | username\}}
+		printf 'userdb static {\n  fields {\n    uid = %s\n    gid = %s\n    home = %s\n  }\n}\n' "$1" "$2" "$home"
+	else
+		printf 'userdb {\n  driver = static\n  args = uid=%s gid=%s home=%s\n}\n' "$1" "$2" "$home"
+	fi
+}
+dovecot_userdb_fs() {
+	if dovecot_24; then
+		echo 'userdb_mailbox_list_layout=fs'
+	else
+		echo 'userdb_mail=maildir:~/Maildir:LAYOUT=fs'
+	fi
+}

@@ -59,21 +59,16 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$new/etc/group"
 chown 65534:65534 "$new/var/vmail"
 cat >"$new/dovecot.conf" <<CONF
+$(dovecot_conf_head)
 protocols =
 ssl = no
-mail_location = maildir:$new/var/vmail/%d/%n/Maildir
+$(dovecot_conf_maildir '~/Maildir')
 base_dir = $new/run
 state_dir = $new/run
 log_path = $new/dovecot.log
 instance_name = mm-lab-new
-userdb {
-  driver = static
-  args = uid=65534 gid=65534 home=$new/var/vmail/%d/%n
-}
-passdb {
-  driver = static
-  args = nopassword=y
-}
+$(dovecot_conf_static_userdb 65534 65534 "$new/var/vmail/%d/%n")
+$(dovecot_conf_nopassword)
 CONF
 start_bg new-dovecot dovecot -F -c "$new/dovecot.conf"
 wait_for test -S "$new/run/auth-userdb"
