@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "location.h"
 #include "log.h"
 #include "mailmove.h"
 #include "sync.h"
@@ -46,18 +47,6 @@ static int sync_opt(void *arg, int key, const char *val)
 	return -1;
 }
 
-/* "host:/path" (rsync's form): 1 with the two parts, 0 for a plain path. */
-static int split_remote(const char *arg, char **host, const char **path)
-{
-	const char *c = strstr(arg, ":/");
-
-	if (*arg == '/' || !c || memchr(arg, '/', (size_t)(c - arg)))
-		return 0;
-	*host = strndup(arg, (size_t)(c - arg));
-	*path = c + 1;
-	return 1;
-}
-
 int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -70,7 +59,7 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sync_opts o;
-	char *host = NULL;
+	char *keep = NULL, *src = NULL;
 	int first, rc, n;
 
 	memset(&o, 0, sizeof o);
@@ -85,20 +74,17 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 	    !strchr(argv[first], '/')) {
 		ctx->from = argv[first];	/* mailmove sync root@old */
 	} else if (n == 2) {
-		const char *path;
-
-		if (split_remote(argv[first], &host, &path)) {
-			if (ctx->from && strcmp(ctx->from, host)) {
-				log_error("sync: %s names another server than "
-					  "--from %s", argv[first], ctx->from);
-				free(host);
-				return MM_EUSAGE;
-			}
-			ctx->from = host;
-			o.src = path;
-		} else {
-			o.src = argv[first];
+		/* SRC as for verify and cutover (location.h): HOST:/PATH,
+		 * DIR:/PATH, or a path here (then the same as --from /). */
+		rc = mm_resolve_src(ctx, "sync", argv[first], &src, &keep);
+		if (!rc)
+			rc = mm_check_dest("sync", argv[first + 1]);
+		if (rc) {
+			free(src);
+			free(keep);
+			return rc;
 		}
+		o.src = src;
 		o.dest = argv[first + 1];
 	} else if (n != 0) {
 		log_error("sync: give SRC and DEST (or neither: /var/vmail/ on "
@@ -108,7 +94,8 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 	if (*o.src != '/') {
 		log_error("sync: %s: the source must be an absolute path on the "
 			  "old server", o.src);
-		free(host);
+		free(src);
+		free(keep);
 		return MM_EUSAGE;
 	}
 	if ((o.force_delete || o.max_delete >= 0) && !o.delete) {
@@ -132,6 +119,7 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 		rc = sync_run(ctx, &o);
 		free(d);
 	}
-	free(host);
+	free(src);
+	free(keep);
 	return rc;
 }

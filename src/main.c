@@ -84,7 +84,9 @@ const struct cmd mm_commands[] = {
 	  "[--state FILE] [--with-indexes] [--chown USER:GROUP] [--json] "
 	  "[SRC DEST]",
 	  "  SRC DEST           paths on the old server and here (default\n"
-	  "                     /var/vmail/ on both); SRC may be HOST:/path\n"
+	  "                     /var/vmail/ on both); SRC may be HOST:/path or\n"
+	  "                     DIR:/path; without --from a SRC here is\n"
+	  "                     --from / with that path\n"
 	  "  --delete           remove destination messages that came from the\n"
 	  "                     source and are gone there (never others);\n"
 	  "                     refused when the source lost the whole tree\n"
@@ -104,7 +106,9 @@ const struct cmd mm_commands[] = {
 	  "[--json] [SRC [DEST]]",
 	  "  SRC                the old server's tree (default /var/vmail): a\n"
 	  "                     vmail root, one home or one Maildir; the rsync\n"
-	  "                     form [user@]host:/var/vmail/ sets --from\n"
+	  "                     form [user@]host:/var/vmail/ (or DIR:/path)\n"
+	  "                     sets --from; without --from a SRC here is\n"
+	  "                     --from / with that path\n"
 	  "  DEST               the tree here, under --to (default /var/vmail)\n"
 	  "  --content          also compare every message's XXH3-128, hashed\n"
 	  "                     on both servers at once\n"
