@@ -101,7 +101,8 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 	if ((o.force_delete || o.max_delete >= 0) && !o.delete) {
 		log_error("sync: --force-delete and --max-delete go with "
 			  "--delete");
-		free(host);
+		free(src);
+		free(keep);
 		return MM_EUSAGE;
 	}
 	if (o.with_indexes && !o.delete)
