@@ -160,10 +160,25 @@ const struct cmd mm_commands[] = {
 	  "                     /var/lib/mailmove/switch.sqlite)\n" },
 
 	{ "cutover", cmd_cutover, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
-	  "the downtime: stop Dovecot on both servers, cold sync, verify, "
-	  "start and resync the new Dovecot, soft_bounce on, start Postfix",
+	  "the downtime: preflight, stop Dovecot on both servers, cold sync, "
+	  "start the new Dovecot; then soft_bounce, Postfix, relay, verify, "
+	  "index rebuild",
 	  "cutover [--from HOST|DIR] [--to DIR] [--yes] [options] [SRC DEST]",
-	  "  --yes                  do not ask before stopping Dovecot\n"
+	  "  --yes                  do not ask before stopping Dovecot (without\n"
+	  "                         a terminal the cutover refuses to ask)\n"
+	  "  --imap HOST:PORT       where the new Dovecot answers IMAP (default\n"
+	  "                         127.0.0.1:143); the downtime ends when it does\n"
+	  "  --login USER           log in as USER to prove it (IMAP LOGIN)\n"
+	  "  --password-file FILE   USER's password (first line of FILE)\n"
+	  "  --ready-timeout S      wait at most S seconds for it (default 60)\n"
+	  "  --indexes auto|yes|no  copy Dovecot's index files in the cold sync,\n"
+	  "                         which keeps the save dates (auto: when the\n"
+	  "                         old Dovecot is not newer than this one)\n"
+	  "  --relay-to HOST[:PORT] then make the old Postfix relay the mail that\n"
+	  "                         still reaches it to HOST, and flush its queue;\n"
+	  "                         checked first: HOST must answer SMTP there\n"
+	  "  --old-postfix-config DIR  the old Postfix's configuration directory\n"
+	  "  --flush-wait S         watch the old queue drain for S s (default 15)\n"
 	  "  --old-stop CMD         stops Dovecot on the old server (default:\n"
 	  "                         systemctl stop dovecot, or service)\n"
 	  "  --new-stop CMD         stops Dovecot here (same default)\n"
@@ -171,8 +186,6 @@ const struct cmd mm_commands[] = {
 	  "  --postfix-start CMD    starts Postfix here\n"
 	  "  --resync CMD           rebuilds the new Dovecot's indexes (default:\n"
 	  "                         doveadm force-resync -A '*', quota recalc)\n"
-	  "  --relay-to HOST        then make the old Postfix relay the mail that\n"
-	  "                         still reaches it to HOST\n"
 	  "  --state FILE           the sync state (as for sync)\n"
 	  "  --postfix-config DIR   Postfix configuration for soft_bounce\n"
 	  "  --switch-state FILE    where softbounce records when it went on\n"
