@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-dovecot-verify.sh"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
-plan 31
+plan 34
 
 dovecot_start src
 dovecot_start dst
@@ -31,9 +31,21 @@ printf 'compatibility_level = 3.6\nsoft_bounce = no\n' >"$T/pf/main.cf"
 : >"$T/pf/master.cf"
 common=(--from "$T/src" --to "$T/dst" --state "$T/sync.state")
 
+# The save dates are in the old index; the copies get later ones here.
+dva src fetch -u alice@example.org 'uid date.saved' ALL >/dev/null 2>&1
+dva src fetch -u bob@example.org 'uid date.saved' ALL >/dev/null 2>&1
+sleep 1.1
 run_mm sync "${common[@]}" /home/ /home/
 is "$rc" 0 "the hot sync runs while both Dovecots serve"
 chown -R 65534:65534 "$T/dst/home"
+vdove() {
+	run_mm verify --dovecot --from "$T/src" --to "$T/dst" --user alice@example.org \
+		--user bob@example.org --src-doveadm-config "$T/src/dovecot.conf" \
+		--dest-doveadm-config "$T/dst/dovecot.conf" /home/ /home/
+}
+vdove
+is "$rc" 1 "verify --dovecot after the hot sync (no index files): differences"
+like "$out$err" 'saved [-0-9: ]+ on the source, [-0-9: ]+ here' "it compares the save dates (date.saved)"
 
 # Mail keeps arriving and being expunged on the old server.
 printf 'Subject: late\r\n\r\nlate\r\n' | dva src save -u alice@example.org
@@ -130,3 +142,8 @@ is "$(fetch dst bob@example.org)" "$want_bob" "bob's too"
 like "$want_alice" 'uid: 6' "the oracle includes the late message (uid 6)"
 unlike "$(fetch dst alice@example.org)" 'uid: 2$' "the expunged message is gone"
 is "$(dva dst fetch -u alice@example.org 'uid date.saved' ALL 2>/dev/null)" "$want_saved" "every save date (date.saved) survived the cutover"
+start_bg dovecot-src2 dovecot -F -c "$T/src/dovecot.conf"
+wait_for test -S "$T/src/run/auth-userdb"
+vdove
+is "$rc" 0 "verify --dovecot after the cutover: save dates and all the rest identical"
+[ "$rc" = 0 ] || diag "$out"
