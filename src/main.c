@@ -194,14 +194,17 @@ const struct cmd mm_commands[] = {
 	{ "run", cmd_run, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
 	  "the whole plan: check, db, redis, files, hot sync, then the "
 	  "cutover (which asks first); resumable",
-	  "run [--from HOST|DIR] [--to DIR] [--yes] [--skip STEP]... [options]",
+	  "run [--from HOST|DIR] [--to DIR] [--yes] [--skip STEP]... [options]"
+	  " | run --status",
 	  "  --yes              do not ask before the downtime\n"
 	  "  --skip STEP        leave out a step (check, db, redis, files,\n"
 	  "                     sync, cutover); repeatable\n"
 	  "  --roundcube        the db step copies Roundcube's database too\n"
 	  "  --journal FILE     where finished steps are recorded (default\n"
 	  "                     /var/lib/mailmove/run-<hash>.journal)\n"
-	  "  --restart          ignore the journal and run every step\n" },
+	  "  --restart          ignore the journal and run every step\n"
+	  "  --status           show each step's outcome, time and duration\n"
+	  "                     from the journal, and where a rerun resumes\n" },
 
 	{ "ls", cmd_ls, CMD_FROM | CMD_JSON | CMD_PLUMBING,
 	  "list a tree on the old server through the agent",
