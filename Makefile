@@ -15,7 +15,7 @@ MANDIR = $(PREFIX)/share/man
 CC ?= cc
 MUSL_CC ?= musl-gcc
 PKG_CONFIG ?= pkg-config
-PKGS = sqlite3 libmariadb hiredis libxxhash jansson libcrypto ldns
+PKGS = sqlite3 libmariadb hiredis libxxhash jansson libcrypto ldns libarchive
 
 B ?= build
 OPT ?= -O2 -g

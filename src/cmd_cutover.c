@@ -40,6 +40,7 @@
 #include "log.h"
 #include "mailmove.h"
 #include "postfix.h"
+#include "relay_state.h"
 #include "remote.h"
 #include "banned.h"
 
@@ -881,6 +882,14 @@ static int step_relay(struct mm_ctx *ctx, struct cutover *c)
 			 "postconf -e 'virtual_transport=%s' && postfix "
 			 "reload)", c->ep->desc, out.data, want.data,
 			 out.data);
+		rc = relay_state_save(ctx, out.data);
+		if (rc) {
+			log_error("cannot record the old virtual_transport "
+				  "under %s/var/lib/mailmove: %s",
+				  mm_dest_root(ctx), strerror(rc));
+			rc = MM_EDEST;
+			goto out;
+		}
 		buf_printf(&setting, "virtual_transport=%s", want.data);
 		set[1] = setting.data;
 		rc = pf_run(&pr, "postconf", set, NULL, &out, &err, 1u << 16,

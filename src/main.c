@@ -206,6 +206,23 @@ const struct cmd mm_commands[] = {
 	  "  --status           show each step's outcome, time and duration\n"
 	  "                     from the journal, and where a rerun resumes\n" },
 
+	{ "finish", cmd_finish, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	  "the last step: a final backup of the old server's data as one "
+	  "archive here, read back; keep or remove the relay",
+	  "finish [--from HOST|DIR] [--to DIR] [--archive FILE] "
+	  "[--also PATH]... [--relay keep|remove]",
+	  "  --archive FILE     the archive to write (.tar.gz, mode 0600;\n"
+	  "                     default /var/backups/mailmove/\n"
+	  "                     old-server-DATE.tar.gz under --to)\n"
+	  "  --also PATH        archive this old-server path too (repeatable)\n"
+	  "  --only PATH        archive only the paths given so (repeatable)\n"
+	  "  --no-databases     leave out the mysqldump of all databases\n"
+	  "  --db-socket PATH   MariaDB's socket on the old server (mysqldump\n"
+	  "                     --socket; default: its own default)\n"
+	  "  --relay keep|remove  keep the old Postfix relaying to this server\n"
+	  "                     (default) or restore its virtual_transport\n"
+	  "  --old-postfix-config DIR  the old Postfix's configuration\n" },
+
 	{ "ls", cmd_ls, CMD_FROM | CMD_JSON | CMD_PLUMBING,
 	  "list a tree on the old server through the agent",
 	  "ls [--from HOST|DIR] [-l] [-R] PATH",
