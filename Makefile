@@ -17,7 +17,7 @@ COMPLDIR = $(PREFIX)/share/bash-completion/completions
 CC ?= cc
 MUSL_CC ?= musl-gcc
 PKG_CONFIG ?= pkg-config
-PKGS = sqlite3 libmariadb hiredis libxxhash jansson libcrypto ldns
+PKGS = sqlite3 libmariadb hiredis libxxhash jansson libcrypto ldns libarchive
 
 B ?= build
 OPT ?= -O2 -g

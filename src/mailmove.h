@@ -84,6 +84,7 @@ int cmd_queue(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_softbounce(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_run(struct mm_ctx *ctx, int argc, char **argv);
+int cmd_finish(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_ls(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_cat(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_exec(struct mm_ctx *ctx, int argc, char **argv);

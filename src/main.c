@@ -170,10 +170,25 @@ const struct cmd mm_commands[] = {
 	  "                     /var/lib/mailmove/switch.sqlite)\n" },
 
 	{ "cutover", cmd_cutover, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
-	  "the downtime: stop Dovecot on both servers, cold sync, verify, "
-	  "start and resync the new Dovecot, soft_bounce on, start Postfix",
+	  "the downtime: preflight, stop Dovecot on both servers, cold sync, "
+	  "start the new Dovecot; then soft_bounce, Postfix, relay, verify, "
+	  "index rebuild",
 	  "cutover [--from HOST|DIR] [--to DIR] [--yes] [options] [SRC DEST]",
-	  "  --yes                  do not ask before stopping Dovecot\n"
+	  "  --yes                  do not ask before stopping Dovecot (without\n"
+	  "                         a terminal the cutover refuses to ask)\n"
+	  "  --imap HOST:PORT       where the new Dovecot answers IMAP (default\n"
+	  "                         127.0.0.1:143); the downtime ends when it does\n"
+	  "  --login USER           log in as USER to prove it (IMAP LOGIN)\n"
+	  "  --password-file FILE   USER's password (first line of FILE)\n"
+	  "  --ready-timeout S      wait at most S seconds for it (default 60)\n"
+	  "  --indexes auto|yes|no  copy Dovecot's index files in the cold sync,\n"
+	  "                         which keeps the save dates (auto: when the\n"
+	  "                         old Dovecot is not newer than this one)\n"
+	  "  --relay-to HOST[:PORT] then make the old Postfix relay the mail that\n"
+	  "                         still reaches it to HOST, and flush its queue;\n"
+	  "                         checked first: HOST must answer SMTP there\n"
+	  "  --old-postfix-config DIR  the old Postfix's configuration directory\n"
+	  "  --flush-wait S         watch the old queue drain for S s (default 15)\n"
 	  "  --old-stop CMD         stops Dovecot on the old server (default:\n"
 	  "                         systemctl stop dovecot, or service)\n"
 	  "  --new-stop CMD         stops Dovecot here (same default)\n"
@@ -181,8 +196,6 @@ const struct cmd mm_commands[] = {
 	  "  --postfix-start CMD    starts Postfix here\n"
 	  "  --resync CMD           rebuilds the new Dovecot's indexes (default:\n"
 	  "                         doveadm force-resync -A '*', quota recalc)\n"
-	  "  --relay-to HOST        then make the old Postfix relay the mail that\n"
-	  "                         still reaches it to HOST\n"
 	  "  --state FILE           the sync state (as for sync)\n"
 	  "  --postfix-config DIR   Postfix configuration for soft_bounce\n"
 	  "  --switch-state FILE    where softbounce records when it went on\n"
@@ -191,14 +204,34 @@ const struct cmd mm_commands[] = {
 	{ "run", cmd_run, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "the whole plan: check, db, redis, files, hot sync, then the "
 	  "cutover (which asks first); resumable",
-	  "run [--from HOST|DIR] [--to DIR] [--yes] [--skip STEP]... [options]",
+	  "run [--from HOST|DIR] [--to DIR] [--yes] [--skip STEP]... [options]"
+	  " | run --status",
 	  "  --yes              do not ask before the downtime\n"
 	  "  --skip STEP        leave out a step (check, db, redis, files,\n"
 	  "                     sync, cutover); repeatable\n"
 	  "  --roundcube        the db step copies Roundcube's database too\n"
 	  "  --journal FILE     where finished steps are recorded (default\n"
 	  "                     /var/lib/mailmove/run-<hash>.journal)\n"
-	  "  --restart          ignore the journal and run every step\n" },
+	  "  --restart          ignore the journal and run every step\n"
+	  "  --status           show each step's outcome, time and duration\n"
+	  "                     from the journal, and where a rerun resumes\n" },
+
+	{ "finish", cmd_finish, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	  "the last step: a final backup of the old server's data as one "
+	  "archive here, read back; keep or remove the relay",
+	  "finish [--from HOST|DIR] [--to DIR] [--archive FILE] "
+	  "[--also PATH]... [--relay keep|remove]",
+	  "  --archive FILE     the archive to write (.tar.gz, mode 0600;\n"
+	  "                     default /var/backups/mailmove/\n"
+	  "                     old-server-DATE.tar.gz under --to)\n"
+	  "  --also PATH        archive this old-server path too (repeatable)\n"
+	  "  --only PATH        archive only the paths given so (repeatable)\n"
+	  "  --no-databases     leave out the mysqldump of all databases\n"
+	  "  --db-socket PATH   MariaDB's socket on the old server (mysqldump\n"
+	  "                     --socket; default: its own default)\n"
+	  "  --relay keep|remove  keep the old Postfix relaying to this server\n"
+	  "                     (default) or restore its virtual_transport\n"
+	  "  --old-postfix-config DIR  the old Postfix's configuration\n" },
 
 	{ "ls", cmd_ls, CMD_FROM | CMD_JSON | CMD_PLUMBING,
 	  "list a tree on the old server through the agent",
