@@ -702,6 +702,7 @@ out:
 
 static int step_stop_old(struct mm_ctx *ctx, struct cutover *c)
 {
+	(void)ctx;
 	int rc, st;
 
 	rc = run_remote_cmd(c->ep, c->old_stop, stop_dovecot_sh, &st);
@@ -717,6 +718,7 @@ static int step_stop_old(struct mm_ctx *ctx, struct cutover *c)
 
 static int step_stop_new(struct mm_ctx *ctx, struct cutover *c)
 {
+	(void)ctx;
 	int st = run_local_cmd(c->new_stop, stop_dovecot_sh);
 
 	if (st) {
@@ -836,6 +838,7 @@ static int step_softbounce(struct mm_ctx *ctx, struct cutover *c)
 
 static int step_start_postfix(struct mm_ctx *ctx, struct cutover *c)
 {
+	(void)ctx;
 	int st = run_local_cmd(c->postfix_start, start_postfix_sh);
 
 	if (st) {
@@ -968,6 +971,7 @@ static int step_verify(struct mm_ctx *ctx, struct cutover *c)
 
 static int step_resync(struct mm_ctx *ctx, struct cutover *c)
 {
+	(void)ctx;
 	char *fr[] = { "doveadm", "force-resync", "-A", "*", NULL };
 	int st = c->resync ? run_local_cmd(c->resync, NULL) : mm_run_wait(fr);
 
@@ -980,6 +984,7 @@ static int step_resync(struct mm_ctx *ctx, struct cutover *c)
 
 static int step_quota(struct mm_ctx *ctx, struct cutover *c)
 {
+	(void)ctx;
 	char *qr[] = { "doveadm", "quota", "recalc", "-A", NULL };
 
 	if (c->resync)
@@ -1074,6 +1079,7 @@ static void print_summary(struct cutover *c, int dry)
 
 static int cutover_prepare(struct mm_ctx *ctx, struct cutover *c)
 {
+	(void)ctx;
 	if (c->relay_to && parse_host_port(c->relay_to, 25, c->relay_host,
 					   sizeof c->relay_host,
 					   &c->relay_port) < 0) {

@@ -224,6 +224,7 @@ static int read_begin(void *arg, uint32_t index, int err,
 
 static int read_data(void *arg, uint32_t index, const void *p, size_t n)
 {
+	(void)index;
 	struct finish *f = arg;
 
 	if (!f->cur)
