@@ -37,6 +37,7 @@
 #include "child.h"
 #include "endpoint.h"
 #include "fwd.h"
+#include "lock.h"
 #include "log.h"
 #include "mailmove.h"
 #include "postfix.h"
@@ -1171,6 +1172,10 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 	if (rc) {
 		json_decref(c.steps);
 		return rc < 0 ? MM_OK : rc;
+	}
+	if (!ctx->dry_run && (rc = mm_lock_command(ctx))) {
+		json_decref(c.steps);
+		return rc;
 	}
 	if (argc - first != 0 && argc - first != 2) {
 		log_error("cutover: give SRC and DEST as for sync, or neither");

@@ -29,6 +29,7 @@
 
 #include "endpoint.h"
 #include "fsops.h"
+#include "lock.h"
 #include "log.h"
 #include "mailmove.h"
 #include "postfix.h"
@@ -632,6 +633,8 @@ int cmd_finish(struct mm_ctx *ctx, int argc, char **argv)
 		log_error("finish: unexpected argument %s", argv[first]);
 		return MM_EUSAGE;
 	}
+	if (!ctx->dry_run && (rc = mm_lock_command(ctx)))
+		return rc;
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
 	if (f.archive) {

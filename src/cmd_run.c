@@ -25,6 +25,7 @@
 
 #include "child.h"
 #include "fsops.h"
+#include "lock.h"
 #include "log.h"
 #include "mailmove.h"
 #include "banned.h"
@@ -255,6 +256,8 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 		log_error("run: unexpected argument %s", argv[first]);
 		return MM_EUSAGE;
 	}
+	if (!r.status && !ctx->dry_run && (rc = mm_lock_command(ctx)))
+		return rc;
 	if (!ctx->from && !(r.status && r.journal)) {
 		log_error("run: which old server?  Give --from [user@]host[:port] "
 			  "or --from DIR");

@@ -13,7 +13,8 @@ struct mm_ctx;
  * saying which pid holds it or why it cannot be taken. */
 int mm_lock_path(const char *path, const char *what);
 
-/* The lock of ctx->cmd: <dir>/<command>.lock, where dir is
+/* The lock of ctx->cmd (a CMD_LOCK command that is about to write; not
+ * for a dry run or a status): <dir>/<command>.lock, where dir is
  * $MAILMOVE_LOCK_DIR or <destination root>/var/lib/mailmove. */
 int mm_lock_command(const struct mm_ctx *ctx);
 

@@ -20,7 +20,8 @@
 #define CMD_JSON	(1u << 3)	/* --json */
 #define CMD_PLUMBING	(1u << 4)	/* listed apart in --help */
 #define CMD_ARGV	(1u << 5)	/* options end at the first operand */
-#define CMD_LOCK	(1u << 6)	/* writes: one run at a time (lock.h) */
+#define CMD_LOCK	(1u << 6)	/* writes: takes its lock (lock.h) once
+					   it knows it will write */
 
 struct mm_ctx;
 

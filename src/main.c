@@ -216,7 +216,7 @@ const struct cmd mm_commands[] = {
 	  "  --status           show each step's outcome, time and duration\n"
 	  "                     from the journal, and where a rerun resumes\n" },
 
-	{ "finish", cmd_finish, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	{ "finish", cmd_finish, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "the last step: a final backup of the old server's data as one "
 	  "archive here, read back; keep or remove the relay",
 	  "finish [--from HOST|DIR] [--to DIR] [--archive FILE] "

@@ -11,7 +11,6 @@
 
 #include "buf.h"
 #include "endpoint.h"
-#include "lock.h"
 #include "log.h"
 #include "mailmove.h"
 #include "banned.h"
@@ -181,8 +180,6 @@ int mm_parse_options(struct mm_ctx *ctx, int argc, char **argv,
 	}
 	*first_arg = optind;
 	log_setup(ctx->verbose, ctx->json);
-	if ((c->flags & CMD_LOCK) && !ctx->dry_run)
-		rc = mm_lock_command(ctx);
 	goto out;
 unknown:
 	if (optopt && optopt < 256 && optopt != '?')

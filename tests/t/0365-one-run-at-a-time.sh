@@ -2,10 +2,11 @@
 # One run at a time per destination.  A second sync while one holds the
 # state exits 4 naming the pid that holds it, and changes nothing; a dry
 # run may look meanwhile.  Every command that writes (files, db, redis,
-# cutover, run) refuses in the same way while its lock is held.
+# cutover, run, finish) refuses in the same way while its lock is held;
+# looking (run --status, softbounce status) takes no lock.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-sync.sh"
-plan 18
+plan 22
 
 sync_roots
 mkdir -p "$M/cur" "$M/new" "$M/tmp"
@@ -35,7 +36,7 @@ hold() {	# hold NAME: a process holding NAME's lock, its pid in the file
 	wait_for grep -q "$1" "$MAILMOVE_LOCK_DIR/$1.lock"
 	read -r hpid _ <"$MAILMOVE_LOCK_DIR/$1.lock"
 }
-for c in files db redis cutover run; do
+for c in files db redis cutover run finish; do
 	hold "$c"
 	case $c in cutover|run) yes=--yes ;; *) yes= ;; esac
 	run_mm "$c" $yes --from "$T/old" --to "$T/new"
@@ -43,3 +44,13 @@ for c in files db redis cutover run; do
 	like "$err" "pid $hpid" "$c names the pid that holds it"
 	stop_bg "hold-$c"
 done
+
+# Looking takes no lock: run --status and softbounce status while held.
+hold run
+run_mm run --status --journal "$T/journal" --from "$T/old" --to "$T/new"
+unlike "$err" "holds" "run --status does not wait for the lock"
+stop_bg hold-run
+hold softbounce
+run_mm softbounce status --state "$T/switch.sqlite"
+unlike "$err" "holds" "softbounce status does not wait for the lock"
+stop_bg hold-softbounce
