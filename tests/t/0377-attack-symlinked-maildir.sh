@@ -4,11 +4,13 @@
 # directory on another disk, as admins do when a disk fills up).  Seen:
 # sync skips bob's whole mailbox without a word, "0 copied", exit 0, on
 # every run; verify does not name bob either and passes.  What must hold:
+# Its siblings, also skipped without a word: a symlinked folder (.Archive
+# -> elsewhere) and a symlinked domain directory.
 # sync copies bob's messages, or names his Maildir as not copied and exits
 # 1; verify does not pass while bob's messages are not here.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-sync.sh"
-plan 5
+plan 7
 
 sync_roots
 A="$T/old/var/vmail/example.org/alice/Maildir"
@@ -34,3 +36,16 @@ ok "$([ "$(bob_here)" = 3 ] || [ "$rc" != 0 ] && echo 0)" \
 rm "$M"; ln -s /srv/bobmail "$M"	# an absolute link, within the old root
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"
 ok "$(accounted)" "an absolute symlink: the same (exit $rc)"
+
+# Siblings: a folder of alice that is a symlink, a domain that is one.
+mkdir -p "$T/old/srv/arch/cur" "$T/old/srv/arch/new" "$T/old/srv/arch/tmp" \
+	"$T/old/data/other.org/carol/Maildir/cur" "$T/old/data/other.org/carol/Maildir/new"
+printf 'archived\n' >"$T/old/srv/arch/cur/1700000005.M5P1.old:2,S"
+printf 'carol\n' >"$T/old/data/other.org/carol/Maildir/cur/1700000006.M6P1.old:2,S"
+ln -s /srv/arch "$A/.Archive"
+ln -s /data/other.org "$T/old/var/vmail/other.org"
+run_mm sync --from "$T/old" --to "$T/new" --state "$S"
+ok "$( { [ -n "$(find "$T/new/var/vmail" -name '1700000005.M5P1.old:2,S')" ] || { [ "$rc" = 1 ] && printf '%s\n' "$err" | grep -q 'alice/Maildir/.Archive'; }; } && echo 0)" \
+	"a symlinked folder: copied or named with exit 1 (exit $rc)"
+ok "$( { [ -n "$(find "$T/new/var/vmail" -name '1700000006.M6P1.old:2,S')" ] || { [ "$rc" = 1 ] && printf '%s\n' "$err" | grep -q 'other.org'; }; } && echo 0)" \
+	"a symlinked domain: copied or named with exit 1 (exit $rc)"
