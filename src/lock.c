@@ -33,6 +33,45 @@ static void make_parents(const char *path)
 	free(p);
 }
 
+/* The parent of process `pid` (from /proc), or 0. */
+static long parent_of(long pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the name may hold spaces */
+	if (!p || strlen(p) < 4)
+		return 0;
+	return strtol(p + 4, NULL, 10);	/* ") S PPID" */
+}
+
+/* Whether the holder `pid` of a lock is an ancestor of this process that
+ * handed its lock down (MAILMOVE_LOCK_HOLDER): `run` and `cutover` run
+ * their steps as children, which work under their parent's lock. */
+static int held_by_ancestor(long pid)
+{
+	const char *h = getenv("MAILMOVE_LOCK_HOLDER");
+	long p = (long)getppid();
+	int depth;
+
+	if (!h || strtol(h, NULL, 10) != pid || pid <= 1)
+		return 0;
+	for (depth = 0; depth < 16 && p > 1; depth++, p = parent_of(p))
+		if (p == pid)
+			return 1;
+	return 0;
+}
+
 int mm_lock_path(const char *path, const char *what)
 {
 	char held[256];
@@ -54,6 +93,9 @@ int mm_lock_path(const char *path, const char *what)
 		if (ftruncate(fd, 0) < 0 || pwrite(fd, b.data, b.len, 0) < 0)
 			log_warn("%s: cannot write the lock file: %s", path,
 				 strerror(errno));
+		buf_reset(&b);
+		buf_printf(&b, "%ld", (long)getpid());
+		setenv("MAILMOVE_LOCK_HOLDER", b.data, 1);
 		buf_release(&b);
 		return MM_OK;	/* the fd stays open until the process ends */
 	}
@@ -72,6 +114,8 @@ int mm_lock_path(const char *path, const char *what)
 
 		if (sp)
 			*sp = '\0';
+		if (*held && held_by_ancestor(strtol(held, NULL, 10)))
+			return MM_OK;
 		if (*held)
 			log_error("another mailmove (pid %s%s%s) is running on "
 				  "this destination and holds %s; wait for it "
@@ -91,12 +135,12 @@ int mm_lock_command(const struct mm_ctx *ctx)
 	int rc;
 
 	if (dir && *dir) {
-		buf_printf(&p, "%s/%s.lock", dir, ctx->cmd->name);
+		buf_printf(&p, "%s/mailmove.lock", dir);
 	} else {
 		buf_addstr(&p, mm_dest_root(ctx));
 		while (p.len && p.data[p.len - 1] == '/')
 			p.data[--p.len] = '\0';	/* "/" becomes "" */
-		buf_printf(&p, "/var/lib/mailmove/%s.lock", ctx->cmd->name);
+		buf_addstr(&p, "/var/lib/mailmove/mailmove.lock");
 	}
 	rc = mm_lock_path(p.data, ctx->cmd->name);
 	buf_release(&p);

@@ -77,7 +77,7 @@ const struct cmd mm_commands[] = {
 	  "                     /etc/rspamd/local.d/dkim_signing.conf and\n"
 	  "                     /etc/rspamd/local.d/arc.conf on the old server)\n" },
 
-	{ "sync", cmd_sync, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	{ "sync", cmd_sync, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "copy the Maildirs (hot, repeatable; --delete for the cold sync)",
 	  "sync [--from HOST|DIR] [--to DIR] [--delete [--max-delete N] "
 	  "[--force-delete]] [--dry-run] "

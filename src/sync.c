@@ -513,11 +513,14 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 		goto out_nostate;
 	}
 	if (!s.dry) {
-		/* One run at a time on this state (a dry run only reads). */
+		/* One run at a time on this destination and on this state
+		 * (a dry run only reads). */
 		struct buf lk = BUF_INIT;
 
 		buf_printf(&lk, "%s.lock", state_path.data);
-		rc = mm_lock_path(lk.data, "sync");
+		rc = mm_lock_command(ctx);
+		if (!rc)
+			rc = mm_lock_path(lk.data, "sync");
 		buf_release(&lk);
 		if (rc)
 			goto out_nostate;

@@ -9,8 +9,9 @@
  *  - A message hard-linked to a file outside the tree is named: its copy
  *    here is a message of its own.
  *  - The --delete guard.  A source that lost what no cold sync explains
- *    (every message of the tree, or of one user: an unmounted disk, a wrong
- *    path, a Maildir replaced by an empty one) is a signal that something
+ *    (every message of the tree, or every message of one user or all but a
+ *    tenth of at least ten: an unmounted disk, a wrong path, a Maildir
+ *    replaced by an empty one that got a delivery since) is a signal that something
  *    went wrong there, not a command to delete the same here.  The run
  *    stops before it changes anything, unless --force-delete.  The limit
  *    on the number of deletions (--max-delete) is checked once the plan
@@ -188,13 +189,17 @@ int sync_guard_source(struct sync *s)
 		known += u->known;
 		src += u->src;
 		unsure |= u->unsure;
-		if (rc == MM_OK && u->known > 0 && u->src == 0 && !u->unsure) {
+		/* Every message gone, or all but a few (a Maildir replaced
+		 * by an empty one that got a delivery since). */
+		if (rc == MM_OK && !u->unsure && u->known > 0 &&
+		    (u->src == 0 || (u->known >= 10 && u->src * 10 < u->known))) {
 			if (nlost < 20)
 				buf_printf(&lost, "  %s: %lld messages here "
 					   "came from it, the old server has "
-					   "none of them now\n",
+					   "%lld messages now\n",
 					   *u->user ? u->user : "(top)",
-					   (long long)u->known);
+					   (long long)u->known,
+					   (long long)u->src);
 			nlost++;
 			lost_msgs += u->known;
 		}
@@ -224,8 +229,9 @@ int sync_guard_source(struct sync *s)
 		buf_release(&where);
 		rc = MM_EDIFF;
 	} else if (rc == MM_OK && nlost) {
-		log_error("--delete refused: %zu user%s lost every message on "
-			  "the old server (%lld messages here would go):\n%s"
+		log_error("--delete refused: %zu user%s lost all or nearly all "
+			  "(over 90 %%) of their mail on the old server (%lld "
+			  "messages here would go):\n%s"
 			  "%sNothing was changed.  Check the old server (a "
 			  "moved or emptied Maildir?); to delete them all the "
 			  "same, add --force-delete", nlost, nlost > 1 ? "s" :

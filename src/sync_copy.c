@@ -76,6 +76,21 @@ int sync_job_meta(struct sync *s, struct job *j)
 	return rc;
 }
 
+/* A copy that failed here (never taken for the old server's doing). */
+static void job_failed_here(struct sync *s, struct job *j, const char *what,
+			    int err)
+{
+	char *rel = sync_msg_rel(j->fo, j->sub, j->src);
+
+	sync_item_failed(s, j->fo, rel, what, err ? err : EIO);
+	free(rel);
+	j->state = -1;
+	if (j->fo->pending && --j->fo->pending == 0)
+		VEC_PUSH(s->ready, s->nready, s->capready, j->fo);
+}
+
+/* A copy that failed on the old server: ENOENT there is an expunge or a
+ * move since the listing, no failure (the folder is listed again). */
 static void job_failed(struct sync *s, struct job *j, const char *what, int err)
 {
 	char *rel = sync_msg_rel(j->fo, j->sub, j->src);
@@ -241,7 +256,7 @@ static int rd_begin(void *arg, uint32_t index, int err, const struct mm_stat *st
 	}
 	tfd = sync_sub_fd(c->s, j->fo, 't');
 	if (tfd < 0) {
-		job_failed(c->s, j, "cannot open the folder's tmp/",
+		job_failed_here(c->s, j, "cannot open the folder's tmp/",
 			   errno ? errno : ENOENT);
 		return c->s->fatal ? 1 : 0;
 	}
@@ -249,7 +264,7 @@ static int rd_begin(void *arg, uint32_t index, int err, const struct mm_stat *st
 	c->fd = openat(tfd, tmp_name(j), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 		       O_CLOEXEC, 0600);
 	if (c->fd < 0) {
-		job_failed(c->s, j, "cannot create in tmp/", errno);
+		job_failed_here(c->s, j, "cannot create in tmp/", errno);
 		return c->s->fatal ? 1 : 0;
 	}
 	return 0;
@@ -275,7 +290,7 @@ static int rd_data(void *arg, uint32_t index, const void *p, size_t n)
 	e = fs_write_all(c->fd, p, n);
 	if (e) {
 		rd_abort(c);
-		job_failed(c->s, c->cur, "cannot write", e);
+		job_failed_here(c->s, c->cur, "cannot write", e);
 		return c->s->fatal ? 1 : 0;
 	}
 	return 0;
@@ -305,7 +320,7 @@ static int rd_end(void *arg, uint32_t index, int err, uint64_t total)
 	c->fd = -1;
 	if (e) {
 		unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-		job_failed(c->s, j, "cannot write", e);
+		job_failed_here(c->s, j, "cannot write", e);
 		return c->s->fatal ? 1 : 0;
 	}
 	j->state = 1;
@@ -403,7 +418,7 @@ static int prove_batch(struct sync *s)
 			j->kind = JOB_COPY;	/* gone here meanwhile */
 		} else if (same < 0) {
 			unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-			job_failed(s, j, "cannot compare with the file here",
+			job_failed_here(s, j, "cannot compare with the file here",
 				   -same);
 		} else if (same == 1) {
 			int from = sync_sub_fd(s, j->fo, j->d_sub);
@@ -421,7 +436,7 @@ static int prove_batch(struct sync *s)
 				sync_dest_changed(s, j->fo, j->sub);
 			}
 			if (e) {
-				job_failed(s, j, "cannot rename", e);
+				job_failed_here(s, j, "cannot rename", e);
 			} else {
 				log_verbose("%s: the same message as the old "
 					    "server's; taken as its copy", here);
@@ -510,7 +525,7 @@ int sync_flush(struct sync *s)
 		if (e) {
 			if (j->fo->tmp_fd >= 0)	/* no copy left behind */
 				unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-			job_failed(s, j, e == EEXIST ? "a file of this name "
+			job_failed_here(s, j, e == EEXIST ? "a file of this name "
 				   "appeared here meanwhile; left alone" :
 				   "cannot move into place", e);
 			continue;
@@ -535,13 +550,13 @@ int sync_flush(struct sync *s)
 			if (!e)
 				job_placed(s, j, 1);
 			else
-				job_failed(s, j, "cannot make the hard link", e);
+				job_failed_here(s, j, "cannot make the hard link", e);
 		}
 	}
 	for (i = 0; i < s->njobs; i++) {
 		struct job *j = s->jobs[i];
 		if (j->state == 3 && j->twin && j->twin->state == -1)
-			job_failed(s, j, "its hard-linked twin failed", EIO);
+			job_failed_here(s, j, "its hard-linked twin failed", EIO);
 	}
 	if (s->fatal)
 		return MM_EDEST;

@@ -30,6 +30,22 @@ int sync_sub_fd(struct sync *s, struct folder *fo, char sub)
 		return *fdp;
 	rel = sync_join(fo->path, nm);
 	e = fs_walk(s->dst_fd, rel, 0, NULL, fdp);
+	if (e == ENOENT && sub == 't') {
+		/* A folder here without its tmp/: made again like its cur/
+		 * (Dovecot does the same), so a copy can go through it. */
+		struct fs_meta m;
+		struct stat cst;
+		int cfd = sync_sub_fd(s, fo, 'c');
+
+		if (cfd >= 0 && fstat(cfd, &cst) == 0) {
+			memset(&m, 0, sizeof m);
+			m.mode = cst.st_mode & 07777;
+			m.uid = cst.st_uid;
+			m.gid = cst.st_gid;
+			m.set_owner = 1;
+			e = fs_walk(s->dst_fd, rel, 1, &m, fdp);
+		}
+	}
 	free(rel);
 	if (e) {
 		*fdp = -1;

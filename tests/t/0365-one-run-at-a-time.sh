@@ -6,7 +6,7 @@
 # looking (run --status, softbounce status) takes no lock.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-sync.sh"
-plan 22
+plan 24
 
 sync_roots
 mkdir -p "$M/cur" "$M/new" "$M/tmp"
@@ -28,17 +28,20 @@ ok "$(cmp "$M/dovecot-uidlist" "$N/dovecot-uidlist" >&2 && echo 0)" "the first s
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"
 is "$rc" 0 "once it ended, the next sync runs"
 
-# The other commands that write: their lock held by another process.
-hold() {	# hold NAME: a process holding NAME's lock, its pid in the file
+# Every command that writes: the destination's lock held by another
+# process (a sync with another --state is refused as well).
+hold() {	# hold WHAT: another process holds the destination's lock
 	mkdir -p "$MAILMOVE_LOCK_DIR"
-	start_bg "hold-$1" flock "$MAILMOVE_LOCK_DIR/$1.lock" sh -c \
-		"echo \"\$PPID $1\" >'$MAILMOVE_LOCK_DIR/$1.lock'; exec sleep 60"
-	wait_for grep -q "$1" "$MAILMOVE_LOCK_DIR/$1.lock"
-	read -r hpid _ <"$MAILMOVE_LOCK_DIR/$1.lock"
+	rm -f "$MAILMOVE_LOCK_DIR/mailmove.lock"
+	start_bg "hold-$1" flock "$MAILMOVE_LOCK_DIR/mailmove.lock" sh -c \
+		"echo \"\$PPID $1\" >'$MAILMOVE_LOCK_DIR/mailmove.lock'; exec sleep 60"
+	wait_for grep -q "$1" "$MAILMOVE_LOCK_DIR/mailmove.lock"
+	read -r hpid _ <"$MAILMOVE_LOCK_DIR/mailmove.lock"
 }
-for c in files db redis cutover run finish; do
+for c in sync files db redis cutover run finish; do
 	hold "$c"
 	case $c in cutover|run) yes=--yes ;; *) yes= ;; esac
+	case $c in sync) yes="--state $T/other.sqlite" ;; esac
 	run_mm "$c" $yes --from "$T/old" --to "$T/new"
 	is "$rc" 4 "$c while its lock is held: exit 4"
 	like "$err" "pid $hpid" "$c names the pid that holds it"

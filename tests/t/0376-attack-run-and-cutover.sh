@@ -16,7 +16,7 @@ sync_roots
 mkdir -p "$M/cur" "$M/new" "$M/tmp"
 export MAILMOVE_LOCK_DIR="$T/locks"
 hold() {	# hold NAME: a process holding NAME's lock, its pid in the file
-	local f="$MAILMOVE_LOCK_DIR/$1.lock"
+	local f="$MAILMOVE_LOCK_DIR/mailmove.lock"
 	mkdir -p "$MAILMOVE_LOCK_DIR"
 	# one process (sh, then sleep by exec) holds the lock: stop_bg ends it
 	start_bg "hold-$1" sh -c "exec 9>'$f'; flock 9; echo \"\$\$ $1\" >'$f'; exec sleep 60"
