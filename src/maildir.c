@@ -349,3 +349,27 @@ void md_user_of(const char *relpath, struct buf *out)
 	s2 = strchr(s1 + 1, '/');
 	buf_add(out, relpath, s2 ? (size_t)(s2 - relpath) : strlen(relpath));
 }
+
+int md_symlink_hides_mail(const char *path)
+{
+	const char *name = strrchr(path, '/'), *parent, *p;
+	size_t plen, depth = 1;
+
+	name = name ? name + 1 : path;
+	if (!strcmp(name, "Maildir") || !strcmp(name, "cur") ||
+	    !strcmp(name, "new") || !strcmp(name, "tmp"))
+		return 1;
+	for (p = path; *p; p++)
+		depth += *p == '/';
+	plen = name > path ? (size_t)(name - path - 1) : 0;
+	parent = path + plen;
+	while (parent > path && parent[-1] != '/')
+		parent--;
+	plen = (size_t)(path + plen - parent);	/* the parent's last name */
+	if ((plen == 3 && (!memcmp(parent, "cur", 3) ||
+			   !memcmp(parent, "new", 3))) ||
+	    (plen == 7 && !memcmp(parent, "Maildir", 7) && name[0] == '.' &&
+	     strcmp(name, ".dovecot.sieve")))
+		return 1;
+	return depth <= 2 && name[0] != '.';
+}

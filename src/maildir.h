@@ -43,6 +43,14 @@ enum md_kind md_classify(const char *name);
  * LF. */
 int md_is_message_name(const char *name);
 
+/* Whether a symlink at `path` (relative to a vmail root) may stand where
+ * mail is: named Maildir, cur, new or tmp; in a cur/ or new/; a folder
+ * (a dot-name in a Maildir, other than .dovecot.sieve); or a domain or a
+ * user (the first two levels, not a dot-name).  Such a link is never
+ * followed (the old server's tree is read beneath its root, without
+ * symlinks), so its mail would be left behind without a word. */
+int md_symlink_hides_mail(const char *path);
+
 /* dovecot-uidlist, version 3. */
 struct uid_rec {
 	uint32_t uid;

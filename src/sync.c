@@ -160,7 +160,7 @@ static int by_depth(const void *a, const void *b)
 /* A file of a listed directory that the file-tree sync owns. */
 static int is_plain_file(const struct fentry *f)
 {
-	if (f->parent->vanished)
+	if (f->parent->vanished || f->kind == 'X')
 		return 0;
 	if (f->parent->kind == 'd')
 		return 1;

@@ -104,6 +104,15 @@ int sync_check_source(struct sync *s)
 					  "Dovecot's file should be: not "
 					  "copied");
 			f->parent->odd = 1;
+		} else if (f->kind == 'l' && md_symlink_hides_mail(f->path)) {
+			sync_item_skipped(s, f->path, "a symlink where mail may "
+					  "be (a domain, a user, a Maildir or a "
+					  "folder): not followed, and not "
+					  "copied; copy what it points to as a "
+					  "tree of its own, or make it a "
+					  "directory");
+			f->kind = 'X';	/* not for the file-tree sync either */
+			f->parent->odd = 1;
 		} else if ((pk == 'c' || pk == 'n') && f->kind == 'f') {
 			f->parent->nmsgs++;
 		}

@@ -70,7 +70,7 @@ struct dnode {
 struct fentry {
 	char *path;
 	const char *name;
-	char kind;
+	char kind;		/* 'f', 'l'; 'X' reported, not copied */
 	int has_stat;
 	struct mm_stat st;
 	char *target;

@@ -272,6 +272,9 @@ struct vside {
 	size_t nbox;
 	char **errors;		/* unreadable directories */
 	size_t nerr;
+	char **odd;		/* entries where mail may be that are not
+				   read: symlinks, FIFOs */
+	size_t nodd;
 	int list_rc;		/* remote_list's return */
 	int rc;			/* MM_OK or an exit code */
 };
@@ -316,6 +319,9 @@ static void side_release(struct vside *s)
 	for (i = 0; i < s->nerr; i++)
 		free(s->errors[i]);
 	free(s->errors);
+	for (i = 0; i < s->nodd; i++)
+		free(s->odd[i]);
+	free(s->odd);
 }
 
 /* The length of the parent part of `path` ("a/b/c" -> 3), 0 for "c". */
@@ -346,6 +352,14 @@ static int list_cb(void *arg, const struct rentry *e)
 	if (!*e->path)
 		return 0;
 	plen = parent_len(e->path, e->name);
+	if ((e->kind == 'l' && md_symlink_hides_mail(e->path)) ||
+	    (e->kind == 'o' && plen >= 3 &&
+	     (!memcmp(e->path + plen - 3, "cur", 3) ||
+	      !memcmp(e->path + plen - 3, "new", 3)))) {
+		s->odd = xrealloc(s->odd, (s->nodd + 1) * sizeof *s->odd);
+		s->odd[s->nodd++] = xstrdup(e->path);
+		return 0;
+	}
 	if (e->kind == 'd' && (!strcmp(e->name, "cur") ||
 			       !strcmp(e->name, "new"))) {
 		if (s->nsub == s->capsub) {
@@ -1376,6 +1390,15 @@ static void side_errors(struct verify *v, const struct vside *s)
 		json_object_set_new(o, "path", verify_json_str(s->errors[i]));
 		verify_note(&v->files, VC_ERROR, v->src_label, s->errors[i],
 			    NULL, o, "directory unreadable on the %s", s->what);
+	}
+	for (i = 0; i < s->nodd; i++) {
+		json_t *o = json_pack("{s:s}", "side", s->what);
+
+		json_object_set_new(o, "path", verify_json_str(s->odd[i]));
+		verify_note(&v->files, VC_ERROR, v->src_label, s->odd[i],
+			    NULL, o, "a symlink or special file where mail may "
+			    "be on the %s: not followed, its mail not checked",
+			    s->what);
 	}
 }
 

@@ -108,8 +108,23 @@ static void test_mutf7_user(void)
 	buf_release(&o);
 }
 
+static void test_symlink_hides_mail(void)
+{
+	CHECK(md_symlink_hides_mail("example.org/bob/Maildir"));
+	CHECK(md_symlink_hides_mail("bob/Maildir/cur"));
+	CHECK(md_symlink_hides_mail("example.org/bob/Maildir/.Archive"));
+	CHECK(md_symlink_hides_mail("example.org/bob/Maildir/cur/1.M1P1.x:2,S"));
+	CHECK(md_symlink_hides_mail("other.org"));
+	CHECK(md_symlink_hides_mail("example.org/bob"));
+	CHECK(!md_symlink_hides_mail("example.org/bob/.dovecot.sieve"));
+	CHECK(!md_symlink_hides_mail("example.org/bob/Maildir/.dovecot.sieve"));
+	CHECK(!md_symlink_hides_mail("example.org/bob/sieve/active.sieve"));
+	CHECK(!md_symlink_hides_mail(".hidden"));
+}
+
 int main(void)
 {
+	test_symlink_hides_mail();
 	test_names();
 	test_uidlist();
 	test_keywords();
