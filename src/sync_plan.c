@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "maildir.h"
+#include "remote.h"
 #include "banned.h"
 
 /* A source message; cur/ wins over new/ for one base name. */
@@ -176,6 +177,53 @@ static struct folder *folder_new(struct sync *s, struct dnode *fd_node)
 	return fo;
 }
 
+struct pair_stat {
+	struct mm_stat st[2];
+	int err[2];
+};
+
+static int pair_stat_cb(void *arg, uint32_t index, int err,
+			const struct mm_stat *st)
+{
+	struct pair_stat *p = arg;
+
+	if (index < 2) {
+		p->err[index] = err;
+		if (!err && st)
+			p->st[index] = *st;
+	}
+	return 0;
+}
+
+/* Whether listed file `f` and the source message `e` already met under
+ * its base name in the other of cur/ and new/ are one file, moved from
+ * new/ to cur/ while the two were listed: the same inode, or one of them
+ * gone since.  Asks the old server when the listing had no stat. */
+static int one_source_file(struct sync *s, const struct fentry *f,
+			   const struct msgent *e)
+{
+	struct pair_stat p;
+	struct buf other = BUF_INIT;
+	const struct dnode *folder = f->parent->parent;
+	char *paths[2];
+
+	if (f->has_stat && e->s_has_stat)
+		return f->st.dev == e->s_st.dev && f->st.ino == e->s_st.ino;
+	memset(&p, 0, sizeof p);
+	buf_printf(&other, "%s%s%s/%s", folder->path, *folder->path ? "/" : "",
+		   e->s_sub == 'c' ? "cur" : "new", e->s_name);
+	paths[0] = sync_src_abs(s, f->path);
+	paths[1] = sync_src_abs(s, other.data);
+	if (remote_stat(s->ep, paths, 2, pair_stat_cb, &p) < 0)
+		p.err[0] = p.err[1] = EIO;	/* no answer: say nothing */
+	free(paths[0]);
+	free(paths[1]);
+	buf_release(&other);
+	if (p.err[0] || p.err[1])
+		return 1;	/* one of them moved on: one file */
+	return p.st[0].dev == p.st[1].dev && p.st[0].ino == p.st[1].ino;
+}
+
 /* The source's messages listed this run in the folder's cur/ and new/. */
 static void source_listed(struct sync *s, struct msgtab *t,
 			  struct fentry **files, size_t nfiles,
@@ -199,6 +247,27 @@ static void source_listed(struct sync *s, struct msgtab *t,
 					  "directory: not copied");
 			f->parent->odd = 1;
 			continue;
+		}
+		if (e->s_sub && e->s_listed && !one_source_file(s, f, e)) {
+			/* In cur/ and in new/, not one file moved during the
+			 * listing: cur/'s is copied, new/'s named. */
+			struct buf p = BUF_INIT;
+
+			if (sub == 'n')
+				buf_addstr(&p, f->path);
+			else
+				buf_printf(&p, "%s%snew/%s", f->parent->parent->path,
+					   *f->parent->parent->path ? "/" : "",
+					   e->s_name);
+			sync_item_skipped(s, p.data, "a message in new/ with the "
+					  "base name of one in cur/ (another "
+					  "message, or one moved while it was "
+					  "listed): not copied");
+			buf_release(&p);
+			if (nw)
+				((struct dnode *)nw)->odd = 1;
+			if (sub == 'n')
+				continue;
 		}
 		src_add(t, f->name, sub, 1, f->has_stat ? &f->st : NULL);
 	}
