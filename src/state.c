@@ -31,7 +31,9 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS dest_dirs(path TEXT PRIMARY KEY, "
 	"  mtime_s INTEGER, mtime_ns INTEGER) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS flags(k TEXT PRIMARY KEY, v INTEGER) "
-	"  WITHOUT ROWID;";
+	"  WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS intents(folder TEXT, base TEXT, name TEXT, "
+	"  size INTEGER, PRIMARY KEY(folder, base)) WITHOUT ROWID;";
 
 static int fail(struct state *s, const char *what)
 {
@@ -128,7 +130,9 @@ int state_open(struct state *s, const char *path, int readonly)
 	    prep(s, &s->st_msg_ino, "SELECT folder, name FROM msgs WHERE ino=? AND dev=? AND size=? AND gone=0 LIMIT 1") ||
 	    prep(s, &s->st_meta_get, "SELECT size, mtime_s, mtime_ns, ino FROM meta WHERE path=?") ||
 	    prep(s, &s->st_meta_put, "INSERT OR REPLACE INTO meta VALUES(?,?,?,?,?)") ||
-	    prep(s, &s->st_meta_del, "DELETE FROM meta WHERE path=?"))
+	    prep(s, &s->st_meta_del, "DELETE FROM meta WHERE path=?") ||
+	    (want_schema && prep(s, &s->st_int_put,
+			"INSERT OR REPLACE INTO intents VALUES(?,?,?,?)")))
 		return -1;
 	return 0;
 }
@@ -139,7 +143,7 @@ void state_release(struct state *s)
 		&s->st_msg_del, &s->st_msg_load, &s->st_msg_ino, &s->st_meta_get,
 		&s->st_meta_put, &s->st_meta_del, &s->st_dirs_all,
 		&s->st_msg_del_folder, &s->st_msg_rename, &s->st_ddir_put,
-		&s->st_ddir_del, &s->st_ddirs_all };
+		&s->st_ddir_del, &s->st_ddirs_all, &s->st_int_put };
 	size_t i;
 
 	if (s->in_txn)
@@ -463,4 +467,79 @@ int state_flag_put(struct state *s, const char *key, int64_t v)
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : fail(s, "flag");
+}
+
+int state_intent_put(struct state *s, const char *folder, const char *base,
+		     const char *name, uint64_t size)
+{
+	sqlite3_stmt *st = s->st_int_put;
+
+	if (s->readonly || !st)
+		return 0;
+	sqlite3_bind_text(st, 1, folder, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, base, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)size);
+	return run(s, st, "recording a copy");
+}
+
+int state_intents_each(struct state *s, const char *folder,
+		       state_intent_cb cb, void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	if (prep(s, &st, "SELECT base, name, size FROM intents WHERE "
+		 "folder=?") < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, folder, -1, SQLITE_STATIC);
+	while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *b = (const char *)sqlite3_column_text(st, 0);
+		const char *n = (const char *)sqlite3_column_text(st, 1);
+
+		if (b && n)
+			r = cb(arg, b, n,
+			       (uint64_t)sqlite3_column_int64(st, 2));
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = fail(s, "reading intents");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int state_intent_del_folder(struct state *s, const char *folder)
+{
+	sqlite3_stmt *st;
+
+	if (s->readonly)
+		return 0;
+	if (prep(s, &st, "DELETE FROM intents WHERE folder=?") < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, folder, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return fail(s, "dropping intents");
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int state_intent_folders(struct state *s,
+			 int (*cb)(void *arg, const char *folder), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	if (prep(s, &st, "SELECT DISTINCT folder FROM intents") < 0)
+		return -1;
+	while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *f = (const char *)sqlite3_column_text(st, 0);
+
+		if (f)
+			r = cb(arg, f);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = fail(s, "reading intents");
+	sqlite3_finalize(st);
+	return r;
 }

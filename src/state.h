@@ -29,7 +29,7 @@ struct state {
 	struct sqlite3_stmt *st_dir_put, *st_dir_del, *st_msg_put, *st_msg_del,
 		*st_msg_load, *st_msg_ino, *st_meta_get, *st_meta_put,
 		*st_meta_del, *st_dirs_all, *st_msg_del_folder, *st_msg_rename,
-		*st_ddir_put, *st_ddir_del, *st_ddirs_all;
+		*st_ddir_put, *st_ddir_del, *st_ddirs_all, *st_int_put;
 };
 
 /* Opens (creating the file and its directory unless readonly) the state.
@@ -92,6 +92,22 @@ int state_meta_del(struct state *s, const char *path);
  * had at the last run: in `folder`, or in all folders when NULL.  -1 on
  * error (logged). */
 int64_t state_msgs_count(struct state *s, const char *folder);
+
+/* Intents: the copies a run is about to place, recorded before the first
+ * of them is placed (sync_copy.c), dropped when their folder commits.
+ * After a kill they tell a placement of that run from this server's own
+ * messages.  The callback gets the row's base (the source's), the name
+ * here ("cur/NAME"), and the size. */
+typedef int (*state_intent_cb)(void *arg, const char *base, const char *name,
+			       uint64_t size);
+int state_intent_put(struct state *s, const char *folder, const char *base,
+		     const char *name, uint64_t size);
+int state_intents_each(struct state *s, const char *folder,
+		       state_intent_cb cb, void *arg);
+int state_intent_del_folder(struct state *s, const char *folder);
+/* Every folder with intents; -1 on error. */
+int state_intent_folders(struct state *s,
+			 int (*cb)(void *arg, const char *folder), void *arg);
 
 /* A small integer kept across runs (0 when never set; -1 on error):
  * "tmp_dirty" is 1 from the moment a run writes its first temporary file

@@ -122,6 +122,15 @@ void sync_item_skipped(struct sync *s, const char *rel, const char *why)
 	buf_release(&q);
 }
 
+static int intent_folder_cb(void *arg, const char *folder)
+{
+	struct strmap *m = arg;
+
+	if (!strmap_get(m, folder))
+		strmap_put(m, xstrdup(folder), (void *)1);
+	return 0;
+}
+
 /* The plan line of a dry run (or of --verbose). */
 void sync_plan_line(struct sync *s, const char *action, const char *path,
 		      const char *to)
@@ -538,6 +547,11 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 	}
 	log_verbose("state: %s", state_path.data);
 	s.tmp_dirty = !s.dry && state_flag_get(&s.state, "tmp_dirty") > 0;
+	if (!s.dry && state_intent_folders(&s.state, intent_folder_cb,
+					   &s.intent_folders) < 0) {
+		rc = MM_EDEST;
+		goto out;
+	}
 	rc = sync_steps(&s);
 	if (rc == MM_EDEST && s.fatal)
 		log_error("%s: %s; stopped.  Nothing partial is visible in "
@@ -607,6 +621,10 @@ out_nostate:
 	free(s.probes);
 	strmap_release(&s.links);
 	strmap_release(&s.users);
+	pos = 0;
+	while ((en = strmap_next(&s.intent_folders, &pos)))
+		free((char *)en->key);
+	strmap_release(&s.intent_folders);
 	strmap_release(&s.dirs);
 	free(s.folders);
 	free(s.jobs);

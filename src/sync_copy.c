@@ -182,8 +182,13 @@ static int try_link(struct sync *s, struct job *j)
 	char key[48];
 	int rc = 0;
 
-	if (j->kind == JOB_PROVE || j->kind == JOB_RECOPY)
-		return 0;	/* its own content is needed */
+	if (j->kind == JOB_PROVE || j->kind == JOB_RECOPY) {
+		/* Its own content is needed; its twins may link to it once
+		 * it is in place (adopted or placed). */
+		if (j->st.nlink >= 2)
+			sync_link_register(s, &j->st, j, NULL);
+		return 0;
+	}
 
 	if (j->st.nlink < 2) {
 		/* A folder renamed on the old server keeps its inodes: the
@@ -477,11 +482,10 @@ static int prove_batch(struct sync *s)
 		if (j->kind != JOB_CONFLICT || j->state != 1)
 			continue;
 		r = &j->fo->rows[j->row];
-		r->m.dev = j->st.dev;
-		r->m.ino = j->st.ino;
-		r->m.size = j->st.size;
-		if (state_msg_put(&s->state, j->fo->path, &r->m) < 0)
+		if (state_intent_put(&s->state, j->fo->path, j->base,
+				     r->m.name, j->st.size) < 0)
 			return MM_EDEST;
+		j->fo->intents = 1;
 	}
 	if (state_commit(&s->state) < 0)
 		return MM_EDEST;
@@ -764,14 +768,13 @@ out:
 
 /*
  * Before the first copy of this run appears in a cur/ or new/ here, the
- * state knows where each will come from: a run killed after placing some
- * can still tell them from the destination's own messages, so the next
- * --delete removes those the old server expunged meanwhile.  The folders'
- * destination listings are forgotten in the same transaction (the rows
- * now say more than those directories hold), and tmp_dirty is set: the
- * temporaries written from now on are removed after a kill.  A copy that
- * fails keeps its row; the next run finds the file missing and copies it
- * again, or drops the row when the old server no longer has it either.
+ * state knows each copy as an intent: a run killed after placing some can
+ * still tell them from this server's own messages, so the next --delete
+ * removes those the old server expunged meanwhile (sync_plan.c,
+ * promote_intents).  tmp_dirty is set in the same transaction: the
+ * temporaries written from now on are removed after a kill.  A folder's
+ * intents go when it commits.  Copies to prove are not recorded: the
+ * file here they are compared with is not known to be ours.
  */
 static int write_intents(struct sync *s)
 {
@@ -785,30 +788,15 @@ static int write_intents(struct sync *s)
 		return MM_EDEST;
 	for (i = 0; i < s->njobs && !bad; i++) {
 		struct job *j = s->jobs[i];
-		struct state_msg m;
-		struct dnode *c;
 
-		/* A copy to prove is not ours until proven (its row would
-		 * claim the file here). */
 		if (j->state < 0 || j->kind == JOB_PROVE)
 			continue;
 		buf_reset(&name);
 		buf_printf(&name, "%s/%s", j->sub == 'c' ? "cur" : "new",
 			   j->name);
-		memset(&m, 0, sizeof m);
-		m.base = j->base;
-		m.name = name.data;
-		m.dev = j->st.dev;
-		m.ino = j->st.ino;
-		m.size = j->st.size;
-		bad = state_msg_put(&s->state, j->fo->path, &m) < 0;
-		if (j->fo->intents)
-			continue;
+		bad = state_intent_put(&s->state, j->fo->path, j->base,
+				       name.data, j->st.size) < 0;
 		j->fo->intents = 1;
-		for (c = j->fo->dir->child; c && !bad; c = c->sibling)
-			if (c->kind == 'c' || c->kind == 'n')
-				bad = state_dest_dir_put(&s->state, c->path,
-							 0, 0) < 0;
 	}
 	buf_release(&name);
 	if (bad || state_flag_put(&s->state, "tmp_dirty", 1) < 0 ||

@@ -110,6 +110,10 @@ struct msgent {
 	char has_p, p_gone;
 	const char *p_name;	/* "cur/..." or "new/..." */
 	uint64_t p_dev, p_ino, p_size;
+	/* an intent: a run killed before its commit was placing this copy */
+	char has_i;
+	const char *i_name;	/* "cur/..." or "new/..." */
+	uint64_t i_size;
 };
 
 /* A folder's base names, found by hash (the hot path of a big folder). */
@@ -184,7 +188,7 @@ struct folder {
 	char *path;
 	char *user;
 	size_t pending;		/* jobs not yet placed or failed */
-	int intents;		/* its copies are in the state already */
+	int intents;		/* the state holds intents for it */
 	int errors;
 	int planned;
 	int done;
@@ -269,6 +273,8 @@ struct sync {
 	size_t dest_read, dest_trusted;	/* cur/ and new/ read, or not */
 	int incremental;	/* the state knew the tree before this run */
 	int tmp_dirty;		/* temporaries of ours may be in some tmp/ */
+	struct strmap intent_folders;	/* folders with intents of a killed
+					   run (values unused) */
 	struct pending_del *dels;	/* --delete: planned, not yet done */
 	size_t ndels, capdels;
 	struct ustats total;

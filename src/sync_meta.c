@@ -453,6 +453,8 @@ void sync_commit_folder(struct sync *s, struct folder *fo)
 			ok = 0;
 		free(rel);
 	}
+	if (fo->intents)
+		state_intent_del_folder(&s->state, fo->path);
 	sync_put_dir_mtime(s, fo->dir, ok);
 	for (c = fo->dir->child; c; c = c->sibling)
 		if (c->kind == 'c' || c->kind == 'n' || c->kind == 't')

@@ -224,6 +224,60 @@ static int one_source_file(struct sync *s, const struct fentry *f,
 	return p.st[0].dev == p.st[1].dev && p.st[0].ino == p.st[1].ino;
 }
 
+/* An intent of a killed run into the folder's table, met by the base name
+ * of its name here (a conflict copy's is not the source's). */
+static int intent_cb(void *arg, const char *base, const char *name,
+		     uint64_t size)
+{
+	struct msgtab *t = arg;
+	size_t nl = strlen(name);
+	struct msgent *e;
+
+	if (nl < 5)
+		return 0;
+	e = sync_msgtab_at(t, name + 4, md_base_len(name + 4));
+	if (strcmp(e->base, base) && !e->alias)
+		e->alias = sync_arena_strndup(&t->ar, base, strlen(base));
+	e->has_i = 1;
+	e->i_name = sync_arena_strndup(&t->ar, name, nl);
+	e->i_size = size;
+	return 0;
+}
+
+/*
+ * A file here that a killed run was placing when the old server no longer
+ * has its message: taken as that run's copy (so --delete removes it, as
+ * the old server expunged it) only when its name and size are those the
+ * run recorded.  One the old server still has is proven by content like
+ * any file the state never saw placed (SYNC_PROVE): another message that
+ * took its name since is never adopted.
+ */
+static void promote_intents(struct sync *s, struct folder *fo,
+			    struct msgtab *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		struct msgent *e = &t->v[i];
+		struct stat st;
+		int dfd;
+
+		if (!e->has_i || e->has_p || !e->d_sub || e->s_sub ||
+		    e->i_name[0] != e->d_sub || strcmp(e->i_name + 4, e->d_name))
+			continue;
+		dfd = sync_sub_fd(s, fo, e->d_sub);
+		if (dfd < 0 || fstatat(dfd, e->d_name, &st,
+				       AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->i_size)
+			continue;
+		e->has_p = 1;
+		e->p_name = e->i_name;
+		e->p_size = e->i_size;
+		e->p_gone = 0;
+		fo->inexact[e->d_sub == 'n'] = 1;
+	}
+}
+
 /* The source's messages listed this run in the folder's cur/ and new/. */
 static void source_listed(struct sync *s, struct msgtab *t,
 			  struct fentry **files, size_t nfiles,
@@ -851,9 +905,17 @@ int sync_plan_folder(struct sync *s, struct dnode *fd_node,
 		sync_msgtab_release(&t);
 		return MM_EDEST;
 	}
+	if (strmap_get(&s->intent_folders, fo->path)) {
+		fo->intents = 1;
+		if (state_intents_each(&s->state, fo->path, intent_cb, &t) < 0) {
+			sync_msgtab_release(&t);
+			return MM_EDEST;
+		}
+	}
 	source_from_state(&t, cur, nw);
 	resolve_aliases(&t);
 	if (load_dest(s, fo, &t, cur, nw) == 0) {
+		promote_intents(s, fo, &t);
 		plan_source_side(s, fo, us, &t);
 		plan_dest_only(s, fo, us, &t);
 		forget_gone(s, fo, &t);
