@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,13 +177,59 @@ int state_commit(struct state *s)
 	return 0;
 }
 
-void state_default_path(const char *dest_root, const char *from,
-			const char *src, const char *dest, struct buf *out)
+/* `p` without repeated or trailing slashes ("/" stays "/"). */
+static void clean_path(const char *p, struct buf *out)
+{
+	for (; *p; p++)
+		if (*p != '/' || !out->len || out->data[out->len - 1] != '/')
+			buf_putc(out, *p);
+	while (out->len > 1 && out->data[out->len - 1] == '/')
+		out->data[--out->len] = '\0';
+}
+
+/* One spelling of the old server: a directory as its real path (or
+ * cleaned), a host without this user's name before '@' (ssh's default)
+ * or ssh's default port after it. */
+static void canonical_from(const char *from, struct buf *out)
+{
+	const char *at = strchr(from, '@');
+	struct passwd *pw = getpwuid(getuid());
+	char real[PATH_MAX];
+	size_t n;
+
+	if (strchr(from, '/') || *from == '.') {
+		if (realpath(from, real))
+			buf_addstr(out, real);
+		else
+			clean_path(from, out);
+		return;
+	}
+	if (at && pw && (size_t)(at - from) == strlen(pw->pw_name) &&
+	    !strncmp(from, pw->pw_name, (size_t)(at - from)))
+		from = at + 1;
+	buf_addstr(out, from);
+	n = out->len;
+	if (n > 3 && !strcmp(out->data + n - 3, ":22"))
+		out->data[out->len -= 3] = '\0';
+}
+
+static void path_for_key(const char *dest_root, const char *from,
+			 const char *src, const char *dest, int canonical,
+			 struct buf *out)
 {
 	struct buf key = BUF_INIT;
 	uint64_t h;
 
-	buf_printf(&key, "%s%c%s%c%s", from ? from : "", 0, src, 0, dest);
+	if (canonical) {
+		canonical_from(from ? from : "", &key);
+		buf_putc(&key, '\0');
+		clean_path(src, &key);
+		buf_putc(&key, '\0');
+		clean_path(dest, &key);
+	} else {
+		buf_printf(&key, "%s%c%s%c%s", from ? from : "", 0, src, 0,
+			   dest);
+	}
 	h = XXH3_64bits(key.data, key.len);
 	buf_reset(out);
 	buf_addstr(out, dest_root);
@@ -190,6 +238,25 @@ void state_default_path(const char *dest_root, const char *from,
 	buf_printf(out, "/var/lib/mailmove/sync-%016llx.sqlite",
 		   (unsigned long long)h);
 	buf_release(&key);
+}
+
+void state_default_path(const char *dest_root, const char *from,
+			const char *src, const char *dest, struct buf *out)
+{
+	struct buf typed = BUF_INIT;
+
+	/* One state for one source and destination however they are
+	 * spelled; a state an earlier version named by the spelling alone
+	 * is still used when it is the only one. */
+	path_for_key(dest_root, from, src, dest, 1, out);
+	if (access(out->data, F_OK) < 0) {
+		path_for_key(dest_root, from, src, dest, 0, &typed);
+		if (access(typed.data, F_OK) == 0) {
+			buf_reset(out);
+			buf_addstr(out, typed.data);
+		}
+	}
+	buf_release(&typed);
 }
 
 /* Runs a write statement; resets it.  0 or -1. */

@@ -40,7 +40,9 @@ int state_begin(struct state *s);
 int state_commit(struct state *s);
 
 /* The default state file for a source and destination pair:
- * <root>/var/lib/mailmove/sync-<hash>.sqlite. */
+ * <root>/var/lib/mailmove/sync-<hash>.sqlite, the hash of one spelling of
+ * them (a directory's real path, no trailing slash, no "root@" when root
+ * runs it, no ":22"). */
 void state_default_path(const char *dest_root, const char *from,
 			const char *src, const char *dest, struct buf *out);
 
