@@ -354,8 +354,10 @@ static ssize_t read_full(int fd, void *p, size_t n)
 	return (ssize_t)got;
 }
 
-/* Whether the copy in tmp/ of job `j` has the content of the file here it
- * is to be proven against: 1 the same, 0 not, or -errno. */
+/* What the file here that job `j` is proven against holds, against the
+ * copy read into tmp/: 1 the same content; 2 a strict prefix of it (a copy
+ * of this message cut short, as versions before copies were proven could
+ * leave); 0 other content; or -errno. */
 static int same_content(struct sync *s, struct job *j)
 {
 	int dfd = sync_sub_fd(s, j->fo, j->d_sub), a = -1, b = -1, rc = 0;
@@ -372,7 +374,7 @@ static int same_content(struct sync *s, struct job *j)
 		rc = -(errno ? errno : EIO);
 		goto out;
 	}
-	if (!S_ISREG(sa.st_mode) || sa.st_size != sb.st_size)
+	if (!S_ISREG(sa.st_mode) || sa.st_size > sb.st_size)
 		goto out;	/* 0: another message */
 	x = xmalloc(65536);
 	y = xmalloc(65536);
@@ -383,10 +385,10 @@ static int same_content(struct sync *s, struct job *j)
 			rc = -(errno ? errno : EIO);
 			break;
 		}
-		if (m != n || memcmp(x, y, (size_t)n))
+		if (m < n || memcmp(x, y, (size_t)n))
 			break;
-		if (n == 0) {
-			rc = 1;
+		if (n < 65536) {	/* the end of the file here */
+			rc = sa.st_size == sb.st_size ? 1 : 2;
 			break;
 		}
 	}
@@ -400,11 +402,41 @@ out:
 	return rc;
 }
 
+/* A file here proven to be the old server's message (or a broken copy of
+ * it, replaced first by the copy read): renamed to the source's name with
+ * the source's mode, owner and mtime.  0 or errno. */
+static int adopt_here(struct sync *s, struct job *j, int replace)
+{
+	int from = sync_sub_fd(s, j->fo, j->d_sub);
+	int to = sync_sub_fd(s, j->fo, j->sub), e = 0;
+
+	if (from < 0 || to < 0)
+		return errno ? errno : ENOENT;
+	sync_dest_changing(s, j->fo, j->d_sub);
+	sync_dest_changing(s, j->fo, j->sub);
+	if (replace) {
+		if (renameat(j->fo->tmp_fd, tmp_name(j), from, j->d_name) < 0)
+			e = errno;
+	} else {
+		unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
+	}
+	if (!e && (j->d_sub != j->sub || strcmp(j->d_name, j->name)) &&
+	    renameat2(from, j->d_name, to, j->name, RENAME_NOREPLACE) < 0)
+		e = errno;
+	if (!e)
+		e = fs_apply_meta_at(to, j->name, &j->meta);
+	sync_dest_changed(s, j->fo, j->d_sub);
+	sync_dest_changed(s, j->fo, j->sub);
+	if (!e)
+		sync_step();
+	return e;
+}
+
 /*
  * The copies of this batch to prove (JOB_PROVE): a file here with the
- * same content is adopted (renamed to the source's name; the copy read
- * goes); one of other content is a conflict: the copy is placed under a
- * fresh base name, whose row is in the state before the file is here.
+ * same content is adopted; a strict prefix of it is a broken copy,
+ * replaced; other content is a conflict: the copy is placed under a
+ * conflict name, recorded as an intent before the file is here.
  */
 static int prove_batch(struct sync *s)
 {
@@ -412,8 +444,8 @@ static int prove_batch(struct sync *s)
 
 	for (i = 0; i < s->nwait; i++) {
 		struct job *j = s->placed_wait[i];
-		char *here, *rel;
-		int same;
+		char *here;
+		int same, e;
 
 		if (j->kind != JOB_PROVE || j->state != 1)
 			continue;
@@ -423,50 +455,26 @@ static int prove_batch(struct sync *s)
 			j->kind = JOB_COPY;	/* gone here meanwhile */
 		} else if (same < 0) {
 			unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-			job_failed_here(s, j, "cannot compare with the file here",
-				   -same);
-		} else if (same == 1) {
-			int from = sync_sub_fd(s, j->fo, j->d_sub);
-			int to = sync_sub_fd(s, j->fo, j->sub), e = 0;
-
-			unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-			if (j->d_sub != j->sub || strcmp(j->d_name, j->name)) {
-				sync_dest_changing(s, j->fo, j->d_sub);
-				sync_dest_changing(s, j->fo, j->sub);
-				if (from < 0 || to < 0 ||
-				    renameat2(from, j->d_name, to, j->name,
-					      RENAME_NOREPLACE) < 0)
-					e = errno ? errno : ENOENT;
-				sync_dest_changed(s, j->fo, j->d_sub);
-				sync_dest_changed(s, j->fo, j->sub);
-			}
+			job_failed_here(s, j, "cannot compare with the file "
+					"here", -same);
+		} else if (same > 0) {
+			e = adopt_here(s, j, same == 2);
 			if (e) {
+				unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
 				job_failed_here(s, j, "cannot rename", e);
+			} else if (same == 2) {
+				log_warn("%s: a copy cut short (a prefix of the "
+					 "old server's message): replaced by "
+					 "the whole message", here);
+				job_placed(s, j, 0);
 			} else {
 				log_verbose("%s: the same message as the old "
 					    "server's; taken as its copy", here);
 				job_adopted(s, j);
 			}
 		} else {
-			struct finrow *r = &j->fo->rows[j->row];
-			struct buf n = BUF_INIT;
-			char *name = sync_conflict_name(s, j->base, j->name);
-
-			rel = sync_msg_rel(j->fo, j->sub, j->src);
-			log_warn("%s: a conflict: %s has this base name but "
-				 "other content; it is left alone, and the old "
-				 "server's message is copied beside it as %s",
-				 rel, here, name);
-			free(rel);
-			free(j->name);
-			j->name = name;
-			j->kind = JOB_CONFLICT;
-			buf_printf(&n, "%s/%s", j->sub == 'c' ? "cur" : "new",
-				   name);
-			free((char *)r->m.name);
-			r->m.name = buf_detach(&n);
-			s->total.conflicts++;
-			sync_user_stats(s, j->fo->user)->conflicts++;
+			sync_job_conflict(s, j, sync_conflict_name(s, j->base,
+					  j->name, j->conflict_n), here);
 			conflicts++;
 		}
 		free(here);

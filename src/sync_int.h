@@ -114,6 +114,7 @@ struct msgent {
 	char has_i;
 	const char *i_name;	/* "cur/..." or "new/..." */
 	uint64_t i_size;
+	char claimed;		/* a conflict copy here another entry proves */
 };
 
 /* A folder's base names, found by hash (the hot path of a big folder). */
@@ -159,6 +160,8 @@ struct job {
 	char d_sub;		/* JOB_PROVE: the file here to compare with */
 	char *d_name;
 	size_t row;		/* its row in fo->rows */
+	unsigned conflict_n;	/* JOB_PROVE: the conflict name to take if
+				   the file here is another message */
 };
 
 /* Every temporary file of a message starts with this: a file in a tmp/
@@ -296,6 +299,8 @@ struct linkref {
 /* sync_model.c: the model */
 const char *sync_arena_strndup(struct arena *a, const char *p, size_t n);
 struct msgent *sync_msgtab_at(struct msgtab *t, const char *base, size_t len);
+/* The entry of `base`, or NULL (nothing added). */
+struct msgent *sync_msgtab_find(const struct msgtab *t, const char *base);
 void sync_msgtab_release(struct msgtab *t);
 /* state_msgs_each()'s callback: a state row into the msgtab `arg`. */
 int sync_msgtab_state_cb(void *arg, const struct state_msg *m);
@@ -371,7 +376,12 @@ enum sync_action {
 enum sync_action sync_plan_decide(const struct msgent *e, int delete);
 /* A fresh name for the source's message `name` (of base `base`) beside
  * another message here with its base name; the caller frees it. */
-char *sync_conflict_name(struct sync *s, const char *base, const char *name);
+char *sync_conflict_name(struct sync *s, const char *base, const char *name,
+			 unsigned n);
+/* Job `j` is placed under the conflict name `name` (taken), the file
+ * `here` with its base name left alone; said and counted. */
+void sync_job_conflict(struct sync *s, struct job *j, char *name,
+		       const char *here);
 
 /* sync_copy.c: step 4 */
 void sync_link_register(struct sync *s, const struct mm_stat *st,

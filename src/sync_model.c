@@ -79,6 +79,23 @@ struct msgent *sync_msgtab_at(struct msgtab *t, const char *base, size_t len)
 	return e;
 }
 
+struct msgent *sync_msgtab_find(const struct msgtab *t, const char *base)
+{
+	size_t len = strlen(base), i;
+	uint64_t h;
+
+	if (!t->nslot)
+		return NULL;
+	h = XXH3_64bits(base, len);
+	for (i = h & (t->nslot - 1); t->slot[i]; i = (i + 1) & (t->nslot - 1)) {
+		struct msgent *e = &t->v[t->slot[i] - 1];
+
+		if (e->h == h && !strcmp(e->base, base))
+			return e;
+	}
+	return NULL;
+}
+
 void sync_msgtab_release(struct msgtab *t)
 {
 	free(t->v);

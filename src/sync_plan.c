@@ -19,6 +19,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "remote.h"
+#include <xxhash.h>
 #include "banned.h"
 
 /* A source message; cur/ wins over new/ for one base name. */
@@ -494,37 +495,40 @@ static void keep_in_place(struct sync *s, struct folder *fo,
 	}
 }
 
-/* A fresh base name for the old server's message `base` beside another
- * message here with its name: as Dovecot names a delivery (time,
- * microseconds, pid, a counter, this host), with the source's ",S=..."
- * fields, which describe the same content. */
-static void fresh_base(struct sync *s, const char *base, struct buf *out)
+/* The n-th base name (from 1) for the old server's message `base` beside
+ * another message here with its base name: named as Dovecot names a
+ * delivery (seconds, microseconds, pid, a counter, this host), from a hash
+ * of `base` rather than the clock, so that a run that lost its state finds
+ * the copy an earlier run placed (plan_prove) instead of placing another;
+ * with the source's ",S=..." fields, which describe the same content. */
+static void conflict_base(struct sync *s, const char *base, unsigned n,
+			  struct buf *out)
 {
-	static unsigned counter;
-	const char *ext = strchr(base, ',');
-	struct timespec now;
-	const char *h;
+	uint64_t h = XXH3_64bits(base, strlen(base));
+	const char *ext = strchr(base, ','), *hn;
+	long long secs = strtoll(base, NULL, 10);
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	buf_printf(out, "%lld.M%ldP%ldQ%u.", (long long)now.tv_sec,
-		   now.tv_nsec / 1000, (long)getpid(), ++counter);
-	for (h = s->hostname; *h; h++)
-		buf_putc(out, (*h >= 'a' && *h <= 'z') || (*h >= 'A' &&
-			 *h <= 'Z') || (*h >= '0' && *h <= '9') || *h == '-' ||
-			 *h == '.' ? *h : '_');
+	if (secs <= 0)
+		secs = 1000000000 + (long long)(h % 1000000000);
+	buf_printf(out, "%lld.M%06lluP%lluQ%u.", secs,
+		   (unsigned long long)(h % 1000000),
+		   (unsigned long long)((h >> 24) % 90000 + 10000), n);
+	for (hn = s->hostname; *hn; hn++)
+		buf_putc(out, (*hn >= 'a' && *hn <= 'z') || (*hn >= 'A' &&
+			 *hn <= 'Z') || (*hn >= '0' && *hn <= '9') ||
+			 *hn == '-' || *hn == '.' ? *hn : '_');
 	if (!*s->hostname)
 		buf_addstr(out, "localhost");
 	if (ext)
-		buf_addstr(out, ext);
+		buf_add(out, ext, md_base_len(ext));
 }
 
-/* The name a conflicting source message gets here: a fresh base name with
- * the source's flags. */
-char *sync_conflict_name(struct sync *s, const char *base, const char *name)
+char *sync_conflict_name(struct sync *s, const char *base, const char *name,
+			 unsigned n)
 {
 	struct buf b = BUF_INIT;
 
-	fresh_base(s, base, &b);
+	conflict_base(s, base, n, &b);
 	buf_addstr(&b, name + md_base_len(name));
 	return buf_detach(&b);
 }
@@ -532,8 +536,8 @@ char *sync_conflict_name(struct sync *s, const char *base, const char *name)
 /* A message only on the source, listed (or one to prove or copy again,
  * see enum job_kind): its copy queued for step 4, with its state row,
  * valid once the copy is placed. */
-static void queue_copy(struct sync *s, struct folder *fo,
-		       const struct msgent *e, enum job_kind kind)
+static struct job *queue_copy(struct sync *s, struct folder *fo,
+			      const struct msgent *e, enum job_kind kind)
 {
 	struct job *j = xcalloc(1, sizeof *j);
 	char *rel;
@@ -541,8 +545,7 @@ static void queue_copy(struct sync *s, struct folder *fo,
 	j->fo = fo;
 	j->kind = kind;
 	j->base = xstrdup(rowkey(e));
-	j->name = kind == JOB_CONFLICT ?
-		sync_conflict_name(s, e->base, e->s_name) : xstrdup(e->s_name);
+	j->name = xstrdup(e->s_name);
 	j->src = xstrdup(e->s_orig ? e->s_orig : e->s_name);
 	j->sub = e->s_sub;
 	j->st = e->s_st;
@@ -557,20 +560,9 @@ static void queue_copy(struct sync *s, struct folder *fo,
 		free(j->src);
 		free(j->d_name);
 		free(j);
-		return;
+		return NULL;
 	}
 	rel = sync_msg_rel(fo, e->s_sub, j->src);
-	if (kind == JOB_CONFLICT) {
-		char *here = sync_msg_rel(fo, e->d_sub, e->d_name);
-
-		log_warn("%s: a conflict: another message of this base name is "
-			 "here (%s, of another size or not a file); it is left "
-			 "alone, and the old server's message is copied beside "
-			 "it as %s", rel, here, j->name);
-		free(here);
-		s->total.conflicts++;
-		sync_user_stats(s, fo->user)->conflicts++;
-	}
 	sync_plan_line(s, kind == JOB_PROVE ? "compare" : kind == JOB_RECOPY ?
 		       "copy again" : "copy", rel, NULL);
 	free(rel);
@@ -579,28 +571,116 @@ static void queue_copy(struct sync *s, struct folder *fo,
 	row_add(fo, j->base, e->s_sub, j->name, e->s_st.dev,
 		e->s_st.ino, e->s_st.size, 0, j, 0);
 	j->row = fo->nrows - 1;
+	return j;
 }
 
-/* A message on both sides that the state never saw placed here: a run
- * whose state was lost, or another message of the same base name (a
- * delivery here, a restored backup).  A file here of another size is
- * another message at once; one of the same size is compared with the
- * source's content once it is read (sync_copy.c). */
-static void plan_prove(struct sync *s, struct folder *fo,
-		       const struct msgent *e)
+void sync_job_conflict(struct sync *s, struct job *j, char *name,
+		       const char *here)
 {
-	int dfd = sync_sub_fd(s, fo, e->d_sub);
-	enum job_kind kind = JOB_PROVE;
-	struct stat st;
+	struct folder *fo = j->fo;
+	struct finrow *r = &fo->rows[j->row];
+	struct buf n = BUF_INIT;
+	char *rel = sync_msg_rel(fo, j->sub, j->src);
 
+	log_warn("%s: a conflict: another message of this base name is here "
+		 "(%s); it is left alone, and the old server's message is "
+		 "copied beside it as %s", rel, here, name);
+	free(rel);
+	free(j->name);
+	j->name = name;
+	j->kind = JOB_CONFLICT;
+	buf_printf(&n, "%s/%s", j->sub == 'c' ? "cur" : "new", name);
+	free((char *)r->m.name);
+	r->m.name = buf_detach(&n);
+	s->total.conflicts++;
+	sync_user_stats(s, fo->user)->conflicts++;
+}
+
+/*
+ * A message on both sides that the state never saw placed here: a run
+ * whose state was lost, or another message of the same base name (a
+ * delivery here, a restored backup).  A copy this tool placed beside
+ * another message under a conflict name (conflict_base) and forgot is
+ * proven first; else the file under the base name: one larger than the
+ * source's message is another message at once; one the same size or
+ * smaller is compared with the source's content once that is read
+ * (sync_copy.c: the same is adopted, a strict prefix is a broken copy and
+ * replaced, anything else a conflict).
+ */
+static void plan_prove(struct sync *s, struct folder *fo, struct msgtab *t,
+		       size_t ei)
+{
+	struct msgent *e = &t->v[ei], *y = NULL;
+	struct buf cb = BUF_INIT;
+	struct job *j;
+	struct stat st;
+	unsigned n, free_n = 0;
+	int dfd;
+
+	for (n = 1; n <= 3; n++) {
+		struct msgent *c;
+
+		buf_reset(&cb);
+		conflict_base(s, e->base, n, &cb);
+		c = sync_msgtab_find(t, cb.data);
+		if (!c) {
+			if (!free_n)
+				free_n = n;
+			continue;
+		}
+		if (c->d_sub && !c->has_p && !c->s_sub && !c->claimed) {
+			y = c;
+			break;
+		}
+	}
+	buf_release(&cb);
+	/* The file here under the base name is not ours: the rows will not
+	 * list it. */
+	fo->inexact[e->d_sub == 'n'] = 1;
+	if (y) {
+		char *name = sync_conflict_name(s, e->base, e->s_name, n);
+
+		y->claimed = 1;
+		fo->inexact[y->d_sub == 'n'] = 1;
+		j = queue_copy(s, fo, e, JOB_PROVE);
+		if (j) {
+			free(j->name);
+			j->name = name;
+			j->d_sub = y->d_sub;
+			free(j->d_name);
+			j->d_name = xstrdup(y->d_name);
+			free((char *)fo->rows[j->row].m.name);
+			fo->rows[j->row].m.name = NULL;
+			{
+				struct buf rn = BUF_INIT;
+
+				buf_printf(&rn, "%s/%s", j->sub == 'c' ? "cur" :
+					   "new", name);
+				fo->rows[j->row].m.name = buf_detach(&rn);
+			}
+			j->conflict_n = free_n ? free_n : 4;
+		} else {
+			free(name);
+		}
+		return;
+	}
+	dfd = sync_sub_fd(s, fo, e->d_sub);
 	if (dfd < 0 ||
 	    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(st.st_mode) ||
-	    (e->s_has_stat && (uint64_t)st.st_size != e->s_st.size))
-		kind = s->dry && dfd < 0 ? JOB_PROVE : JOB_CONFLICT;
-	/* The file here is not ours: the rows will not list it. */
-	fo->inexact[e->d_sub == 'n'] = 1;
-	queue_copy(s, fo, e, kind);
+	    (e->s_has_stat && (uint64_t)st.st_size > e->s_st.size)) {
+		char *here = sync_msg_rel(fo, e->d_sub, e->d_name);
+
+		j = queue_copy(s, fo, e, JOB_COPY);
+		if (j && !(s->dry && dfd < 0))
+			sync_job_conflict(s, j, sync_conflict_name(s, e->base,
+					  e->s_name, free_n ? free_n : 4), here);
+		free(here);
+		return;
+	}
+	j = queue_copy(s, fo, e, JOB_PROVE);
+	if (j)
+		j->conflict_n = free_n ? free_n : 4;
 }
 
 /* The messages the source has: renamed, kept in place or queued. */
@@ -621,15 +701,15 @@ static void plan_source_side(struct sync *s, struct folder *fo,
 			keep_in_place(s, fo, e);
 			break;
 		case SYNC_COPY:
-			queue_copy(s, fo, e, JOB_COPY);
+			(void)queue_copy(s, fo, e, JOB_COPY);
 			break;
 		case SYNC_PROVE:
-			plan_prove(s, fo, e);
+			plan_prove(s, fo, t, i);
 			break;
 		case SYNC_RECOPY:
 			if (e->d_sub != e->s_sub || strcmp(e->d_name, e->s_name))
 				apply_rename(s, fo, us, e);
-			queue_copy(s, fo, e, JOB_RECOPY);
+			(void)queue_copy(s, fo, e, JOB_RECOPY);
 			break;
 		case SYNC_LOST_HERE:
 			/* The state knows it but the destination lost it:
@@ -798,8 +878,8 @@ static void plan_dest_only(struct sync *s, struct folder *fo,
 		enum sync_action a = sync_plan_decide(e, s->o->delete);
 		char *rel;
 
-		if (a != SYNC_DELETE && a != SYNC_KEEP_GONE &&
-		    a != SYNC_KEEP_OWN)
+		if ((a != SYNC_DELETE && a != SYNC_KEEP_GONE &&
+		     a != SYNC_KEEP_OWN) || e->claimed)
 			continue;
 		rel = sync_msg_rel(fo, e->d_sub, e->d_name);
 		if (a == SYNC_DELETE) {
