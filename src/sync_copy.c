@@ -22,6 +22,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "remote.h"
+#include <xxhash.h>
 #include "banned.h"
 
 static void link_key(char *key, size_t n, const struct mm_stat *st)
@@ -233,7 +234,14 @@ static const char *tmp_name(struct job *j)
 	if (!j->tmp) {
 		struct buf b = BUF_INIT;
 
-		buf_printf(&b, SYNC_TMP_PREFIX "%s", j->base);
+		/* A base name near NAME_MAX leaves no room for the prefix:
+		 * then its hash stands for it. */
+		if (strlen(j->base) + strlen(SYNC_TMP_PREFIX) <= 255)
+			buf_printf(&b, SYNC_TMP_PREFIX "%s", j->base);
+		else
+			buf_printf(&b, SYNC_TMP_PREFIX "%016llx",
+				   (unsigned long long)XXH3_64bits(j->base,
+						strlen(j->base)));
 		j->tmp = buf_detach(&b);
 	}
 	return j->tmp;

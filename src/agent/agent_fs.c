@@ -708,9 +708,11 @@ static void file_end(struct agent *a, struct job *j, uint32_t index, int err,
 }
 
 /* After the last read of a file: ESTALE when what was sent is not the
- * file as it was opened (its size, mtime or ctime changed while it was
- * read, or fewer or more bytes than its size came), else 0.  The
- * controller never places such a copy. */
+ * file as it was opened (its size or mtime changed while it was read, or
+ * fewer or more bytes than its size came), else 0.  The controller never
+ * places such a copy.  The ctime is not compared: it moves with every flag
+ * change (a rename) on a running server, which leaves the content alone;
+ * a write moves the mtime. */
 static int read_changed(const struct files_state *s)
 {
 	struct stat st;
@@ -720,9 +722,7 @@ static int read_changed(const struct files_state *s)
 	if (s->sent != (uint64_t)s->st0.st_size ||
 	    st.st_size != s->st0.st_size ||
 	    st.st_mtim.tv_sec != s->st0.st_mtim.tv_sec ||
-	    st.st_mtim.tv_nsec != s->st0.st_mtim.tv_nsec ||
-	    st.st_ctim.tv_sec != s->st0.st_ctim.tv_sec ||
-	    st.st_ctim.tv_nsec != s->st0.st_ctim.tv_nsec)
+	    st.st_mtim.tv_nsec != s->st0.st_mtim.tv_nsec)
 		return ESTALE;
 	return 0;
 }
