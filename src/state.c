@@ -65,6 +65,24 @@ static void make_parents(const char *path)
 	free(p);
 }
 
+/* Whether the database has the state's main tables (what a dry run
+ * reads; an earlier version's state has them too). */
+static int has_tables(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int n = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE "
+			       "type='table' AND name IN ('dirs','msgs',"
+			       "'meta','dest_dirs')", -1, &st,
+			       NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n == 4;
+}
+
 int state_open(struct state *s, const char *path, int readonly)
 {
 	int flags = readonly ? SQLITE_OPEN_READONLY :
@@ -109,6 +127,17 @@ int state_open(struct state *s, const char *path, int readonly)
 		return -1;
 	}
 	buf_release(&uri);
+	if (!want_schema && !has_tables(s->db)) {
+		/* Read as it is on disk (immutable): a state a first run
+		 * is still writing has no tables there yet.  As good as no
+		 * state: a dry run plans a first sync. */
+		sqlite3_close(s->db);
+		s->db = NULL;
+		if (sqlite3_open_v2(":memory:", &s->db, SQLITE_OPEN_READWRITE |
+				    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+			return fail(s, "open");
+		want_schema = 1;
+	}
 	sqlite3_busy_timeout(s->db, 10000);
 	/* A resync reads and rewrites rows of most folders: keep the whole
 	 * database in memory (both are upper bounds, used as needed). */
