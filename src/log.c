@@ -118,6 +118,25 @@ void log_out(const char *fmt, ...)
 	fflush(f);
 }
 
+json_t *json_str_any(const char *s)
+{
+	struct buf b = BUF_INIT;
+	json_t *j = json_string(s);
+	const unsigned char *p;
+
+	if (j)
+		return j;
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p >= 0x80 || *p == '\\')
+			buf_printf(&b, "\\%03o", *p);
+		else
+			buf_putc(&b, *p);
+	}
+	j = json_string(buf_cstr(&b));
+	buf_release(&b);
+	return j;
+}
+
 void out_event(const char *name, json_t *fields)
 {
 	json_t *o;

@@ -26,6 +26,9 @@ void log_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* With --json: prints {"event": name, ...fields} on one stdout line.
  * Takes ownership of `fields` (may be NULL).  Without --json: nothing. */
+/* A JSON string of `s`, bytes that are not UTF-8 (and backslashes)
+ * written as \NNN octal escapes. */
+json_t *json_str_any(const char *s);
 void out_event(const char *name, json_t *fields);
 /* With --json: prints the final {"result": ...} object.  Takes ownership. */
 void out_result(json_t *obj);

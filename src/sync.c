@@ -91,6 +91,9 @@ void sync_item_failed(struct sync *s, struct folder *fo, const char *rel,
 
 	mm_quote(&q, rel);
 	log_error("%s: %s: %s", q.data, what, strerror(err));
+	out_event("failed", json_pack("{s:o, s:s, s:s}", "path",
+				      json_str_any(rel), "what", what,
+				      "error", strerror(err)));
 	if (s->nerrors < 1000)
 		buf_printf(&s->errors, "  %s: %s: %s\n", q.data, what,
 			   strerror(err));
@@ -112,6 +115,8 @@ void sync_item_skipped(struct sync *s, const char *rel, const char *why)
 
 	mm_quote(&q, rel);
 	log_error("%s: %s", q.data, why);
+	out_event("skipped", json_pack("{s:o, s:s}", "path", json_str_any(rel),
+				       "why", why));
 	if (s->nerrors < 1000)
 		buf_printf(&s->errors, "  %s: %s\n", q.data, why);
 	s->nerrors++;

@@ -585,6 +585,10 @@ void sync_job_conflict(struct sync *s, struct job *j, char *name,
 	log_warn("%s: a conflict: another message of this base name is here "
 		 "(%s); it is left alone, and the old server's message is "
 		 "copied beside it as %s", rel, here, name);
+	out_event("conflict", json_pack("{s:o, s:o, s:o}", "path",
+					json_str_any(rel), "here",
+					json_str_any(here), "copied_as",
+					json_str_any(name)));
 	free(rel);
 	free(j->name);
 	j->name = name;

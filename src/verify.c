@@ -140,32 +140,13 @@ json_t *vreport_json(const struct vreport *r)
 
 	for (i = 0; i < r->n; i++) {
 		json_t *u = counts_json(&r->users[i].c);
-		json_object_set_new(u, "user", verify_json_str(r->users[i].name));
+		json_object_set_new(u, "user", json_str_any(r->users[i].name));
 		json_array_append_new(users, u);
 	}
 	json_object_set_new(o, "users", users);
 	json_object_set_new(o, "total", counts_json(&r->total));
 	json_object_set_new(o, "clean", json_boolean(!vreport_failed(r)));
 	return o;
-}
-
-json_t *verify_json_str(const char *s)
-{
-	struct buf b = BUF_INIT;
-	json_t *j = json_string(s);
-	const unsigned char *p;
-
-	if (j)
-		return j;
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p >= 0x80 || *p == '\\')
-			buf_printf(&b, "\\%03o", *p);
-		else
-			buf_putc(&b, *p);
-	}
-	j = json_string(buf_cstr(&b));
-	buf_release(&b);
-	return j;
 }
 
 void verify_note(struct vreport *r, enum vcat cat, const char *user,
@@ -199,13 +180,13 @@ void verify_note(struct vreport *r, enum vcat cat, const char *user,
 	if (!fields)
 		fields = json_object();
 	json_object_set_new(fields, "check", json_string(r->check));
-	json_object_set_new(fields, "user", verify_json_str(user));
-	json_object_set_new(fields, "folder", verify_json_str(folder));
+	json_object_set_new(fields, "user", json_str_any(user));
+	json_object_set_new(fields, "folder", json_str_any(folder));
 	if (name)
-		json_object_set_new(fields, "name", verify_json_str(name));
+		json_object_set_new(fields, "name", json_str_any(name));
 	if (detail.len)
 		json_object_set_new(fields, "detail",
-				    verify_json_str(detail.data));
+				    json_str_any(detail.data));
 	out_event(vcat_name(cat), fields);
 	buf_release(&detail);
 	buf_release(&line);
@@ -776,7 +757,7 @@ static json_t *msg_json(const struct vmsg *m, const char *side)
 	json_t *o = json_object();
 
 	buf_printf(&k, "%s_file", side);
-	json_object_set_new(o, k.data, verify_json_str(m->name));
+	json_object_set_new(o, k.data, json_str_any(m->name));
 	buf_release(&k);
 	return o;
 }
@@ -877,9 +858,9 @@ static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 	    flag_string(d, db, kw_ok, &df), strcmp(buf_cstr(&sf),
 						   buf_cstr(&df)))) {
 		o = msg_json(s, "src");
-		json_object_set_new(o, "dest_file", verify_json_str(d->name));
-		json_object_set_new(o, "src_flags", verify_json_str(buf_cstr(&sf)));
-		json_object_set_new(o, "dest_flags", verify_json_str(buf_cstr(&df)));
+		json_object_set_new(o, "dest_file", json_str_any(d->name));
+		json_object_set_new(o, "src_flags", json_str_any(buf_cstr(&sf)));
+		json_object_set_new(o, "dest_flags", json_str_any(buf_cstr(&df)));
 		verify_note(&c->v->files, VC_FLAGS, user, folder,
 			    base ? base : (base = base_of(s)), o,
 			    "flags \"%s\" on the source, \"%s\" here", buf_cstr(&sf),
@@ -1024,7 +1005,7 @@ static void note_incomplete(struct vcmp *c, const struct vbox *b,
 		return;
 	o = json_pack("{s:s, s:s}", "reason", "incomplete folder",
 		      "side", side);
-	json_object_set_new(o, "path", verify_json_str(b->rel));
+	json_object_set_new(o, "path", json_str_any(b->rel));
 	verify_note(&c->v->files, VC_ERROR, buf_cstr(&c->user),
 		    buf_cstr(&c->folder), NULL, o, "the folder has %s/ but "
 		    "no %s/ on the %s: Dovecot would not open it",
@@ -1055,8 +1036,8 @@ static void note_duplicate(struct vcmp *c, enum vcat cat,
 	json_t *o = json_pack("{s:s, s:s}", "reason", "duplicate",
 			      "side", side);
 
-	json_object_set_new(o, "file", verify_json_str(m->name));
-	json_object_set_new(o, "other_file", verify_json_str(prev->name));
+	json_object_set_new(o, "file", json_str_any(m->name));
+	json_object_set_new(o, "other_file", json_str_any(prev->name));
 	verify_note(&c->v->files, cat, buf_cstr(&c->user), buf_cstr(&c->folder),
 		    base, o, "two files of one message on the %s: %s/%s and "
 		    "%s/%s", side, prev->sub == 'c' ? "cur" : "new", prev->name,
@@ -1094,7 +1075,7 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 	if (sb && !db) {
 		json_t *o = json_pack("{s:I}", "messages", (json_int_t)sb->n);
 
-		json_object_set_new(o, "path", verify_json_str(sb->rel));
+		json_object_set_new(o, "path", json_str_any(sb->rel));
 		verify_note(&c->v->files, VC_FOLDER_MISSING, user, folder,
 			    NULL, o, "folder with %zu messages missing on the "
 			    "destination", sb->n);
@@ -1106,7 +1087,7 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 	if (!sb) {
 		json_t *o = json_pack("{s:I}", "messages", (json_int_t)db->n);
 
-		json_object_set_new(o, "path", verify_json_str(db->rel));
+		json_object_set_new(o, "path", json_str_any(db->rel));
 		verify_note(&c->v->files, VC_FOLDER_DEST_ONLY, user, folder,
 			    NULL, o, "folder only on the destination "
 			    "(%zu messages)", db->n);
@@ -1365,9 +1346,9 @@ static int hash_pairs(struct vcmp *c)
 			o = json_pack("{s:s, s:s, s:s}", "reason", "hash",
 				      "src_xxh128", sh, "dest_xxh128", dh);
 			json_object_set_new(o, "src_file",
-					    verify_json_str(s->name));
+					    json_str_any(s->name));
 			json_object_set_new(o, "dest_file",
-					    verify_json_str(d->name));
+					    json_str_any(d->name));
 			verify_note(&c->v->files, VC_CONTENT,
 				    buf_cstr(&c->user), buf_cstr(&c->folder),
 				    base, o, "same size, different content "
@@ -1387,14 +1368,14 @@ static void side_errors(struct verify *v, const struct vside *s)
 	for (i = 0; i < s->nerr; i++) {
 		json_t *o = json_pack("{s:s}", "side", s->what);
 
-		json_object_set_new(o, "path", verify_json_str(s->errors[i]));
+		json_object_set_new(o, "path", json_str_any(s->errors[i]));
 		verify_note(&v->files, VC_ERROR, v->src_label, s->errors[i],
 			    NULL, o, "directory unreadable on the %s", s->what);
 	}
 	for (i = 0; i < s->nodd; i++) {
 		json_t *o = json_pack("{s:s}", "side", s->what);
 
-		json_object_set_new(o, "path", verify_json_str(s->odd[i]));
+		json_object_set_new(o, "path", json_str_any(s->odd[i]));
 		verify_note(&v->files, VC_ERROR, v->src_label, s->odd[i],
 			    NULL, o, "a symlink or special file where mail may "
 			    "be on the %s: not followed, its mail not checked",

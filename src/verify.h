@@ -86,7 +86,6 @@ void verify_note(struct vreport *r, enum vcat cat, const char *user,
 		 const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
 /* A JSON string for any byte string (bytes that are not UTF-8 escaped). */
-json_t *verify_json_str(const char *s);
 
 /*
  * The files check.  Returns MM_OK when the comparison ran (differences
