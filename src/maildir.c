@@ -1,6 +1,8 @@
 /* maildir.c: the Maildir grammar (see maildir.h). */
 #include "maildir.h"
 
+#include <xxhash.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -372,4 +374,27 @@ int md_symlink_hides_mail(const char *path)
 	     strcmp(name, ".dovecot.sieve")))
 		return 1;
 	return depth <= 2 && name[0] != '.';
+}
+
+void md_conflict_base(const char *host, const char *base, unsigned n,
+		      struct buf *out)
+{
+	uint64_t h = XXH3_64bits(base, strlen(base));
+	const char *ext = strchr(base, ',');
+	long long secs = strtoll(base, NULL, 10);
+
+	if (secs <= 0)
+		secs = 1000000000 + (long long)(h % 1000000000);
+	buf_printf(out, "%lld.M%06lluP%lluQ%u.", secs,
+		   (unsigned long long)(h % 1000000),
+		   (unsigned long long)((h >> 24) % 90000 + 10000), n);
+	if (!host || !*host)
+		host = "localhost";
+	for (; *host; host++)
+		buf_putc(out, (*host >= 'a' && *host <= 'z') ||
+			 (*host >= 'A' && *host <= 'Z') ||
+			 (*host >= '0' && *host <= '9') || *host == '-' ||
+			 *host == '.' ? *host : '_');
+	if (ext)
+		buf_add(out, ext, md_base_len(ext));
 }

@@ -51,6 +51,16 @@ int md_is_message_name(const char *name);
  * symlinks), so its mail would be left behind without a word. */
 int md_symlink_hides_mail(const char *path);
 
+/* The n-th base name (from 1) mailmove gives the old server's message
+ * `base` when this server (named `host`) has another message under that
+ * base name: named as Dovecot names a delivery (seconds, microseconds,
+ * pid, a counter, the host) from a hash of `base` rather than the clock,
+ * so that a run that lost its state, and verify, find the copy placed
+ * earlier; with the source's ",S=..." fields, which describe the same
+ * content. */
+void md_conflict_base(const char *host, const char *base, unsigned n,
+		      struct buf *out);
+
 /* dovecot-uidlist, version 3. */
 struct uid_rec {
 	uint32_t uid;

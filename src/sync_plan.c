@@ -19,7 +19,6 @@
 #include "log.h"
 #include "maildir.h"
 #include "remote.h"
-#include <xxhash.h>
 #include "banned.h"
 
 /* A source message; cur/ wins over new/ for one base name. */
@@ -495,40 +494,12 @@ static void keep_in_place(struct sync *s, struct folder *fo,
 	}
 }
 
-/* The n-th base name (from 1) for the old server's message `base` beside
- * another message here with its base name: named as Dovecot names a
- * delivery (seconds, microseconds, pid, a counter, this host), from a hash
- * of `base` rather than the clock, so that a run that lost its state finds
- * the copy an earlier run placed (plan_prove) instead of placing another;
- * with the source's ",S=..." fields, which describe the same content. */
-static void conflict_base(struct sync *s, const char *base, unsigned n,
-			  struct buf *out)
-{
-	uint64_t h = XXH3_64bits(base, strlen(base));
-	const char *ext = strchr(base, ','), *hn;
-	long long secs = strtoll(base, NULL, 10);
-
-	if (secs <= 0)
-		secs = 1000000000 + (long long)(h % 1000000000);
-	buf_printf(out, "%lld.M%06lluP%lluQ%u.", secs,
-		   (unsigned long long)(h % 1000000),
-		   (unsigned long long)((h >> 24) % 90000 + 10000), n);
-	for (hn = s->hostname; *hn; hn++)
-		buf_putc(out, (*hn >= 'a' && *hn <= 'z') || (*hn >= 'A' &&
-			 *hn <= 'Z') || (*hn >= '0' && *hn <= '9') ||
-			 *hn == '-' || *hn == '.' ? *hn : '_');
-	if (!*s->hostname)
-		buf_addstr(out, "localhost");
-	if (ext)
-		buf_add(out, ext, md_base_len(ext));
-}
-
 char *sync_conflict_name(struct sync *s, const char *base, const char *name,
 			 unsigned n)
 {
 	struct buf b = BUF_INIT;
 
-	conflict_base(s, base, n, &b);
+	md_conflict_base(s->hostname, base, n, &b);
 	buf_addstr(&b, name + md_base_len(name));
 	return buf_detach(&b);
 }
@@ -604,7 +575,7 @@ void sync_job_conflict(struct sync *s, struct job *j, char *name,
  * A message on both sides that the state never saw placed here: a run
  * whose state was lost, or another message of the same base name (a
  * delivery here, a restored backup).  A copy this tool placed beside
- * another message under a conflict name (conflict_base) and forgot is
+ * another message under a conflict name (md_conflict_base) and forgot is
  * proven first; else the file under the base name: one larger than the
  * source's message is another message at once; one the same size or
  * smaller is compared with the source's content once that is read
@@ -625,7 +596,7 @@ static void plan_prove(struct sync *s, struct folder *fo, struct msgtab *t,
 		struct msgent *c;
 
 		buf_reset(&cb);
-		conflict_base(s, e->base, n, &cb);
+		md_conflict_base(s->hostname, e->base, n, &cb);
 		c = sync_msgtab_find(t, cb.data);
 		if (!c) {
 			if (!free_n)

@@ -844,7 +844,7 @@ static int same_flags_fast(const struct vmsg *s, const struct vmsg *d)
 }
 
 static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
-			const struct vbox *db, size_t di)
+			const struct vbox *db, size_t di, int conflict)
 {
 	const struct vmsg *s = &c->src->m[si], *d = &c->dst->m[di];
 	const char *user = buf_cstr(&c->user), *folder = buf_cstr(&c->folder);
@@ -899,8 +899,9 @@ static void compare_msg(struct vcmp *c, const struct vbox *sb, size_t si,
 			    base ? base : (base = base_of(s)), o,
 			    "mtime %s on the source, %s here", st, dt);
 	}
+	/* A conflict copy is under another base name: a new UID. */
 	suid = uid_of(sb, s, &sfound);
-	if (sfound && db->ul_state == 1) {
+	if (sfound && db->ul_state == 1 && !conflict) {
 		duid = uid_of(db, d, &dfound);
 		if (!dfound || duid != suid) {
 			o = json_pack("{s:I}", "src_uid", (json_int_t)suid);
@@ -1045,6 +1046,78 @@ static void note_duplicate(struct vcmp *c, enum vcat cat,
 	free(base);
 }
 
+/* The destination message of base `base` in box `db`, or SIZE_MAX. */
+static size_t find_base(const struct vside *D, const struct vbox *db,
+			const char *base)
+{
+	size_t lo = db->first, hi = db->first + db->n, bl = strlen(base);
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = cmp_base(D->m[mid].name, D->m[mid].blen, base, bl);
+
+		if (!r)
+			return mid;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+/*
+ * The conflict copies of a folder: where this server had another message
+ * under an old-server message's base name, the sync placed the old one
+ * under a conflict name (md_conflict_base, from this host's name) with the
+ * same size and mtime.  *alt (per source message: the destination index
+ * of its copy, or SIZE_MAX) and *taken (per destination message) stay
+ * NULL when there is none.
+ */
+static void conflict_copies(struct vcmp *c, const struct vbox *sb,
+			    const struct vbox *db, size_t **alt, char **taken)
+{
+	const struct vside *S = c->src, *D = c->dst;
+	struct buf b = BUF_INIT, cb = BUF_INIT;
+	char host[256] = "";
+	size_t i;
+
+	if (!sb->n || !db->n)
+		return;
+	gethostname(host, sizeof host - 1);
+	for (i = 0; i < sb->n; i++) {
+		const struct vmsg *m = &S->m[sb->first + i];
+		unsigned n;
+
+		buf_reset(&b);
+		buf_add(&b, m->name, m->blen);
+		for (n = 1; n <= 4; n++) {
+			size_t y;
+
+			buf_reset(&cb);
+			md_conflict_base(host, buf_cstr(&b), n, &cb);
+			y = find_base(D, db, buf_cstr(&cb));
+			if (y == SIZE_MAX || D->m[y].size != m->size ||
+			    D->m[y].mtime != m->mtime ||
+			    (*taken && (*taken)[y - db->first]))
+				continue;
+			if (!*alt) {
+				size_t k;
+
+				*alt = xcalloc(sb->n, sizeof **alt);
+				for (k = 0; k < sb->n; k++)
+					(*alt)[k] = SIZE_MAX;
+				*taken = xcalloc(db->n, 1);
+			}
+			(*alt)[i] = y;
+			(*taken)[y - db->first] = 1;
+			break;
+		}
+	}
+	buf_release(&b);
+	buf_release(&cb);
+}
+
 static void compare_box(struct vcmp *c, const struct vbox *sb,
 			const struct vbox *db)
 {
@@ -1053,6 +1126,8 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 	size_t j = db ? db->first : 0, jend = db ? db->first + db->n : 0;
 	const char *user, *folder;
 	struct vcounts *uc;
+	size_t *alt = NULL;
+	char *taken = NULL;
 
 	box_names(c->v, sb ? S : D, sb ? sb->rel : db->rel, &c->user,
 		  &c->folder);
@@ -1094,10 +1169,15 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 		return;
 	}
 	compare_uidlists(c, sb, db);
+	conflict_copies(c, sb, db, &alt, &taken);
 	while (i < iend || j < jend) {
 		int r;
 		char *base;
 
+		if (j < jend && taken && taken[j - db->first]) {
+			j++;	/* a conflict copy, compared with its source */
+			continue;
+		}
 		if (i < iend && dup_base(S, i, sb->first)) {
 			note_duplicate(c, VC_ERROR, S, i, "source");
 			i++;
@@ -1115,7 +1195,10 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 		else
 			r = cmp_base(S->m[i].name, S->m[i].blen, D->m[j].name,
 				     D->m[j].blen);
-		if (r < 0) {
+		if (r < 0 && alt && alt[i - sb->first] != SIZE_MAX) {
+			compare_msg(c, sb, i, db, alt[i - sb->first], 1);
+			i++;
+		} else if (r < 0) {
 			base = base_of(&S->m[i]);
 			verify_note(&c->v->files, VC_MISSING, user, folder,
 				    base, msg_json(&S->m[i], "src"),
@@ -1132,12 +1215,29 @@ static void compare_box(struct vcmp *c, const struct vbox *sb,
 				    D->m[j].name);
 			free(base);
 			j++;
+		} else if (alt && alt[i - sb->first] != SIZE_MAX) {
+			/* The old server's message is here as a conflict
+			 * copy; the file under its name is another one. */
+			base = base_of(&D->m[j]);
+			verify_note(&c->v->files, VC_DEST_ONLY, user, folder,
+				    base, msg_json(&D->m[j], "dest"),
+				    "%s/%s: another message of the old server's "
+				    "base name (its message is here as %s)",
+				    D->m[j].sub == 'c' ? "cur" : "new",
+				    D->m[j].name,
+				    D->m[alt[i - sb->first]].name);
+			free(base);
+			compare_msg(c, sb, i, db, alt[i - sb->first], 1);
+			i++;
+			j++;
 		} else {
-			compare_msg(c, sb, i, db, j);
+			compare_msg(c, sb, i, db, j, 0);
 			i++;
 			j++;
 		}
 	}
+	free(alt);
+	free(taken);
 }
 
 /* ---- hashing on both sides at once ---- */
