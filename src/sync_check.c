@@ -168,6 +168,15 @@ static int count_folder(struct sync *s, struct dnode *d, struct uguard *u)
 	return 0;
 }
 
+/* The mailbox a folder belongs to: its top-most ancestor folder (the
+ * Maildir's root, whatever the layout: domain/user/Maildir, user/ ...). */
+static const struct dnode *mailbox_of(const struct dnode *d)
+{
+	while (d->parent && d->parent->kind == 'F')
+		d = d->parent;
+	return d;
+}
+
 int sync_guard_source(struct sync *s)
 {
 	struct strmap users;
@@ -184,9 +193,9 @@ int sync_guard_source(struct sync *s)
 
 		if (d->kind != 'F')
 			continue;
-		md_user_of(d->path, &user);
-		if (count_folder(s, d, uguard_of(&users,
-				 user.data ? user.data : "")) < 0)
+		md_user_of(mailbox_of(d)->path, &user);
+		if (count_folder(s, d, uguard_of(&users, user.len ? user.data :
+				 mailbox_of(d)->path)) < 0)
 			rc = MM_EDEST;
 	}
 	for (i = 0; i < users.cap; i++) {

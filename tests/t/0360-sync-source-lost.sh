@@ -7,7 +7,7 @@
 # says plainly when the source holds nothing.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-sync.sh"
-plan 26
+plan 28
 
 sync_roots
 A="$T/old/var/vmail/example.org/alice/Maildir"
@@ -77,3 +77,16 @@ mv "$T/old/var/vmail/example.org/alice" "$T/alice.away"
 run_mm sync --delete --force-delete --from "$T/old" --to "$T/new" --state "$S"
 is "$rc" 0 "--force-delete: exit 0"
 is "$(find "$NA" -type f 2>/dev/null | wc -l)" 0 "alice's messages went"
+
+# A vmail root of the %n layout (user/cur, user/.Folder/cur): one folder
+# removed is one folder, not a user lost.
+rm -rf "$T/old/var/vmail" "$T/new/var/vmail" "$S"; mkdir -p "$T/new/var/vmail"
+U="$T/old/var/vmail/carol"
+for f in "" .Sent .Old; do mkdir -p "$U/$f/cur" "$U/$f/new" "$U/$f/tmp"; done
+for i in 1 2 3; do printf 'c%s\n' $i >"$U/cur/170000030$i.M${i}P4.old:2,S"; done
+for i in 4 5; do printf 'o%s\n' $i >"$U/.Old/cur/170000030$i.M${i}P4.old:2,S"; done
+run_mm sync --from "$T/old" --to "$T/new" --state "$S"
+rm -r "$U/.Old"
+run_mm sync --delete --from "$T/old" --to "$T/new" --state "$S"
+is "$rc" 0 "%n layout: a removed folder is deleted here without a refusal"
+is "$(find "$T/new/var/vmail/carol" -path '*/cur/*' -type f | wc -l)" 3 "the user's other messages stay"

@@ -31,12 +31,13 @@ is "$rc" 0 "once it ended, the next sync runs"
 # Every command that writes: the destination's lock held by another
 # process (a sync with another --state is refused as well).
 hold() {	# hold WHAT: another process holds the destination's lock
+	local f="$MAILMOVE_LOCK_DIR/mailmove.lock"
 	mkdir -p "$MAILMOVE_LOCK_DIR"
-	rm -f "$MAILMOVE_LOCK_DIR/mailmove.lock"
-	start_bg "hold-$1" flock "$MAILMOVE_LOCK_DIR/mailmove.lock" sh -c \
-		"echo \"\$PPID $1\" >'$MAILMOVE_LOCK_DIR/mailmove.lock'; exec sleep 60"
-	wait_for grep -q "$1" "$MAILMOVE_LOCK_DIR/mailmove.lock"
-	read -r hpid _ <"$MAILMOVE_LOCK_DIR/mailmove.lock"
+	rm -f "$f"
+	# one process (sh, then sleep by exec) holds it: stop_bg ends it
+	start_bg "hold-$1" sh -c "exec 9>'$f'; flock 9; echo \"\$\$ $1\" >'$f'; exec sleep 60"
+	wait_for grep -q "$1" "$f"
+	read -r hpid _ <"$f"
 }
 for c in sync files db redis cutover run finish; do
 	hold "$c"
