@@ -104,7 +104,18 @@ int mm_lock_path(const char *path, const char *what)
 		close(fd);
 		return MM_EDEST;
 	}
-	n = pread(fd, held, sizeof held - 1, 0);
+	{
+		/* The holder writes its pid right after it locks: give it a
+		 * moment when the file is still empty. */
+		int tries;
+
+		for (tries = 0; tries < 50; tries++) {
+			n = pread(fd, held, sizeof held - 1, 0);
+			if (n > 0 && memchr(held, '\n', (size_t)n))
+				break;
+			usleep(10000);
+		}
+	}
 	close(fd);
 	held[n > 0 ? n : 0] = '\0';
 	held[strcspn(held, "\n")] = '\0';
