@@ -7,11 +7,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -72,10 +74,40 @@ static int held_by_ancestor(long pid)
 	return 0;
 }
 
+/* The pid holding the flock(2) on `fd`'s file, from /proc/locks (the
+ * file's content can still be an earlier holder's), or 0. */
+static long lock_holder(int fd)
+{
+	char line[256];
+	struct stat st;
+	long pid = 0;
+	FILE *f;
+
+	if (fstat(fd, &st) < 0 || !(f = fopen("/proc/locks", "re")))
+		return 0;
+	while (!pid && fgets(line, sizeof line, f)) {
+		char type[16];
+		long p;
+		unsigned maj, min;
+		unsigned long ino;
+
+		if (strstr(line, "->") ||
+		    sscanf(line, "%*s %15s %*s %*s %ld %x:%x:%lu", type, &p,
+			   &maj, &min, &ino) != 5)
+			continue;
+		if (!strcmp(type, "FLOCK") && ino == (unsigned long)st.st_ino &&
+		    makedev(maj, min) == st.st_dev)
+			pid = p;
+	}
+	fclose(f);
+	return pid;
+}
+
 int mm_lock_path(const char *path, const char *what)
 {
 	char held[256];
 	ssize_t n;
+	long pid;
 	int fd;
 
 	make_parents(path);
@@ -105,32 +137,44 @@ int mm_lock_path(const char *path, const char *what)
 		return MM_EDEST;
 	}
 	{
-		/* The holder writes its pid right after it locks: give it a
-		 * moment when the file is still empty. */
+		/* The file names the holder once it has written it, right
+		 * after it locked; until then it may still name an earlier
+		 * holder, gone since.  A living pid in the file wins (the
+		 * process that locked may have handed the lock to another),
+		 * else the one /proc/locks names. */
 		int tries;
 
-		for (tries = 0; tries < 50; tries++) {
+		pid = 0;
+		for (tries = 0; tries < 50 && !pid; tries++) {
+			long fpid;
+
 			n = pread(fd, held, sizeof held - 1, 0);
-			if (n > 0 && memchr(held, '\n', (size_t)n))
-				break;
-			usleep(10000);
+			held[n > 0 ? n : 0] = '\0';
+			fpid = strtol(held, NULL, 10);
+			if (strchr(held, '\n') && fpid > 0 &&
+			    kill((pid_t)fpid, 0) == 0)
+				pid = fpid;
+			else
+				usleep(10000);
 		}
+		if (!pid)
+			pid = lock_holder(fd);
 	}
 	close(fd);
-	held[n > 0 ? n : 0] = '\0';
 	held[strcspn(held, "\n")] = '\0';
 	{
 		char *sp = strchr(held, ' ');
+		long fpid = strtol(held, NULL, 10);
 		const char *cmd = sp ? sp + 1 : "";
 
-		if (sp)
-			*sp = '\0';
-		if (*held && held_by_ancestor(strtol(held, NULL, 10)))
+		if (pid != fpid)
+			cmd = "";
+		if (pid > 0 && held_by_ancestor(pid))
 			return MM_OK;
-		if (*held)
-			log_error("another mailmove (pid %s%s%s) is running on "
+		if (pid > 0)
+			log_error("another mailmove (pid %ld%s%s) is running on "
 				  "this destination and holds %s; wait for it "
-				  "to end", held, *cmd ? ", " : "", cmd, path);
+				  "to end", pid, *cmd ? ", " : "", cmd, path);
 		else
 			log_error("another mailmove is running on this "
 				  "destination and holds %s; wait for it to end",
