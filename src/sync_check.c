@@ -42,7 +42,7 @@ void sync_check_links(struct sync *s)
 		struct linkseen *l;
 		char key[48];
 
-		if (j->state < 0 || j->st.nlink < 2 || j->state_twin)
+		if (j->state == JOB_FAILED || j->st.nlink < 2 || j->state_twin)
 			continue;
 		snprintf(key, sizeof key, "%llx:%llx",
 			 (unsigned long long)j->st.dev,

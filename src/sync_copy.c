@@ -40,7 +40,7 @@ void sync_link_register(struct sync *s, const struct mm_stat *st,
 		return;
 	link_key(key, sizeof key, st);
 	r = strmap_get(&s->links, key);
-	if (r && r->job && r->job->state != -1)
+	if (r && r->job && r->job->state != JOB_FAILED)
 		return;
 	if (!r) {
 		r = xcalloc(1, sizeof *r);
@@ -90,7 +90,7 @@ static void job_failed(struct sync *s, struct job *j, const char *what, int err)
 		sync_item_failed(s, j->fo, rel, what, err);
 	}
 	free(rel);
-	j->state = -1;
+	j->state = JOB_FAILED;
 	if (j->fo->pending && --j->fo->pending == 0)
 		VEC_PUSH(s->ready, s->nready, s->capready, j->fo);
 }
@@ -99,7 +99,7 @@ static void job_placed(struct sync *s, struct job *j, int linked)
 {
 	struct ustats *us = sync_user_stats(s, j->fo->user);
 
-	j->state = 2;
+	j->state = JOB_PLACED;
 	if (linked) {
 		s->total.linked++;
 		us->linked++;
@@ -117,7 +117,7 @@ static void job_placed(struct sync *s, struct job *j, int linked)
 /* A copy to prove found the same message here: taken as its copy. */
 static void job_adopted(struct sync *s, struct job *j)
 {
-	j->state = 2;
+	j->state = JOB_PLACED;
 	s->total.renamed++;
 	sync_user_stats(s, j->fo->user)->renamed++;
 	progress_add(&s->prog, 1, j->st.size);
@@ -177,15 +177,15 @@ static int try_link(struct sync *s, struct job *j)
 	}
 	link_key(key, sizeof key, &j->st);
 	r = strmap_get(&s->links, key);
-	if (r && r->job && r->job != j && r->job->state >= 0) {
-		if (r->job->state == 2) {
+	if (r && r->job && r->job != j && r->job->state != JOB_FAILED) {
+		if (r->job->state == JOB_PLACED) {
 			char *from = sync_msg_rel(r->job->fo, r->job->sub,
 					     r->job->name);
 			rc = link_from(s, j, from) == 0 ? 1 : 0;
 			free(from);
 			return rc;
 		}
-		j->state = 3;
+		j->state = JOB_WAITS_TWIN;
 		j->twin = r->job;
 		return 2;
 	}
@@ -308,7 +308,7 @@ static int rd_end(void *arg, uint32_t index, int err, uint64_t total)
 		job_failed(c->s, j, "cannot write", e);
 		return c->s->fatal ? 1 : 0;
 	}
-	j->state = 1;
+	j->state = JOB_IN_TMP;
 	VEC_PUSH(c->s->placed_wait, c->s->nwait, c->s->capwait, j);
 	c->s->wait_bytes += j->st.size;
 	sync_step();
@@ -395,7 +395,7 @@ static int prove_batch(struct sync *s)
 		char *here, *rel;
 		int same;
 
-		if (j->kind != JOB_PROVE || j->state != 1)
+		if (j->kind != JOB_PROVE || j->state != JOB_IN_TMP)
 			continue;
 		same = same_content(s, j);
 		here = sync_msg_rel(j->fo, j->d_sub, j->d_name);
@@ -459,7 +459,7 @@ static int prove_batch(struct sync *s)
 		struct job *j = s->placed_wait[i];
 		struct finrow *r;
 
-		if (j->kind != JOB_CONFLICT || j->state != 1)
+		if (j->kind != JOB_CONFLICT || j->state != JOB_IN_TMP)
 			continue;
 		r = &j->fo->rows[j->row];
 		r->m.dev = j->st.dev;
@@ -496,7 +496,7 @@ int sync_flush(struct sync *s)
 		struct job *j = s->placed_wait[i];
 		int to = sync_sub_fd(s, j->fo, j->sub), e = 0;
 
-		if (j->state != 1)
+		if (j->state != JOB_IN_TMP)
 			continue;	/* adopted by prove_batch() */
 		if (to >= 0)
 			sync_dest_changing(s, j->fo, j->sub);
@@ -525,22 +525,24 @@ int sync_flush(struct sync *s)
 	for (i = 0; i < s->njobs; i++) {
 		struct job *j = s->jobs[i];
 
-		if (j->state != 3 || !j->twin || j->twin->state < 2)
+		char *from;
+		int e;
+
+		if (j->state != JOB_WAITS_TWIN || !j->twin ||
+		    j->twin->state != JOB_PLACED)
 			continue;
-		if (j->twin->state == 2) {
-			char *from = sync_msg_rel(j->twin->fo, j->twin->sub,
-					     j->twin->name);
-			int e = link_from(s, j, from);
-			free(from);
-			if (!e)
-				job_placed(s, j, 1);
-			else
-				job_failed(s, j, "cannot make the hard link", e);
-		}
+		from = sync_msg_rel(j->twin->fo, j->twin->sub, j->twin->name);
+		e = link_from(s, j, from);
+		free(from);
+		if (!e)
+			job_placed(s, j, 1);
+		else
+			job_failed(s, j, "cannot make the hard link", e);
 	}
 	for (i = 0; i < s->njobs; i++) {
 		struct job *j = s->jobs[i];
-		if (j->state == 3 && j->twin && j->twin->state == -1)
+		if (j->state == JOB_WAITS_TWIN && j->twin &&
+		    j->twin->state == JOB_FAILED)
 			job_failed(s, j, "its hard-linked twin failed", EIO);
 	}
 	if (s->fatal)
@@ -590,7 +592,7 @@ static int job_stat_cb(void *arg, uint32_t index, int err,
 	}
 	j->st = *st;
 	if (sync_job_meta(c->s, j) < 0) {
-		j->state = -1;
+		j->state = JOB_FAILED;
 		if (j->fo->pending && --j->fo->pending == 0)
 			VEC_PUSH(c->s->ready, c->s->nready, c->s->capready, j->fo);
 	}
@@ -709,7 +711,7 @@ static int prove_state_twins(struct sync *s)
 		struct job *j = s->jobs[i];
 		struct dnode *d;
 
-		if (j->state < 0 ||
+		if (j->state == JOB_FAILED ||
 		    state_msg_by_inode(&s->state, j->st.dev, j->st.ino,
 				       j->st.size, &folder, &name) != 1 ||
 		    strlen(name.data) < 5)
@@ -775,7 +777,7 @@ static int write_intents(struct sync *s)
 
 		/* A copy to prove is not ours until proven (its row would
 		 * claim the file here). */
-		if (j->state < 0 || j->kind == JOB_PROVE)
+		if (j->state == JOB_FAILED || j->kind == JOB_PROVE)
 			continue;
 		buf_reset(&name);
 		buf_printf(&name, "%s/%s", j->sub == 'c' ? "cur" : "new",
@@ -883,7 +885,7 @@ int sync_run_jobs(struct sync *s)
 	progress_start(&s->prog, "messages", s->njobs, 0);
 	if (s->dry) {
 		for (k = 0; k < s->njobs; k++) {
-			if (s->jobs[k]->state < 0)
+			if (s->jobs[k]->state == JOB_FAILED)
 				continue;
 			s->total.copied++;
 			s->total.bytes += s->jobs[k]->st.size;
@@ -924,7 +926,7 @@ int sync_run_jobs(struct sync *s)
 				struct job *j = s->jobs[next++];
 				int l;
 
-				if (j->state < 0)
+				if (j->state == JOB_FAILED)
 					continue;
 				l = try_link(s, j);
 

@@ -134,6 +134,15 @@ enum job_kind {
 				   here with its name left alone */
 };
 
+/* Where a copy stands. */
+enum job_state {
+	JOB_QUEUED = 0,		/* to read, or to link at dispatch */
+	JOB_IN_TMP,		/* written to tmp/: renamed at the next flush */
+	JOB_PLACED,		/* in cur/ or new/ */
+	JOB_WAITS_TWIN,		/* a hard link to make once its twin is placed */
+	JOB_FAILED,		/* reported, or gone on the old server */
+};
+
 /* A message to copy (step 4). */
 struct job {
 	struct folder *fo;
@@ -143,10 +152,9 @@ struct job {
 	char sub;
 	struct mm_stat st;
 	struct fs_meta meta;
-	int state;		/* 0 queued, 1 in tmp, 2 placed, -1 failed,
-				   3 waits for its hard-link twin */
+	enum job_state state;
 	int need_stat;		/* listed by name only: stat before copying */
-	struct job *twin;	/* state 3: the job it links to */
+	struct job *twin;	/* JOB_WAITS_TWIN: the job it links to */
 	char *state_twin;	/* a destination file (relative) the state
 				   knows for the same source file, proven in
 				   this run (prove_state_twins), or NULL */

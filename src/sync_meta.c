@@ -438,7 +438,7 @@ void sync_commit_folder(struct sync *s, struct folder *fo)
 		else if (r->rename_only)
 			state_msg_rename(&s->state, fo->path, r->m.base,
 					 r->m.name);
-		else if (!r->job || r->job->state == 2)
+		else if (!r->job || r->job->state == JOB_PLACED)
 			state_msg_put(&s->state, fo->path, &r->m);
 	}
 	for (i = 0; i < fo->nmeta; i++) {
