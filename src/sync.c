@@ -162,9 +162,9 @@ static int is_plain_file(const struct fentry *f)
 {
 	if (f->parent->vanished)
 		return 0;
-	if (f->parent->kind == 'd')
+	if (f->parent->kind == DN_PLAIN)
 		return 1;
-	return f->parent->kind == 'F' && md_classify(f->name) == MD_OTHER;
+	return f->parent->kind == DN_FOLDER && md_classify(f->name) == MD_OTHER;
 }
 
 static int sync_plain(struct sync *s)
@@ -179,14 +179,14 @@ static int sync_plain(struct sync *s)
 
 		/* A directory that could not be listed is made next time,
 		 * when it can: its mode might lock us out meanwhile. */
-		if (d->vanished || d->kind == 'x' || !d->have_now || d->failed)
+		if (d->vanished || d->kind == DN_IGNORED || !d->have_now || d->failed)
 			continue;
 		/* Every directory seen in a listing is made sure of. */
 		if (d->is_new || d->listed || (d->parent && d->parent->listed)) {
 			/* A scan for stale temporaries would read all of a
 			 * big cur/ for nothing: sync writes none there. */
 			ts_list_push(&l, d->path, 'd', &d->now, NULL)->no_temps =
-				d->kind == 'c' || d->kind == 'n' || d->kind == 't';
+				d->kind == DN_CUR || d->kind == DN_NEW || d->kind == DN_TMP;
 		}
 	}
 	for (i = 0; i < s->nfv; i++) {
@@ -220,7 +220,7 @@ static int sync_plain(struct sync *s)
 		buf_printf(&s->errors, "  %llu other files or directories "
 			   "(listed above)\n", (unsigned long long)ts.st.errors);
 		for (i = 0; i < s->ndv; i++)
-			if (s->dv[i]->kind == 'd')
+			if (s->dv[i]->kind == DN_PLAIN)
 				s->dv[i]->failed = 1;
 		rc = MM_OK;
 	}
@@ -346,10 +346,10 @@ static int sync_steps(struct sync *s)
 	for (i = 0; i < s->ndv; i++) {
 		struct dnode *d = s->dv[i];
 
-		if (!d->vanished && d->kind != 'x' &&
+		if (!d->vanished && d->kind != DN_IGNORED &&
 		    (!d->in_state || d->is_new))
 			state_dir_put(&s->state, d->path, d->kind, 0, 0);
-		else if (d->in_state && d->kind == 'x')
+		else if (d->in_state && d->kind == DN_IGNORED)
 			state_dir_del(&s->state, d->path);
 	}
 	if (state_commit(&s->state) < 0)
@@ -364,7 +364,7 @@ static int sync_steps(struct sync *s)
 	if (state_begin(&s->state) < 0)
 		return MM_EDEST;
 	for (i = 0; i < s->ndv; i++)
-		if (s->dv[i]->kind == 'd')
+		if (s->dv[i]->kind == DN_PLAIN)
 			sync_put_dir_mtime(s, s->dv[i], 1);
 	if (state_commit(&s->state) < 0)
 		return MM_EDEST;
@@ -386,9 +386,9 @@ static int sync_steps(struct sync *s)
 			struct dnode *folder = f->parent;
 			size_t *k;
 
-			if (f->parent->kind == 'c' || f->parent->kind == 'n')
+			if (f->parent->kind == DN_CUR || f->parent->kind == DN_NEW)
 				folder = f->parent->parent;
-			else if (f->parent->kind != 'F')
+			else if (f->parent->kind != DN_FOLDER)
 				continue;
 			k = strmap_get(&idx, folder->path);
 			if (k)
@@ -397,7 +397,7 @@ static int sync_steps(struct sync *s)
 		for (i = 0; i < s->ndv && !rc; i++) {
 			struct dnode *d = s->dv[i], *c, *n;
 
-			if (d->kind != 'F' || d->vanished)
+			if (d->kind != DN_FOLDER || d->vanished)
 				continue;
 			c = sync_child_named(d, "cur");
 			n = sync_child_named(d, "new");

@@ -793,7 +793,7 @@ static int write_intents(struct sync *s)
 			continue;
 		j->fo->intents = 1;
 		for (c = j->fo->dir->child; c && !bad; c = c->sibling)
-			if (c->kind == 'c' || c->kind == 'n')
+			if (c->kind == DN_CUR || c->kind == DN_NEW)
 				bad = state_dest_dir_put(&s->state, c->path,
 							 0, 0) < 0;
 	}
@@ -838,7 +838,7 @@ int sync_clean_tmp(struct sync *s)
 	for (i = 0; i < s->ndv; i++) {
 		struct dnode *d = s->dv[i];
 
-		if (d->kind == 't')
+		if (d->kind == DN_TMP)
 			sync_clean_tmp_dir(s, d->path);
 	}
 	return MM_OK;

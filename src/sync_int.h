@@ -36,13 +36,25 @@
 
 struct folder;
 
+/* What a directory of the source tree is, from the tree's shape (a
+ * directory with a cur/ is a folder).  The values are the letters the
+ * state stores. */
+enum dnode_kind {
+	DN_NONE = 0,		/* the root's parent */
+	DN_PLAIN = 'd',		/* a plain directory */
+	DN_FOLDER = 'F',	/* a folder (a Maildir): it has a cur/ */
+	DN_CUR = 'c',		/* a folder's cur/, new/, tmp/ */
+	DN_NEW = 'n',
+	DN_TMP = 't',
+	DN_IGNORED = 'x',	/* below a cur/, new/ or tmp/: not ours */
+};
+
 /* A directory of the source tree, as the state knew it and as this run
  * found it. */
 struct dnode {
 	char *path;		/* relative to the source root; "" is the root */
 	const char *name;	/* last component */
-	char kind;		/* 'd' plain, 'F' folder, 'c' cur, 'n' new,
-				   't' tmp, 'x' below cur/new/tmp (ignored) */
+	enum dnode_kind kind;
 	int depth;
 	struct dnode *parent, *child, *sibling;
 	int in_state;

@@ -240,7 +240,7 @@ static int folder_incomplete(struct sync *s, const struct folder *fo)
 	if (fo->errors)		/* every failed or lost copy counts here */
 		return 1;
 	for (c = fo->dir->child; c; c = c->sibling)
-		if ((c->kind == 'c' || c->kind == 'n') && c->failed)
+		if ((c->kind == DN_CUR || c->kind == DN_NEW) && c->failed)
 			return 1;
 	return 0;
 }
@@ -400,7 +400,7 @@ void sync_put_dir_mtime(struct sync *s, struct dnode *d, int ok)
 static void put_dest_dir_mtime(struct sync *s, struct folder *fo,
 			       struct dnode *d, int exact)
 {
-	char sub = d->kind;
+	char sub = d->kind == DN_NEW ? 'n' : 'c';
 	int i = sub == 'n';
 	struct stat st;
 	int fd;
@@ -455,11 +455,11 @@ void sync_commit_folder(struct sync *s, struct folder *fo)
 	}
 	sync_put_dir_mtime(s, fo->dir, ok);
 	for (c = fo->dir->child; c; c = c->sibling)
-		if (c->kind == 'c' || c->kind == 'n' || c->kind == 't')
+		if (c->kind == DN_CUR || c->kind == DN_NEW || c->kind == DN_TMP)
 			sync_put_dir_mtime(s, c, ok);
 	for (c = fo->dir->child; c; c = c->sibling)
-		if (c->kind == 'c' || c->kind == 'n')
+		if (c->kind == DN_CUR || c->kind == DN_NEW)
 			put_dest_dir_mtime(s, fo, c, !fo->errors &&
-					   !fo->inexact[c->kind == 'n']);
+					   !fo->inexact[c->kind == DN_NEW]);
 	fo->done = 1;
 }

@@ -597,7 +597,7 @@ static void refuse_deletions(struct sync *s, int64_t total, int64_t limit)
 	for (i = 0; i < s->ndv; i++) {
 		struct dnode *d = s->dv[i];
 
-		if (d->kind != 'F' || !d->vanished || !d->in_state)
+		if (d->kind != DN_FOLDER || !d->vanished || !d->in_state)
 			continue;
 		md_user_of(d->path, &user);
 		count_user(&users, user.data ? user.data : "",
@@ -635,7 +635,7 @@ int sync_plan_deletions(struct sync *s)
 		for (i = 0; i < s->ndv; i++) {
 			struct dnode *d = s->dv[i];
 
-			if (d->kind == 'F' && d->vanished && d->in_state)
+			if (d->kind == DN_FOLDER && d->vanished && d->in_state)
 				total += state_msgs_count(&s->state, d->path);
 		}
 		if (total > 100 || (s->o->max_delete >= 0 &&
