@@ -84,8 +84,9 @@ struct ustats *sync_user_stats(struct sync *s, const char *user)
 }
 
 /* Records one failed item: logged now, listed again in the summary. */
-void sync_item_failed(struct sync *s, struct folder *fo, const char *rel,
-			const char *what, int err)
+void sync_item_failed(struct sync *s, enum sync_grade grade,
+		      struct folder *fo, const char *rel, const char *what,
+		      int err)
 {
 	struct buf q = BUF_INIT;
 
@@ -100,8 +101,7 @@ void sync_item_failed(struct sync *s, struct folder *fo, const char *rel,
 		fo->errors++;
 		sync_user_stats(s, fo->user)->errors++;
 	}
-	if (fs_errno_fatal(err) && !s->fatal &&
-	    strstr(what, "old server") == NULL)
+	if (grade == SYNC_DEST_BAD && fs_errno_fatal(err) && !s->fatal)
 		s->fatal = err;
 	buf_release(&q);
 }

@@ -68,7 +68,8 @@ int sync_job_meta(struct sync *s, struct job *j)
 			  &j->meta.gid, &why) < 0) {
 		char *rel = sync_msg_rel(j->fo, j->sub, j->src);
 		log_error("%s: %s", rel, why.data);
-		sync_item_failed(s, j->fo, rel, "owner missing on this server", EINVAL);
+		sync_item_failed(s, SYNC_ITEM_BAD, j->fo, rel,
+				 "owner missing on this server", EINVAL);
 		free(rel);
 		rc = -1;
 	}
@@ -76,7 +77,8 @@ int sync_job_meta(struct sync *s, struct job *j)
 	return rc;
 }
 
-static void job_failed(struct sync *s, struct job *j, const char *what, int err)
+static void job_failed(struct sync *s, enum sync_grade grade, struct job *j,
+		       const char *what, int err)
 {
 	char *rel = sync_msg_rel(j->fo, j->sub, j->src);
 
@@ -87,7 +89,7 @@ static void job_failed(struct sync *s, struct job *j, const char *what, int err)
 			    rel);
 		j->fo->errors++;
 	} else {
-		sync_item_failed(s, j->fo, rel, what, err);
+		sync_item_failed(s, grade, j->fo, rel, what, err);
 	}
 	free(rel);
 	j->state = JOB_FAILED;
@@ -228,20 +230,23 @@ static int rd_begin(void *arg, uint32_t index, int err, const struct mm_stat *st
 	c->fd = -1;
 	c->cur = j;
 	if (err) {
-		job_failed(c->s, j, "cannot read on the old server", err);
+		job_failed(c->s, SYNC_ITEM_BAD, j,
+			   "cannot read on the old server", err);
 		return 0;
 	}
 	if (st->size != j->st.size || st->mtime_s != j->st.mtime_s ||
 	    st->mtime_ns != j->st.mtime_ns) {
 		/* Not the file that was planned: its folder is listed again
 		 * next run, and the copy made then. */
-		job_failed(c->s, j, "changed on the old server since it was "
+		job_failed(c->s, SYNC_ITEM_BAD, j,
+			   "changed on the old server since it was "
 			   "listed; copied at the next run", ESTALE);
 		return 0;
 	}
 	tfd = sync_sub_fd(c->s, j->fo, 't');
 	if (tfd < 0) {
-		job_failed(c->s, j, "cannot open the folder's tmp/",
+		job_failed(c->s, SYNC_DEST_BAD, j,
+			   "cannot open the folder's tmp/",
 			   errno ? errno : ENOENT);
 		return c->s->fatal ? 1 : 0;
 	}
@@ -249,7 +254,8 @@ static int rd_begin(void *arg, uint32_t index, int err, const struct mm_stat *st
 	c->fd = openat(tfd, tmp_name(j), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 		       O_CLOEXEC, 0600);
 	if (c->fd < 0) {
-		job_failed(c->s, j, "cannot create in tmp/", errno);
+		job_failed(c->s, SYNC_DEST_BAD, j, "cannot create in tmp/",
+			   errno);
 		return c->s->fatal ? 1 : 0;
 	}
 	return 0;
@@ -275,7 +281,7 @@ static int rd_data(void *arg, uint32_t index, const void *p, size_t n)
 	e = fs_write_all(c->fd, p, n);
 	if (e) {
 		rd_abort(c);
-		job_failed(c->s, c->cur, "cannot write", e);
+		job_failed(c->s, SYNC_DEST_BAD, c->cur, "cannot write", e);
 		return c->s->fatal ? 1 : 0;
 	}
 	return 0;
@@ -294,7 +300,8 @@ static int rd_end(void *arg, uint32_t index, int err, uint64_t total)
 		err = ESTALE;
 	if (err) {
 		rd_abort(c);
-		job_failed(c->s, j, err == ESTALE ? "changed on the old server "
+		job_failed(c->s, SYNC_ITEM_BAD, j, err == ESTALE ?
+			   "changed on the old server "
 			   "while it was read; copied at the next run" :
 			   "read failed on the old server", err);
 		return 0;
@@ -305,7 +312,7 @@ static int rd_end(void *arg, uint32_t index, int err, uint64_t total)
 	c->fd = -1;
 	if (e) {
 		unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-		job_failed(c->s, j, "cannot write", e);
+		job_failed(c->s, SYNC_DEST_BAD, j, "cannot write", e);
 		return c->s->fatal ? 1 : 0;
 	}
 	j->state = JOB_IN_TMP;
@@ -403,8 +410,8 @@ static int prove_batch(struct sync *s)
 			j->kind = JOB_COPY;	/* gone here meanwhile */
 		} else if (same < 0) {
 			unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-			job_failed(s, j, "cannot compare with the file here",
-				   -same);
+			job_failed(s, SYNC_DEST_BAD, j,
+				   "cannot compare with the file here", -same);
 		} else if (same == 1) {
 			int from = sync_sub_fd(s, j->fo, j->d_sub);
 			int to = sync_sub_fd(s, j->fo, j->sub), e = 0;
@@ -421,7 +428,8 @@ static int prove_batch(struct sync *s)
 				sync_dest_changed(s, j->fo, j->sub);
 			}
 			if (e) {
-				job_failed(s, j, "cannot rename", e);
+				job_failed(s, SYNC_DEST_BAD, j, "cannot rename",
+					   e);
 			} else {
 				log_verbose("%s: the same message as the old "
 					    "server's; taken as its copy", here);
@@ -485,7 +493,8 @@ int sync_flush(struct sync *s)
 		return MM_OK;
 	}
 	if (s->nwait && syncfs(s->dst_fd) < 0) {
-		sync_item_failed(s, NULL, s->dest_name, "syncfs", errno);
+		sync_item_failed(s, SYNC_DEST_BAD, NULL, s->dest_name, "syncfs",
+				 errno);
 		return MM_EDEST;
 	}
 	if (s->nwait)
@@ -510,7 +519,8 @@ int sync_flush(struct sync *s)
 		if (e) {
 			if (j->fo->tmp_fd >= 0)	/* no copy left behind */
 				unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-			job_failed(s, j, e == EEXIST ? "a file of this name "
+			job_failed(s, SYNC_DEST_BAD, j, e == EEXIST ?
+				   "a file of this name "
 				   "appeared here meanwhile; left alone" :
 				   "cannot move into place", e);
 			continue;
@@ -537,13 +547,15 @@ int sync_flush(struct sync *s)
 		if (!e)
 			job_placed(s, j, 1);
 		else
-			job_failed(s, j, "cannot make the hard link", e);
+			job_failed(s, SYNC_DEST_BAD, j,
+				   "cannot make the hard link", e);
 	}
 	for (i = 0; i < s->njobs; i++) {
 		struct job *j = s->jobs[i];
 		if (j->state == JOB_WAITS_TWIN && j->twin &&
 		    j->twin->state == JOB_FAILED)
-			job_failed(s, j, "its hard-linked twin failed", EIO);
+			job_failed(s, SYNC_DEST_BAD, j,
+				   "its hard-linked twin failed", EIO);
 	}
 	if (s->fatal)
 		return MM_EDEST;
@@ -554,7 +566,8 @@ int sync_flush(struct sync *s)
 	}
 	if (s->nready) {
 		if (syncfs(s->dst_fd) < 0) {
-			sync_item_failed(s, NULL, s->dest_name, "syncfs", errno);
+			sync_item_failed(s, SYNC_DEST_BAD, NULL, s->dest_name,
+					 "syncfs", errno);
 			return MM_EDEST;
 		}
 		sync_step();
@@ -587,7 +600,8 @@ static int job_stat_cb(void *arg, uint32_t index, int err,
 	if (!err && !S_ISREG(st->mode))
 		err = EINVAL;
 	if (err) {
-		job_failed(c->s, j, "cannot stat on the old server", err);
+		job_failed(c->s, SYNC_ITEM_BAD, j,
+			   "cannot stat on the old server", err);
 		return 0;
 	}
 	j->st = *st;

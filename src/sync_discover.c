@@ -85,8 +85,9 @@ static int list_cb(void *arg, const struct rentry *e)
 
 	if (e->kind == 'e') {
 		d = sync_dnode_get(s, path, 0);
-		sync_item_failed(s, NULL, path, "cannot read the directory on the old server",
-			    e->err);
+		sync_item_failed(s, SYNC_ITEM_BAD, NULL, path,
+				 "cannot read the directory on the old server",
+				 e->err);
 		/* Its listing stopped partway: what it lacks may still be
 		 * there, so nothing is deleted or marked vanished for it. */
 		if (d) {
@@ -174,8 +175,8 @@ static int list_done(struct sync *s, struct dnode *d, int rc)
 		if (rc == ENOENT || rc == ENOTDIR) {
 			d->vanished = 1;
 		} else {
-			sync_item_failed(s, NULL, d->path,
-				    "cannot list on the old server", rc);
+			sync_item_failed(s, SYNC_ITEM_BAD, NULL, d->path,
+					 "cannot list on the old server", rc);
 			d->failed = 1;
 		}
 		return 0;
@@ -270,8 +271,8 @@ static int stat_cb(void *arg, uint32_t index, int err, const struct mm_stat *st)
 	if (err == ENOENT || err == ENOTDIR || (!err && !S_ISDIR(st->mode))) {
 		d->vanished = 1;
 	} else if (err) {
-		sync_item_failed(c->s, NULL, d->path, "cannot stat on the old server",
-			    err);
+		sync_item_failed(c->s, SYNC_ITEM_BAD, NULL, d->path,
+				 "cannot stat on the old server", err);
 		d->failed = 1;
 	} else {
 		d->have_now = 1;

@@ -330,8 +330,22 @@ int sync_read_dest_sub(struct sync *s, struct folder *fo, char sub,
 
 /* sync.c: reporting */
 struct ustats *sync_user_stats(struct sync *s, const char *user);
-void sync_item_failed(struct sync *s, struct folder *fo, const char *rel,
-		      const char *what, int err);
+
+/* How far a failure reaches (isync grades its failures the same way).
+ * Every failure is reported and listed in the summary, and counts against
+ * its folder, if any, which is then not recorded as complete: the next run
+ * tries again. */
+enum sync_grade {
+	SYNC_ITEM_BAD,		/* one message, file or directory: a read on
+				   the old server, an owner missing here */
+	SYNC_DEST_BAD,		/* a change on this server: when its errno
+				   says the destination cannot take more (disk
+				   full, quota, read-only, I/O error), the
+				   whole run stops */
+};
+void sync_item_failed(struct sync *s, enum sync_grade grade,
+		      struct folder *fo, const char *rel, const char *what,
+		      int err);
 void sync_plan_line(struct sync *s, const char *action, const char *path,
 		    const char *to);
 

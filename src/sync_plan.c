@@ -293,8 +293,9 @@ static int load_dest(struct sync *s, struct folder *fo, struct msgtab *t,
 			if (err) {
 				/* Not the whole truth: no decision on it. */
 				char *rel = sync_join(fo->path, i ? "new" : "cur");
-				sync_item_failed(s, fo, rel, "cannot read the "
-					    "directory here", err);
+				sync_item_failed(s, SYNC_DEST_BAD, fo, rel,
+						 "cannot read the directory "
+						 "here", err);
 				free(rel);
 				dest_failed = 1;
 			}
@@ -327,7 +328,8 @@ static void apply_rename(struct sync *s, struct folder *fo,
 		fo->errors++;
 		fo->inexact[e->d_sub == 'n'] = 1;
 	} else if (err) {
-		sync_item_failed(s, fo, from, "cannot rename", err);
+		sync_item_failed(s, SYNC_DEST_BAD, fo, from, "cannot rename",
+				 err);
 	} else {
 		s->total.renamed++;
 		us->renamed++;
@@ -548,7 +550,8 @@ static void apply_delete(struct sync *s, const struct pending_del *d)
 		fo->errors++;
 		fo->inexact[d->d_sub == 'n'] = 1;
 	} else if (err && err != ENOENT) {
-		sync_item_failed(s, fo, rel, "cannot delete", err);
+		sync_item_failed(s, SYNC_DEST_BAD, fo, rel, "cannot delete",
+				 err);
 	} else {
 		s->total.deleted++;
 		us->deleted++;

@@ -43,8 +43,8 @@ static int remove_folder(struct sync *s, struct dnode *d)
 		if (err) {
 			/* Nothing is removed on half a listing. */
 			char *rel = sync_join(d->path, i ? "new" : "cur");
-			sync_item_failed(s, &tmp, rel, "cannot read the directory here",
-				    err);
+			sync_item_failed(s, SYNC_DEST_BAD, &tmp, rel,
+					 "cannot read the directory here", err);
 			free(rel);
 			sync_folder_close_fds(&tmp);
 			sync_msgtab_release(&t);
