@@ -552,9 +552,12 @@ int sync_flush(struct sync *s)
 	}
 	for (i = 0; i < s->njobs; i++) {
 		struct job *j = s->jobs[i];
+		/* The twin's failure was graded where it happened (or it was
+		 * gone on the old server): this is one message not copied,
+		 * never a reason to stop the run. */
 		if (j->state == JOB_WAITS_TWIN && j->twin &&
 		    j->twin->state == JOB_FAILED)
-			job_failed(s, SYNC_DEST_BAD, j,
+			job_failed(s, SYNC_ITEM_BAD, j,
 				   "its hard-linked twin failed", EIO);
 	}
 	if (s->fatal)

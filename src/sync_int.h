@@ -337,7 +337,8 @@ struct ustats *sync_user_stats(struct sync *s, const char *user);
  * tries again. */
 enum sync_grade {
 	SYNC_ITEM_BAD,		/* one message, file or directory: a read on
-				   the old server, an owner missing here */
+				   the old server, an owner missing here, a
+				   hard link whose twin failed */
 	SYNC_DEST_BAD,		/* a change on this server: when its errno
 				   says the destination cannot take more (disk
 				   full, quota, read-only, I/O error), the
