@@ -435,26 +435,23 @@ static int sync_steps(struct sync *s)
 	return sync_handle_vanished(s);
 }
 
-int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
+/* The run's fields from its options; `src` gets the source root without
+ * its trailing slashes. */
+static void sync_init(struct sync *s, struct mm_ctx *ctx,
+		      const struct sync_opts *o, struct buf *src)
 {
-	struct sync s;
-	struct buf state_path = BUF_INIT, src = BUF_INIT;
-	int rc, e;
-	size_t i, pos;
-	const struct strmap_entry *en;
-
-	memset(&s, 0, sizeof s);
-	s.ctx = ctx;
-	s.o = o;
-	s.dry = ctx->dry_run;
-	s.dst_fd = -1;
+	memset(s, 0, sizeof *s);
+	s->ctx = ctx;
+	s->o = o;
+	s->dry = ctx->dry_run;
+	s->dst_fd = -1;
 	step_setup();
 	raise_fd_limit();
-	gethostname(s.hostname, sizeof s.hostname - 1);
-	buf_addstr(&src, o->src);
-	while (src.len > 1 && src.data[src.len - 1] == '/')
-		src.data[--src.len] = '\0';
-	s.src = src.data;
+	gethostname(s->hostname, sizeof s->hostname - 1);
+	buf_addstr(src, o->src);
+	while (src->len > 1 && src->data[src->len - 1] == '/')
+		src->data[--src->len] = '\0';
+	s->src = src->data;
 	{
 		struct buf dn = BUF_INIT;
 		buf_addstr(&dn, mm_dest_root(ctx));
@@ -464,9 +461,123 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 			buf_putc(&dn, '/');
 		buf_addstr(&dn, !strcmp(mm_dest_root(ctx), "/") && *o->dest == '/' ?
 			   o->dest + 1 : o->dest);
-		s.dest_name = buf_detach(&dn);
+		s->dest_name = buf_detach(&dn);
 	}
+}
 
+/* This server's users and groups, and the owner map: by name, or forced
+ * with --chown.  MM_OK or an exit code (reported). */
+static int load_owners(struct sync *s)
+{
+	int e;
+
+	e = idmap_load_local(mm_dest_root(s->ctx), &s->dst_ids);
+	if (e) {
+		log_error("cannot read this server's users and groups: %s",
+			  strerror(e > 0 ? e : EIO));
+		return MM_EDEST;
+	}
+	s->owners.src = &s->src_ids;
+	s->owners.dst = &s->dst_ids;
+	if (s->o->chown) {
+		if (owner_parse_chown(&s->dst_ids, s->o->chown,
+				      &s->owners.force_uid,
+				      &s->owners.force_gid) < 0) {
+			log_error("--chown %s: no such user or group on this "
+				  "server (give USER:GROUP)", s->o->chown);
+			return MM_EUSAGE;
+		}
+		s->owners.forced = 1;
+	} else {
+		e = idmap_load_remote(s->ep, &s->src_ids);
+		if (e < 0)
+			return ep_exit_code(s->ep);
+		if (e > 0)
+			log_warn("cannot read the old server's users: %s; "
+				 "owners keep their numbers", strerror(e));
+	}
+	return MM_OK;
+}
+
+/* Frees what the run holds (not the state, released before). */
+static void sync_release(struct sync *s)
+{
+	const struct strmap_entry *en;
+	size_t i, pos;
+
+	if (s->ep)
+		ep_close(s->ep);
+	if (s->dst_fd >= 0)
+		close(s->dst_fd);
+	idmap_release(&s->src_ids);
+	idmap_release(&s->dst_ids);
+	for (i = 0; i < s->nfolders; i++) {
+		struct folder *fo = s->folders[i];
+		size_t k;
+
+		sync_folder_close_fds(fo);
+		for (k = 0; k < fo->nrows; k++) {
+			free((char *)fo->rows[k].m.base);
+			free((char *)fo->rows[k].m.name);
+		}
+		for (k = 0; k < fo->nmeta; k++)
+			free(fo->meta[k].name);
+		free(fo->rows);
+		free(fo->meta);
+		free(fo->path);
+		free(fo->user);
+		free(fo);
+	}
+	for (i = 0; i < s->njobs; i++) {
+		free(s->jobs[i]->base);
+		free(s->jobs[i]->name);
+		free(s->jobs[i]->state_twin);
+		free(s->jobs[i]->tmp);
+		free(s->jobs[i]->d_name);
+		free(s->jobs[i]->src);
+		free(s->jobs[i]);
+	}
+	for (i = 0; i < s->ndv; i++) {
+		free(s->dv[i]->path);
+		free(s->dv[i]);
+	}
+	for (i = 0; i < s->nfv; i++) {
+		free(s->fv[i].path);
+		free(s->fv[i].target);
+	}
+	for (pos = 0; (en = strmap_next(&s->links, &pos)); ) {
+		struct linkref *r = en->val;
+		free(r->dest);
+		free(r);
+	}
+	for (pos = 0; (en = strmap_next(&s->users, &pos)); ) {
+		struct ustats *u = en->val;
+		free(u->user);
+		free(u);
+	}
+	for (i = 0; i < s->nprobes; i++)
+		free(s->probes[i].rel);
+	free(s->probes);
+	strmap_release(&s->links);
+	strmap_release(&s->users);
+	strmap_release(&s->dirs);
+	free(s->folders);
+	free(s->jobs);
+	free(s->dv);
+	free(s->fv);
+	free(s->ready);
+	free(s->placed_wait);
+	buf_release(&s->errors);
+	free(s->dest_name);
+}
+
+int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
+{
+	struct sync s;
+	struct buf state_path = BUF_INIT, src = BUF_INIT;
+	int rc, e;
+
+	sync_init(&s, ctx, o, &src);
 	rc = ep_open_ctx(ctx, &s.ep);
 	if (rc)
 		goto out_nostate;
@@ -476,35 +587,9 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 		state_default_path(mm_dest_root(ctx), ctx->from, s.src, o->dest,
 				   &state_path);
 
-	/* Owners: by name, or forced. */
-	e = idmap_load_local(mm_dest_root(ctx), &s.dst_ids);
-	if (e) {
-		log_error("cannot read this server's users and groups: %s",
-			  strerror(e > 0 ? e : EIO));
-		rc = MM_EDEST;
+	rc = load_owners(&s);
+	if (rc)
 		goto out_nostate;
-	}
-	s.owners.src = &s.src_ids;
-	s.owners.dst = &s.dst_ids;
-	if (o->chown) {
-		if (owner_parse_chown(&s.dst_ids, o->chown, &s.owners.force_uid,
-				      &s.owners.force_gid) < 0) {
-			log_error("--chown %s: no such user or group on this "
-				  "server (give USER:GROUP)", o->chown);
-			rc = MM_EUSAGE;
-			goto out_nostate;
-		}
-		s.owners.forced = 1;
-	} else {
-		e = idmap_load_remote(s.ep, &s.src_ids);
-		if (e < 0) {
-			rc = ep_exit_code(s.ep);
-			goto out_nostate;
-		}
-		if (e > 0)
-			log_warn("cannot read the old server's users: %s; "
-				 "owners keep their numbers", strerror(e));
-	}
 	e = fs_open_base(mm_dest_root(ctx), o->dest, !s.dry, &s.dst_fd);
 	if (e && !(s.dry && e == ENOENT)) {
 		log_error("%s: cannot open the destination: %s", s.dest_name,
@@ -549,71 +634,8 @@ out:
 		fprintf(stderr, "mailmove: test: %ld steps\n", step_count);
 	state_release(&s.state);
 out_nostate:
-	if (s.ep)
-		ep_close(s.ep);
-	if (s.dst_fd >= 0)
-		close(s.dst_fd);
-	idmap_release(&s.src_ids);
-	idmap_release(&s.dst_ids);
-	for (i = 0; i < s.nfolders; i++) {
-		struct folder *fo = s.folders[i];
-		size_t k;
-
-		sync_folder_close_fds(fo);
-		for (k = 0; k < fo->nrows; k++) {
-			free((char *)fo->rows[k].m.base);
-			free((char *)fo->rows[k].m.name);
-		}
-		for (k = 0; k < fo->nmeta; k++)
-			free(fo->meta[k].name);
-		free(fo->rows);
-		free(fo->meta);
-		free(fo->path);
-		free(fo->user);
-		free(fo);
-	}
-	for (i = 0; i < s.njobs; i++) {
-		free(s.jobs[i]->base);
-		free(s.jobs[i]->name);
-		free(s.jobs[i]->state_twin);
-		free(s.jobs[i]->tmp);
-		free(s.jobs[i]->d_name);
-		free(s.jobs[i]->src);
-		free(s.jobs[i]);
-	}
-	for (i = 0; i < s.ndv; i++) {
-		free(s.dv[i]->path);
-		free(s.dv[i]);
-	}
-	for (i = 0; i < s.nfv; i++) {
-		free(s.fv[i].path);
-		free(s.fv[i].target);
-	}
-	for (pos = 0; (en = strmap_next(&s.links, &pos)); ) {
-		struct linkref *r = en->val;
-		free(r->dest);
-		free(r);
-	}
-	for (pos = 0; (en = strmap_next(&s.users, &pos)); ) {
-		struct ustats *u = en->val;
-		free(u->user);
-		free(u);
-	}
-	for (i = 0; i < s.nprobes; i++)
-		free(s.probes[i].rel);
-	free(s.probes);
-	strmap_release(&s.links);
-	strmap_release(&s.users);
-	strmap_release(&s.dirs);
-	free(s.folders);
-	free(s.jobs);
-	free(s.dv);
-	free(s.fv);
-	free(s.ready);
-	free(s.placed_wait);
-	buf_release(&s.errors);
+	sync_release(&s);
 	buf_release(&state_path);
 	buf_release(&src);
-	free(s.dest_name);
 	return rc;
 }
