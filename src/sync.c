@@ -84,8 +84,9 @@ struct ustats *sync_user_stats(struct sync *s, const char *user)
 }
 
 /* Records one failed item: logged now, listed again in the summary. */
-void sync_item_failed(struct sync *s, struct folder *fo, const char *rel,
-			const char *what, int err)
+void sync_item_failed(struct sync *s, enum sync_grade grade,
+		      struct folder *fo, const char *rel, const char *what,
+		      int err)
 {
 	struct buf q = BUF_INIT;
 
@@ -103,8 +104,7 @@ void sync_item_failed(struct sync *s, struct folder *fo, const char *rel,
 		fo->errors++;
 		sync_user_stats(s, fo->user)->errors++;
 	}
-	if (fs_errno_fatal(err) && !s->fatal &&
-	    strstr(what, "old server") == NULL)
+	if (grade == SYNC_DEST_BAD && fs_errno_fatal(err) && !s->fatal)
 		s->fatal = err;
 	buf_release(&q);
 }
@@ -176,9 +176,9 @@ static int is_plain_file(const struct fentry *f)
 {
 	if (f->parent->vanished || f->kind == 'X')
 		return 0;
-	if (f->parent->kind == 'd')
+	if (f->parent->kind == DN_PLAIN)
 		return 1;
-	return f->parent->kind == 'F' && md_classify(f->name) == MD_OTHER;
+	return f->parent->kind == DN_FOLDER && md_classify(f->name) == MD_OTHER;
 }
 
 static int sync_plain(struct sync *s)
@@ -193,14 +193,14 @@ static int sync_plain(struct sync *s)
 
 		/* A directory that could not be listed is made next time,
 		 * when it can: its mode might lock us out meanwhile. */
-		if (d->vanished || d->kind == 'x' || !d->have_now || d->failed)
+		if (d->vanished || d->kind == DN_IGNORED || !d->have_now || d->failed)
 			continue;
 		/* Every directory seen in a listing is made sure of. */
 		if (d->is_new || d->listed || (d->parent && d->parent->listed)) {
 			/* A scan for stale temporaries would read all of a
 			 * big cur/ for nothing: sync writes none there. */
 			ts_list_push(&l, d->path, 'd', &d->now, NULL)->no_temps =
-				d->kind == 'c' || d->kind == 'n' || d->kind == 't';
+				d->kind == DN_CUR || d->kind == DN_NEW || d->kind == DN_TMP;
 		}
 	}
 	for (i = 0; i < s->nfv; i++) {
@@ -234,7 +234,7 @@ static int sync_plain(struct sync *s)
 		buf_printf(&s->errors, "  %llu other files or directories "
 			   "(listed above)\n", (unsigned long long)ts.st.errors);
 		for (i = 0; i < s->ndv; i++)
-			if (s->dv[i]->kind == 'd')
+			if (s->dv[i]->kind == DN_PLAIN)
 				s->dv[i]->failed = 1;
 		rc = MM_OK;
 	}
@@ -360,10 +360,10 @@ static int sync_steps(struct sync *s)
 	for (i = 0; i < s->ndv; i++) {
 		struct dnode *d = s->dv[i];
 
-		if (!d->vanished && d->kind != 'x' &&
+		if (!d->vanished && d->kind != DN_IGNORED &&
 		    (!d->in_state || d->is_new))
 			state_dir_put(&s->state, d->path, d->kind, 0, 0);
-		else if (d->in_state && d->kind == 'x')
+		else if (d->in_state && d->kind == DN_IGNORED)
 			state_dir_del(&s->state, d->path);
 	}
 	if (state_commit(&s->state) < 0)
@@ -378,7 +378,7 @@ static int sync_steps(struct sync *s)
 	if (state_begin(&s->state) < 0)
 		return MM_EDEST;
 	for (i = 0; i < s->ndv; i++)
-		if (s->dv[i]->kind == 'd')
+		if (s->dv[i]->kind == DN_PLAIN)
 			sync_put_dir_mtime(s, s->dv[i], 1);
 	if (state_commit(&s->state) < 0)
 		return MM_EDEST;
@@ -400,9 +400,9 @@ static int sync_steps(struct sync *s)
 			struct dnode *folder = f->parent;
 			size_t *k;
 
-			if (f->parent->kind == 'c' || f->parent->kind == 'n')
+			if (f->parent->kind == DN_CUR || f->parent->kind == DN_NEW)
 				folder = f->parent->parent;
-			else if (f->parent->kind != 'F')
+			else if (f->parent->kind != DN_FOLDER)
 				continue;
 			k = strmap_get(&idx, folder->path);
 			if (k)
@@ -411,7 +411,7 @@ static int sync_steps(struct sync *s)
 		for (i = 0; i < s->ndv && !rc; i++) {
 			struct dnode *d = s->dv[i], *c, *n;
 
-			if (d->kind != 'F' || d->vanished)
+			if (d->kind != DN_FOLDER || d->vanished)
 				continue;
 			c = sync_child_named(d, "cur");
 			n = sync_child_named(d, "new");
@@ -449,26 +449,23 @@ static int sync_steps(struct sync *s)
 	return sync_handle_vanished(s);
 }
 
-int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
+/* The run's fields from its options; `src` gets the source root without
+ * its trailing slashes. */
+static void sync_init(struct sync *s, struct mm_ctx *ctx,
+		      const struct sync_opts *o, struct buf *src)
 {
-	struct sync s;
-	struct buf state_path = BUF_INIT, src = BUF_INIT;
-	int rc, e;
-	size_t i, pos;
-	const struct strmap_entry *en;
-
-	memset(&s, 0, sizeof s);
-	s.ctx = ctx;
-	s.o = o;
-	s.dry = ctx->dry_run;
-	s.dst_fd = -1;
+	memset(s, 0, sizeof *s);
+	s->ctx = ctx;
+	s->o = o;
+	s->dry = ctx->dry_run;
+	s->dst_fd = -1;
 	step_setup();
 	raise_fd_limit();
-	gethostname(s.hostname, sizeof s.hostname - 1);
-	buf_addstr(&src, o->src);
-	while (src.len > 1 && src.data[src.len - 1] == '/')
-		src.data[--src.len] = '\0';
-	s.src = src.data;
+	gethostname(s->hostname, sizeof s->hostname - 1);
+	buf_addstr(src, o->src);
+	while (src->len > 1 && src->data[src->len - 1] == '/')
+		src->data[--src->len] = '\0';
+	s->src = src->data;
 	{
 		struct buf dn = BUF_INIT;
 		buf_addstr(&dn, mm_dest_root(ctx));
@@ -478,9 +475,126 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 			buf_putc(&dn, '/');
 		buf_addstr(&dn, !strcmp(mm_dest_root(ctx), "/") && *o->dest == '/' ?
 			   o->dest + 1 : o->dest);
-		s.dest_name = buf_detach(&dn);
+		s->dest_name = buf_detach(&dn);
 	}
+}
 
+/* This server's users and groups, and the owner map: by name, or forced
+ * with --chown.  MM_OK or an exit code (reported). */
+static int load_owners(struct sync *s)
+{
+	int e;
+
+	e = idmap_load_local(mm_dest_root(s->ctx), &s->dst_ids);
+	if (e) {
+		log_error("cannot read this server's users and groups: %s",
+			  strerror(e > 0 ? e : EIO));
+		return MM_EDEST;
+	}
+	s->owners.src = &s->src_ids;
+	s->owners.dst = &s->dst_ids;
+	if (s->o->chown) {
+		if (owner_parse_chown(&s->dst_ids, s->o->chown,
+				      &s->owners.force_uid,
+				      &s->owners.force_gid) < 0) {
+			log_error("--chown %s: no such user or group on this "
+				  "server (give USER:GROUP)", s->o->chown);
+			return MM_EUSAGE;
+		}
+		s->owners.forced = 1;
+	} else {
+		e = idmap_load_remote(s->ep, &s->src_ids);
+		if (e < 0)
+			return ep_exit_code(s->ep);
+		if (e > 0)
+			log_warn("cannot read the old server's users: %s; "
+				 "owners keep their numbers", strerror(e));
+	}
+	return MM_OK;
+}
+
+/* Frees what the run holds (not the state, released before). */
+static void sync_release(struct sync *s)
+{
+	const struct strmap_entry *en;
+	size_t i, pos;
+
+	if (s->ep)
+		ep_close(s->ep);
+	if (s->dst_fd >= 0)
+		close(s->dst_fd);
+	idmap_release(&s->src_ids);
+	idmap_release(&s->dst_ids);
+	for (i = 0; i < s->nfolders; i++) {
+		struct folder *fo = s->folders[i];
+		size_t k;
+
+		sync_folder_close_fds(fo);
+		for (k = 0; k < fo->nrows; k++) {
+			free((char *)fo->rows[k].m.base);
+			free((char *)fo->rows[k].m.name);
+		}
+		for (k = 0; k < fo->nmeta; k++)
+			free(fo->meta[k].name);
+		free(fo->rows);
+		free(fo->meta);
+		free(fo->path);
+		free(fo->user);
+		free(fo);
+	}
+	for (i = 0; i < s->njobs; i++) {
+		free(s->jobs[i]->base);
+		free(s->jobs[i]->name);
+		free(s->jobs[i]->state_twin);
+		free(s->jobs[i]->tmp);
+		free(s->jobs[i]->d_name);
+		free(s->jobs[i]->src);
+		free(s->jobs[i]);
+	}
+	for (i = 0; i < s->ndv; i++) {
+		free(s->dv[i]->path);
+		free(s->dv[i]);
+	}
+	for (i = 0; i < s->nfv; i++) {
+		free(s->fv[i].path);
+		free(s->fv[i].target);
+	}
+	for (pos = 0; (en = strmap_next(&s->links, &pos)); ) {
+		struct linkref *r = en->val;
+		free(r->dest);
+		free(r);
+	}
+	for (pos = 0; (en = strmap_next(&s->users, &pos)); ) {
+		struct ustats *u = en->val;
+		free(u->user);
+		free(u);
+	}
+	for (i = 0; i < s->nprobes; i++)
+		free(s->probes[i].rel);
+	free(s->probes);
+	strmap_release(&s->links);
+	strmap_release(&s->users);
+	for (pos = 0; (en = strmap_next(&s->intent_folders, &pos)); )
+		free((char *)en->key);
+	strmap_release(&s->intent_folders);
+	strmap_release(&s->dirs);
+	free(s->folders);
+	free(s->jobs);
+	free(s->dv);
+	free(s->fv);
+	free(s->ready);
+	free(s->placed_wait);
+	buf_release(&s->errors);
+	free(s->dest_name);
+}
+
+int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
+{
+	struct sync s;
+	struct buf state_path = BUF_INIT, src = BUF_INIT;
+	int rc, e;
+
+	sync_init(&s, ctx, o, &src);
 	rc = ep_open_ctx(ctx, &s.ep);
 	if (rc)
 		goto out_nostate;
@@ -490,35 +604,9 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 		state_default_path(mm_dest_root(ctx), ctx->from, s.src, o->dest,
 				   &state_path);
 
-	/* Owners: by name, or forced. */
-	e = idmap_load_local(mm_dest_root(ctx), &s.dst_ids);
-	if (e) {
-		log_error("cannot read this server's users and groups: %s",
-			  strerror(e > 0 ? e : EIO));
-		rc = MM_EDEST;
+	rc = load_owners(&s);
+	if (rc)
 		goto out_nostate;
-	}
-	s.owners.src = &s.src_ids;
-	s.owners.dst = &s.dst_ids;
-	if (o->chown) {
-		if (owner_parse_chown(&s.dst_ids, o->chown, &s.owners.force_uid,
-				      &s.owners.force_gid) < 0) {
-			log_error("--chown %s: no such user or group on this "
-				  "server (give USER:GROUP)", o->chown);
-			rc = MM_EUSAGE;
-			goto out_nostate;
-		}
-		s.owners.forced = 1;
-	} else {
-		e = idmap_load_remote(s.ep, &s.src_ids);
-		if (e < 0) {
-			rc = ep_exit_code(s.ep);
-			goto out_nostate;
-		}
-		if (e > 0)
-			log_warn("cannot read the old server's users: %s; "
-				 "owners keep their numbers", strerror(e));
-	}
 	e = fs_open_base(mm_dest_root(ctx), o->dest, !s.dry, &s.dst_fd);
 	if (e && !(s.dry && e == ENOENT)) {
 		log_error("%s: cannot open the destination: %s", s.dest_name,
@@ -571,75 +659,8 @@ out:
 		fprintf(stderr, "mailmove: test: %ld steps\n", step_count);
 	state_release(&s.state);
 out_nostate:
-	if (s.ep)
-		ep_close(s.ep);
-	if (s.dst_fd >= 0)
-		close(s.dst_fd);
-	idmap_release(&s.src_ids);
-	idmap_release(&s.dst_ids);
-	for (i = 0; i < s.nfolders; i++) {
-		struct folder *fo = s.folders[i];
-		size_t k;
-
-		sync_folder_close_fds(fo);
-		for (k = 0; k < fo->nrows; k++) {
-			free((char *)fo->rows[k].m.base);
-			free((char *)fo->rows[k].m.name);
-		}
-		for (k = 0; k < fo->nmeta; k++)
-			free(fo->meta[k].name);
-		free(fo->rows);
-		free(fo->meta);
-		free(fo->path);
-		free(fo->user);
-		free(fo);
-	}
-	for (i = 0; i < s.njobs; i++) {
-		free(s.jobs[i]->base);
-		free(s.jobs[i]->name);
-		free(s.jobs[i]->state_twin);
-		free(s.jobs[i]->tmp);
-		free(s.jobs[i]->d_name);
-		free(s.jobs[i]->src);
-		free(s.jobs[i]);
-	}
-	for (i = 0; i < s.ndv; i++) {
-		free(s.dv[i]->path);
-		free(s.dv[i]);
-	}
-	for (i = 0; i < s.nfv; i++) {
-		free(s.fv[i].path);
-		free(s.fv[i].target);
-	}
-	for (pos = 0; (en = strmap_next(&s.links, &pos)); ) {
-		struct linkref *r = en->val;
-		free(r->dest);
-		free(r);
-	}
-	for (pos = 0; (en = strmap_next(&s.users, &pos)); ) {
-		struct ustats *u = en->val;
-		free(u->user);
-		free(u);
-	}
-	for (i = 0; i < s.nprobes; i++)
-		free(s.probes[i].rel);
-	free(s.probes);
-	strmap_release(&s.links);
-	strmap_release(&s.users);
-	pos = 0;
-	while ((en = strmap_next(&s.intent_folders, &pos)))
-		free((char *)en->key);
-	strmap_release(&s.intent_folders);
-	strmap_release(&s.dirs);
-	free(s.folders);
-	free(s.jobs);
-	free(s.dv);
-	free(s.fv);
-	free(s.ready);
-	free(s.placed_wait);
-	buf_release(&s.errors);
+	sync_release(&s);
 	buf_release(&state_path);
 	buf_release(&src);
-	free(s.dest_name);
 	return rc;
 }

@@ -43,7 +43,7 @@ void sync_check_links(struct sync *s)
 		struct linkseen *l;
 		char key[48];
 
-		if (j->state < 0 || j->st.nlink < 2 || j->state_twin)
+		if (j->state == JOB_FAILED || j->st.nlink < 2 || j->state_twin)
 			continue;
 		snprintf(key, sizeof key, "%llx:%llx",
 			 (unsigned long long)j->st.dev,
@@ -92,13 +92,13 @@ int sync_check_source(struct sync *s)
 
 	for (i = 0; i < s->nfv; i++) {
 		struct fentry *f = &s->fv[i];
-		char pk = f->parent->kind;
+		enum dnode_kind pk = f->parent->kind;
 
-		if ((pk == 'c' || pk == 'n') && f->kind == 'l') {
+		if ((pk == DN_CUR || pk == DN_NEW) && f->kind == 'l') {
 			sync_item_skipped(s, f->path, "a symlink where a "
 					  "message should be: not copied");
 			f->parent->odd = 1;
-		} else if (pk == 'F' && f->kind == 'l' &&
+		} else if (pk == DN_FOLDER && f->kind == 'l' &&
 			   md_classify(f->name) == MD_META) {
 			sync_item_skipped(s, f->path, "a symlink where "
 					  "Dovecot's file should be: not "
@@ -113,7 +113,7 @@ int sync_check_source(struct sync *s)
 					  "directory");
 			f->kind = 'X';	/* not for the file-tree sync either */
 			f->parent->odd = 1;
-		} else if ((pk == 'c' || pk == 'n') && f->kind == 'f') {
+		} else if ((pk == DN_CUR || pk == DN_NEW) && f->kind == 'f') {
 			f->parent->nmsgs++;
 		}
 	}
@@ -153,7 +153,7 @@ static int count_folder(struct sync *s, struct dnode *d, struct uguard *u)
 	if (d->vanished)
 		return 0;
 	for (c = d->child; c; c = c->sibling) {
-		if (c->vanished || (c->kind != 'c' && c->kind != 'n'))
+		if (c->vanished || (c->kind != DN_CUR && c->kind != DN_NEW))
 			continue;
 		if (c->failed)
 			u->unsure = 1;
@@ -172,7 +172,7 @@ static int count_folder(struct sync *s, struct dnode *d, struct uguard *u)
  * Maildir's root, whatever the layout: domain/user/Maildir, user/ ...). */
 static const struct dnode *mailbox_of(const struct dnode *d)
 {
-	while (d->parent && d->parent->kind == 'F')
+	while (d->parent && d->parent->kind == DN_FOLDER)
 		d = d->parent;
 	return d;
 }
@@ -191,7 +191,7 @@ int sync_guard_source(struct sync *s)
 	for (i = 0; i < s->ndv && rc == MM_OK; i++) {
 		struct dnode *d = s->dv[i];
 
-		if (d->kind != 'F')
+		if (d->kind != DN_FOLDER)
 			continue;
 		md_user_of(mailbox_of(d)->path, &user);
 		if (count_folder(s, d, uguard_of(&users, user.len ? user.data :

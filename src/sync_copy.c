@@ -41,7 +41,7 @@ void sync_link_register(struct sync *s, const struct mm_stat *st,
 		return;
 	link_key(key, sizeof key, st);
 	r = strmap_get(&s->links, key);
-	if (r && r->job && r->job->state != -1)
+	if (r && r->job && r->job->state != JOB_FAILED)
 		return;
 	if (!r) {
 		r = xcalloc(1, sizeof *r);
@@ -69,7 +69,8 @@ int sync_job_meta(struct sync *s, struct job *j)
 			  &j->meta.gid, &why) < 0) {
 		char *rel = sync_msg_rel(j->fo, j->sub, j->src);
 		log_error("%s: %s", rel, why.data);
-		sync_item_failed(s, j->fo, rel, "owner missing on this server", EINVAL);
+		sync_item_failed(s, SYNC_ITEM_BAD, j->fo, rel,
+				 "owner missing on this server", EINVAL);
 		free(rel);
 		rc = -1;
 	}
@@ -77,36 +78,23 @@ int sync_job_meta(struct sync *s, struct job *j)
 	return rc;
 }
 
-/* A copy that failed here (never taken for the old server's doing). */
-static void job_failed_here(struct sync *s, struct job *j, const char *what,
-			    int err)
+/* A copy that failed.  ENOENT on the old server (SYNC_ITEM_BAD) is an
+ * expunge or a move since the listing: no failure, the folder is listed
+ * again next run; here (SYNC_DEST_BAD) it is a failure like any other. */
+static void job_failed(struct sync *s, enum sync_grade grade, struct job *j,
+		       const char *what, int err)
 {
 	char *rel = sync_msg_rel(j->fo, j->sub, j->src);
 
-	sync_item_failed(s, j->fo, rel, what, err ? err : EIO);
-	free(rel);
-	j->state = -1;
-	if (j->fo->pending && --j->fo->pending == 0)
-		VEC_PUSH(s->ready, s->nready, s->capready, j->fo);
-}
-
-/* A copy that failed on the old server: ENOENT there is an expunge or a
- * move since the listing, no failure (the folder is listed again). */
-static void job_failed(struct sync *s, struct job *j, const char *what, int err)
-{
-	char *rel = sync_msg_rel(j->fo, j->sub, j->src);
-
-	if (err == ENOENT) {
-		/* expunged or moved on the old server since the listing: no
-		 * failure, the folder is listed again next run */
+	if (err == ENOENT && grade == SYNC_ITEM_BAD) {
 		log_verbose("%s: gone on the old server before it was copied",
 			    rel);
 		j->fo->errors++;
 	} else {
-		sync_item_failed(s, j->fo, rel, what, err);
+		sync_item_failed(s, grade, j->fo, rel, what, err);
 	}
 	free(rel);
-	j->state = -1;
+	j->state = JOB_FAILED;
 	if (j->fo->pending && --j->fo->pending == 0)
 		VEC_PUSH(s->ready, s->nready, s->capready, j->fo);
 }
@@ -115,7 +103,7 @@ static void job_placed(struct sync *s, struct job *j, int linked)
 {
 	struct ustats *us = sync_user_stats(s, j->fo->user);
 
-	j->state = 2;
+	j->state = JOB_PLACED;
 	if (linked) {
 		s->total.linked++;
 		us->linked++;
@@ -133,7 +121,7 @@ static void job_placed(struct sync *s, struct job *j, int linked)
 /* A copy to prove found the same message here: taken as its copy. */
 static void job_adopted(struct sync *s, struct job *j)
 {
-	j->state = 2;
+	j->state = JOB_PLACED;
 	s->total.renamed++;
 	sync_user_stats(s, j->fo->user)->renamed++;
 	progress_add(&s->prog, 1, j->st.size);
@@ -198,15 +186,15 @@ static int try_link(struct sync *s, struct job *j)
 	}
 	link_key(key, sizeof key, &j->st);
 	r = strmap_get(&s->links, key);
-	if (r && r->job && r->job != j && r->job->state >= 0) {
-		if (r->job->state == 2) {
+	if (r && r->job && r->job != j && r->job->state != JOB_FAILED) {
+		if (r->job->state == JOB_PLACED) {
 			char *from = sync_msg_rel(r->job->fo, r->job->sub,
 					     r->job->name);
 			rc = link_from(s, j, from) == 0 ? 1 : 0;
 			free(from);
 			return rc;
 		}
-		j->state = 3;
+		j->state = JOB_WAITS_TWIN;
 		j->twin = r->job;
 		return 2;
 	}
@@ -256,20 +244,23 @@ static int rd_begin(void *arg, uint32_t index, int err, const struct mm_stat *st
 	c->fd = -1;
 	c->cur = j;
 	if (err) {
-		job_failed(c->s, j, "cannot read on the old server", err);
+		job_failed(c->s, SYNC_ITEM_BAD, j,
+			   "cannot read on the old server", err);
 		return 0;
 	}
 	if (st->size != j->st.size || st->mtime_s != j->st.mtime_s ||
 	    st->mtime_ns != j->st.mtime_ns) {
 		/* Not the file that was planned: its folder is listed again
 		 * next run, and the copy made then. */
-		job_failed(c->s, j, "changed on the old server since it was "
+		job_failed(c->s, SYNC_ITEM_BAD, j,
+			   "changed on the old server since it was "
 			   "listed; copied at the next run", ESTALE);
 		return 0;
 	}
 	tfd = sync_sub_fd(c->s, j->fo, 't');
 	if (tfd < 0) {
-		job_failed_here(c->s, j, "cannot open the folder's tmp/",
+		job_failed(c->s, SYNC_DEST_BAD, j,
+			   "cannot open the folder's tmp/",
 			   errno ? errno : ENOENT);
 		return c->s->fatal ? 1 : 0;
 	}
@@ -277,7 +268,8 @@ static int rd_begin(void *arg, uint32_t index, int err, const struct mm_stat *st
 	c->fd = openat(tfd, tmp_name(j), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 		       O_CLOEXEC, 0600);
 	if (c->fd < 0) {
-		job_failed_here(c->s, j, "cannot create in tmp/", errno);
+		job_failed(c->s, SYNC_DEST_BAD, j, "cannot create in tmp/",
+			   errno);
 		return c->s->fatal ? 1 : 0;
 	}
 	return 0;
@@ -303,7 +295,7 @@ static int rd_data(void *arg, uint32_t index, const void *p, size_t n)
 	e = fs_write_all(c->fd, p, n);
 	if (e) {
 		rd_abort(c);
-		job_failed_here(c->s, c->cur, "cannot write", e);
+		job_failed(c->s, SYNC_DEST_BAD, c->cur, "cannot write", e);
 		return c->s->fatal ? 1 : 0;
 	}
 	return 0;
@@ -322,7 +314,8 @@ static int rd_end(void *arg, uint32_t index, int err, uint64_t total)
 		err = ESTALE;
 	if (err) {
 		rd_abort(c);
-		job_failed(c->s, j, err == ESTALE ? "changed on the old server "
+		job_failed(c->s, SYNC_ITEM_BAD, j, err == ESTALE ?
+			   "changed on the old server "
 			   "while it was read; copied at the next run" :
 			   "read failed on the old server", err);
 		return 0;
@@ -333,10 +326,10 @@ static int rd_end(void *arg, uint32_t index, int err, uint64_t total)
 	c->fd = -1;
 	if (e) {
 		unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-		job_failed_here(c->s, j, "cannot write", e);
+		job_failed(c->s, SYNC_DEST_BAD, j, "cannot write", e);
 		return c->s->fatal ? 1 : 0;
 	}
-	j->state = 1;
+	j->state = JOB_IN_TMP;
 	VEC_PUSH(c->s->placed_wait, c->s->nwait, c->s->capwait, j);
 	c->s->wait_bytes += j->st.size;
 	sync_step();
@@ -455,7 +448,7 @@ static int prove_batch(struct sync *s)
 		char *here;
 		int same, e;
 
-		if (j->kind != JOB_PROVE || j->state != 1)
+		if (j->kind != JOB_PROVE || j->state != JOB_IN_TMP)
 			continue;
 		same = same_content(s, j);
 		here = sync_msg_rel(j->fo, j->d_sub, j->d_name);
@@ -463,13 +456,13 @@ static int prove_batch(struct sync *s)
 			j->kind = JOB_COPY;	/* gone here meanwhile */
 		} else if (same < 0) {
 			unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-			job_failed_here(s, j, "cannot compare with the file "
-					"here", -same);
+			job_failed(s, SYNC_DEST_BAD, j, "cannot compare with "
+				   "the file here", -same);
 		} else if (same > 0) {
 			e = adopt_here(s, j, same == 2);
 			if (e) {
 				unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-				job_failed_here(s, j, "cannot rename", e);
+				job_failed(s, SYNC_DEST_BAD, j, "cannot rename", e);
 			} else if (same == 2) {
 				log_warn("%s: a copy cut short (a prefix of the "
 					 "old server's message): replaced by "
@@ -495,7 +488,7 @@ static int prove_batch(struct sync *s)
 		struct job *j = s->placed_wait[i];
 		struct finrow *r;
 
-		if (j->kind != JOB_CONFLICT || j->state != 1)
+		if (j->kind != JOB_CONFLICT || j->state != JOB_IN_TMP)
 			continue;
 		r = &j->fo->rows[j->row];
 		if (state_intent_put(&s->state, j->fo->path, j->base,
@@ -520,7 +513,8 @@ int sync_flush(struct sync *s)
 		return MM_OK;
 	}
 	if (s->nwait && syncfs(s->dst_fd) < 0) {
-		sync_item_failed(s, NULL, s->dest_name, "syncfs", errno);
+		sync_item_failed(s, SYNC_DEST_BAD, NULL, s->dest_name, "syncfs",
+				 errno);
 		return MM_EDEST;
 	}
 	if (s->nwait)
@@ -531,7 +525,7 @@ int sync_flush(struct sync *s)
 		struct job *j = s->placed_wait[i];
 		int to = sync_sub_fd(s, j->fo, j->sub), e = 0;
 
-		if (j->state != 1)
+		if (j->state != JOB_IN_TMP)
 			continue;	/* adopted by prove_batch() */
 		if (to >= 0)
 			sync_dest_changing(s, j->fo, j->sub);
@@ -545,7 +539,8 @@ int sync_flush(struct sync *s)
 		if (e) {
 			if (j->fo->tmp_fd >= 0)	/* no copy left behind */
 				unlinkat(j->fo->tmp_fd, tmp_name(j), 0);
-			job_failed_here(s, j, e == EEXIST ? "a file of this name "
+			job_failed(s, SYNC_DEST_BAD, j, e == EEXIST ?
+				   "a file of this name "
 				   "appeared here meanwhile; left alone" :
 				   "cannot move into place", e);
 			continue;
@@ -560,23 +555,30 @@ int sync_flush(struct sync *s)
 	for (i = 0; i < s->njobs; i++) {
 		struct job *j = s->jobs[i];
 
-		if (j->state != 3 || !j->twin || j->twin->state < 2)
+		char *from;
+		int e;
+
+		if (j->state != JOB_WAITS_TWIN || !j->twin ||
+		    j->twin->state != JOB_PLACED)
 			continue;
-		if (j->twin->state == 2) {
-			char *from = sync_msg_rel(j->twin->fo, j->twin->sub,
-					     j->twin->name);
-			int e = link_from(s, j, from);
-			free(from);
-			if (!e)
-				job_placed(s, j, 1);
-			else
-				job_failed_here(s, j, "cannot make the hard link", e);
-		}
+		from = sync_msg_rel(j->twin->fo, j->twin->sub, j->twin->name);
+		e = link_from(s, j, from);
+		free(from);
+		if (!e)
+			job_placed(s, j, 1);
+		else
+			job_failed(s, SYNC_DEST_BAD, j,
+				   "cannot make the hard link", e);
 	}
 	for (i = 0; i < s->njobs; i++) {
 		struct job *j = s->jobs[i];
-		if (j->state == 3 && j->twin && j->twin->state == -1)
-			job_failed_here(s, j, "its hard-linked twin failed", EIO);
+		/* The twin's failure was graded where it happened (or it was
+		 * gone on the old server): this is one message not copied,
+		 * never a reason to stop the run. */
+		if (j->state == JOB_WAITS_TWIN && j->twin &&
+		    j->twin->state == JOB_FAILED)
+			job_failed(s, SYNC_ITEM_BAD, j,
+				   "its hard-linked twin failed", EIO);
 	}
 	if (s->fatal)
 		return MM_EDEST;
@@ -587,7 +589,8 @@ int sync_flush(struct sync *s)
 	}
 	if (s->nready) {
 		if (syncfs(s->dst_fd) < 0) {
-			sync_item_failed(s, NULL, s->dest_name, "syncfs", errno);
+			sync_item_failed(s, SYNC_DEST_BAD, NULL, s->dest_name,
+					 "syncfs", errno);
 			return MM_EDEST;
 		}
 		sync_step();
@@ -620,12 +623,13 @@ static int job_stat_cb(void *arg, uint32_t index, int err,
 	if (!err && !S_ISREG(st->mode))
 		err = EINVAL;
 	if (err) {
-		job_failed(c->s, j, "cannot stat on the old server", err);
+		job_failed(c->s, SYNC_ITEM_BAD, j,
+			   "cannot stat on the old server", err);
 		return 0;
 	}
 	j->st = *st;
 	if (sync_job_meta(c->s, j) < 0) {
-		j->state = -1;
+		j->state = JOB_FAILED;
 		if (j->fo->pending && --j->fo->pending == 0)
 			VEC_PUSH(c->s->ready, c->s->nready, c->s->capready, j->fo);
 	}
@@ -744,7 +748,7 @@ static int prove_state_twins(struct sync *s)
 		struct job *j = s->jobs[i];
 		struct dnode *d;
 
-		if (j->state < 0 ||
+		if (j->state == JOB_FAILED ||
 		    state_msg_by_inode(&s->state, j->st.dev, j->st.ino,
 				       j->st.size, &folder, &name) != 1 ||
 		    strlen(name.data) < 5)
@@ -805,7 +809,7 @@ static int write_intents(struct sync *s)
 	for (i = 0; i < s->njobs && !bad; i++) {
 		struct job *j = s->jobs[i];
 
-		if (j->state < 0 || j->kind == JOB_PROVE)
+		if (j->state == JOB_FAILED || j->kind == JOB_PROVE)
 			continue;
 		buf_reset(&name);
 		buf_printf(&name, "%s/%s", j->sub == 'c' ? "cur" : "new",
@@ -855,7 +859,7 @@ int sync_clean_tmp(struct sync *s)
 	for (i = 0; i < s->ndv; i++) {
 		struct dnode *d = s->dv[i];
 
-		if (d->kind == 't')
+		if (d->kind == DN_TMP)
 			sync_clean_tmp_dir(s, d->path);
 	}
 	return MM_OK;
@@ -902,7 +906,7 @@ int sync_run_jobs(struct sync *s)
 	progress_start(&s->prog, "messages", s->njobs, 0);
 	if (s->dry) {
 		for (k = 0; k < s->njobs; k++) {
-			if (s->jobs[k]->state < 0)
+			if (s->jobs[k]->state == JOB_FAILED)
 				continue;
 			s->total.copied++;
 			s->total.bytes += s->jobs[k]->st.size;
@@ -943,7 +947,7 @@ int sync_run_jobs(struct sync *s)
 				struct job *j = s->jobs[next++];
 				int l;
 
-				if (j->state < 0)
+				if (j->state == JOB_FAILED)
 					continue;
 				l = try_link(s, j);
 

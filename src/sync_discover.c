@@ -31,7 +31,7 @@ static int load_dir_cb(void *arg, const char *path, char kind,
 		return 0;
 	}
 	d->in_state = 1;
-	d->kind = kind;
+	d->kind = (enum dnode_kind)kind;
 	d->old_s = mtime_s;
 	d->old_ns = mtime_ns;
 	return 0;
@@ -85,8 +85,9 @@ static int list_cb(void *arg, const struct rentry *e)
 
 	if (e->kind == 'e') {
 		d = sync_dnode_get(s, path, 0);
-		sync_item_failed(s, NULL, path, "cannot read the directory on the old server",
-			    e->err);
+		sync_item_failed(s, SYNC_ITEM_BAD, NULL, path,
+				 "cannot read the directory on the old server",
+				 e->err);
 		/* Its listing stopped partway: what it lacks may still be
 		 * there, so nothing is deleted or marked vanished for it. */
 		if (d) {
@@ -113,10 +114,12 @@ static int list_cb(void *arg, const struct rentry *e)
 		free(path);
 		return 0;
 	}
-	if (e->kind == 'd' && strchr("cntx", parent->kind)) {
+	if (e->kind == 'd' && (parent->kind == DN_CUR || parent->kind == DN_NEW ||
+			       parent->kind == DN_TMP ||
+			       parent->kind == DN_IGNORED)) {
 		/* nothing below cur/, new/ or tmp/ is ours; a directory
 		 * where messages are is worth a word */
-		if (parent->kind == 'c' || parent->kind == 'n') {
+		if (parent->kind == DN_CUR || parent->kind == DN_NEW) {
 			sync_item_skipped(s, path, "a directory where messages "
 					  "should be: not copied");
 			parent->odd = 1;
@@ -159,7 +162,7 @@ static unsigned list_flags(const struct dnode *d, int recursive)
 	/* cur/ and new/ listed again need names only: the few new messages
 	 * are stat'ed later, so a resync costs a readdir per changed
 	 * directory, not an lstat per message. */
-	return (recursive || (d->kind != 'c' && d->kind != 'n') ? LIST_STAT : 0) |
+	return (recursive || (d->kind != DN_CUR && d->kind != DN_NEW) ? LIST_STAT : 0) |
 		(recursive ? LIST_RECURSE : 0);
 }
 
@@ -172,8 +175,8 @@ static int list_done(struct sync *s, struct dnode *d, int rc)
 		if (rc == ENOENT || rc == ENOTDIR) {
 			d->vanished = 1;
 		} else {
-			sync_item_failed(s, NULL, d->path,
-				    "cannot list on the old server", rc);
+			sync_item_failed(s, SYNC_ITEM_BAD, NULL, d->path,
+					 "cannot list on the old server", rc);
 			d->failed = 1;
 		}
 		return 0;
@@ -268,8 +271,8 @@ static int stat_cb(void *arg, uint32_t index, int err, const struct mm_stat *st)
 	if (err == ENOENT || err == ENOTDIR || (!err && !S_ISDIR(st->mode))) {
 		d->vanished = 1;
 	} else if (err) {
-		sync_item_failed(c->s, NULL, d->path, "cannot stat on the old server",
-			    err);
+		sync_item_failed(c->s, SYNC_ITEM_BAD, NULL, d->path,
+				 "cannot stat on the old server", err);
 		d->failed = 1;
 	} else {
 		d->have_now = 1;
@@ -288,11 +291,11 @@ static void new_before_cur(struct dnode **v, size_t n)
 	size_t i, j;
 
 	for (i = 0; i < n; i++) {
-		if (v[i]->kind != 'c' || !v[i]->parent)
+		if (v[i]->kind != DN_CUR || !v[i]->parent)
 			continue;
 		/* in path order the sibling is next, or close */
 		for (j = i + 1; j < n && j < i + 64; j++)
-			if (v[j]->parent == v[i]->parent && v[j]->kind == 'n') {
+			if (v[j]->parent == v[i]->parent && v[j]->kind == DN_NEW) {
 				struct dnode *t = v[i];
 
 				v[i] = v[j];
@@ -332,7 +335,7 @@ static int stat_known_dirs(struct sync *s)
 	int rc;
 
 	for (i = 0; i < s->ndv; i++)
-		if (s->dv[i]->kind != 't' && s->dv[i]->kind != 'x')
+		if (s->dv[i]->kind != DN_TMP && s->dv[i]->kind != DN_IGNORED)
 			v[n++] = s->dv[i];
 	new_before_cur(v, n);
 	rc = stat_dirs(s, v, n);
@@ -350,7 +353,7 @@ static int dir_changed(const struct dnode *d)
 }
 
 /* Kinds from the tree's shape: a directory with a cur/ is a folder. */
-static void classify(struct dnode *d, char parent_kind)
+static void classify(struct dnode *d, enum dnode_kind parent_kind)
 {
 	struct dnode *c;
 	int has_cur = 0;
@@ -361,18 +364,19 @@ static void classify(struct dnode *d, char parent_kind)
 			classify(c, d->kind);
 		return;
 	}
-	if (parent_kind == 'c' || parent_kind == 'n' || parent_kind == 't' ||
-	    parent_kind == 'x') {
-		d->kind = 'x';
-	} else if (parent_kind == 'F' && (!strcmp(d->name, "cur") ||
+	if (parent_kind == DN_CUR || parent_kind == DN_NEW || parent_kind == DN_TMP ||
+	    parent_kind == DN_IGNORED) {
+		d->kind = DN_IGNORED;
+	} else if (parent_kind == DN_FOLDER && (!strcmp(d->name, "cur") ||
 					  !strcmp(d->name, "new") ||
 					  !strcmp(d->name, "tmp"))) {
-		d->kind = d->name[0] == 'c' ? 'c' : d->name[0] == 'n' ? 'n' : 't';
+		d->kind = d->name[0] == 'c' ? DN_CUR : d->name[0] == 'n' ?
+			DN_NEW : DN_TMP;
 	} else {
 		for (c = d->child; c; c = c->sibling)
 			if (!c->vanished && !strcmp(c->name, "cur"))
 				has_cur = 1;
-		d->kind = has_cur ? 'F' : 'd';
+		d->kind = has_cur ? DN_FOLDER : DN_PLAIN;
 	}
 	for (c = d->child; c; c = c->sibling)
 		classify(c, d->kind);
@@ -393,11 +397,11 @@ static int relist_cur_after_new(struct sync *s, struct dnode **changed,
 	for (i = 0; i < nch; i++) {
 		struct dnode *c;
 
-		if (changed[i]->kind != 'n' || !changed[i]->listed ||
+		if (changed[i]->kind != DN_NEW || !changed[i]->listed ||
 		    !changed[i]->parent)
 			continue;
 		for (c = changed[i]->parent->child; c; c = c->sibling)
-			if (c->kind == 'c' && !strcmp(c->name, "cur") &&
+			if (c->kind == DN_CUR && !strcmp(c->name, "cur") &&
 			    c->in_state && !c->listed && !c->failed &&
 			    !c->vanished && !dir_changed(c))
 				v[n++] = c;
@@ -440,7 +444,7 @@ int sync_discover(struct sync *s)
 		for (i = 0; i < n; i++) {
 			struct dnode *d = s->dv[i];
 
-			if (d->kind == 't' || d->kind == 'x' || !dir_changed(d))
+			if (d->kind == DN_TMP || d->kind == DN_IGNORED || !dir_changed(d))
 				continue;
 			changed[nch++] = d;
 		}
@@ -453,8 +457,8 @@ int sync_discover(struct sync *s)
 		for (i = 0; i < nch; i++) {
 			struct dnode *d = changed[i], *c;
 
-			if (!d->listed || d->failed || d->kind == 'c' ||
-			    d->kind == 'n')
+			if (!d->listed || d->failed || d->kind == DN_CUR ||
+			    d->kind == DN_NEW)
 				continue;
 			for (c = d->child; c; c = c->sibling)
 				if (!c->seen && !c->is_new)
@@ -473,6 +477,6 @@ int sync_discover(struct sync *s)
 		log_error("%s on the old server: no such directory", s->src);
 		return MM_EDIFF;
 	}
-	classify(root, 0);
+	classify(root, DN_NONE);
 	return MM_OK;
 }

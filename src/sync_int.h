@@ -36,13 +36,25 @@
 
 struct folder;
 
+/* What a directory of the source tree is, from the tree's shape (a
+ * directory with a cur/ is a folder).  The values are the letters the
+ * state stores. */
+enum dnode_kind {
+	DN_NONE = 0,		/* the root's parent */
+	DN_PLAIN = 'd',		/* a plain directory */
+	DN_FOLDER = 'F',	/* a folder (a Maildir): it has a cur/ */
+	DN_CUR = 'c',		/* a folder's cur/, new/, tmp/ */
+	DN_NEW = 'n',
+	DN_TMP = 't',
+	DN_IGNORED = 'x',	/* below a cur/, new/ or tmp/: not ours */
+};
+
 /* A directory of the source tree, as the state knew it and as this run
  * found it. */
 struct dnode {
 	char *path;		/* relative to the source root; "" is the root */
 	const char *name;	/* last component */
-	char kind;		/* 'd' plain, 'F' folder, 'c' cur, 'n' new,
-				   't' tmp, 'x' below cur/new/tmp (ignored) */
+	enum dnode_kind kind;
 	int depth;
 	struct dnode *parent, *child, *sibling;
 	int in_state;
@@ -139,6 +151,15 @@ enum job_kind {
 				   here with its name left alone */
 };
 
+/* Where a copy stands. */
+enum job_state {
+	JOB_QUEUED = 0,		/* to read, or to link at dispatch */
+	JOB_IN_TMP,		/* written to tmp/: renamed at the next flush */
+	JOB_PLACED,		/* in cur/ or new/ */
+	JOB_WAITS_TWIN,		/* a hard link to make once its twin is placed */
+	JOB_FAILED,		/* reported, or gone on the old server */
+};
+
 /* A message to copy (step 4). */
 struct job {
 	struct folder *fo;
@@ -148,10 +169,9 @@ struct job {
 	char sub;
 	struct mm_stat st;
 	struct fs_meta meta;
-	int state;		/* 0 queued, 1 in tmp, 2 placed, -1 failed,
-				   3 waits for its hard-link twin */
+	enum job_state state;
 	int need_stat;		/* listed by name only: stat before copying */
-	struct job *twin;	/* state 3: the job it links to */
+	struct job *twin;	/* JOB_WAITS_TWIN: the job it links to */
 	char *state_twin;	/* a destination file (relative) the state
 				   knows for the same source file, proven in
 				   this run (prove_state_twins), or NULL */
@@ -321,8 +341,23 @@ int sync_read_dest_sub(struct sync *s, struct folder *fo, char sub,
 
 /* sync.c: reporting */
 struct ustats *sync_user_stats(struct sync *s, const char *user);
-void sync_item_failed(struct sync *s, struct folder *fo, const char *rel,
-		      const char *what, int err);
+
+/* How far a failure reaches (isync grades its failures the same way).
+ * Every failure is reported and listed in the summary, and counts against
+ * its folder, if any, which is then not recorded as complete: the next run
+ * tries again. */
+enum sync_grade {
+	SYNC_ITEM_BAD,		/* one message, file or directory: a read on
+				   the old server, an owner missing here, a
+				   hard link whose twin failed */
+	SYNC_DEST_BAD,		/* a change on this server: when its errno
+				   says the destination cannot take more (disk
+				   full, quota, read-only, I/O error), the
+				   whole run stops */
+};
+void sync_item_failed(struct sync *s, enum sync_grade grade,
+		      struct folder *fo, const char *rel, const char *what,
+		      int err);
 void sync_plan_line(struct sync *s, const char *action, const char *path,
 		    const char *to);
 

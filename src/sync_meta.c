@@ -138,8 +138,8 @@ static int meta_begin(void *arg, uint32_t index, int err,
 	if (err) {
 		if (err != ENOENT) {
 			rel = sync_join(r->fo->path, r->m->name);
-			sync_item_failed(c->s, r->fo, rel, "cannot read on the old server",
-				    err);
+			sync_item_failed(c->s, SYNC_ITEM_BAD, r->fo, rel,
+					 "cannot read on the old server", err);
 			free(rel);
 		}
 		return 0;
@@ -155,7 +155,8 @@ static int meta_begin(void *arg, uint32_t index, int err,
 	err = c->fd < 0 ? errno : 0;
 	if (err) {
 		rel = sync_join(r->fo->path, r->m->name);
-		sync_item_failed(c->s, r->fo, rel, "cannot create", err);
+		sync_item_failed(c->s, SYNC_DEST_BAD, r->fo, rel,
+				 "cannot create", err);
 		free(rel);
 		return c->s->fatal ? 1 : 0;
 	}
@@ -179,7 +180,8 @@ static int meta_data(void *arg, uint32_t index, const void *p, size_t n)
 		unlinkat(r->fo->dir_fd, r->m->tmp, 0);
 		free(r->m->tmp);
 		r->m->tmp = NULL;
-		sync_item_failed(c->s, r->fo, rel, "cannot write", e);
+		sync_item_failed(c->s, SYNC_DEST_BAD, r->fo, rel,
+				 "cannot write", e);
 		free(rel);
 		return c->s->fatal ? 1 : 0;
 	}
@@ -215,7 +217,8 @@ static int meta_end(void *arg, uint32_t index, int err, uint64_t total)
 		unlinkat(r->fo->dir_fd, r->m->tmp, 0);
 		free(r->m->tmp);
 		r->m->tmp = NULL;
-		sync_item_failed(c->s, r->fo, rel, "cannot write", err);
+		sync_item_failed(c->s, SYNC_DEST_BAD, r->fo, rel,
+				 "cannot write", err);
 		free(rel);
 		return c->s->fatal ? 1 : 0;
 	}
@@ -240,7 +243,7 @@ static int folder_incomplete(struct sync *s, const struct folder *fo)
 	if (fo->errors)		/* every failed or lost copy counts here */
 		return 1;
 	for (c = fo->dir->child; c; c = c->sibling)
-		if ((c->kind == 'c' || c->kind == 'n') && c->failed)
+		if ((c->kind == DN_CUR || c->kind == DN_NEW) && c->failed)
 			return 1;
 	return 0;
 }
@@ -262,7 +265,8 @@ int sync_finish_meta_batch(struct sync *s, struct folder **v, size_t n)
 		e = fs_walk(s->dst_fd, fo->path, 0, NULL, &fo->dir_fd);
 		if (e) {
 			fo->dir_fd = -1;
-			sync_item_failed(s, fo, fo->path, "cannot open the folder", e);
+			sync_item_failed(s, SYNC_DEST_BAD, fo, fo->path,
+					 "cannot open the folder", e);
 			continue;
 		}
 		for (k = 0; k < fo->nmeta; k++) {
@@ -310,7 +314,8 @@ int sync_finish_meta_batch(struct sync *s, struct folder **v, size_t n)
 		goto out;
 	}
 	if (nrefs && syncfs(s->dst_fd) < 0) {
-		sync_item_failed(s, NULL, s->dest_name, "syncfs", errno);
+		sync_item_failed(s, SYNC_DEST_BAD, NULL, s->dest_name, "syncfs",
+				 errno);
 		rc = MM_EDEST;
 		goto out;
 	}
@@ -326,10 +331,11 @@ int sync_finish_meta_batch(struct sync *s, struct folder **v, size_t n)
 			continue;
 		e = dotlock_take(s, fo->dir_fd);
 		if (e) {
-			sync_item_failed(s, fo, fo->path, e == EAGAIN ?
-				    "dovecot-uidlist.lock is held by a running "
-				    "Dovecot; folder metadata not copied" :
-				    "cannot take the dotlock", e);
+			sync_item_failed(s, SYNC_DEST_BAD, fo, fo->path,
+					 e == EAGAIN ? "dovecot-uidlist.lock "
+					 "is held by a running Dovecot; folder "
+					 "metadata not copied" :
+					 "cannot take the dotlock", e);
 			continue;
 		}
 		for (k = 0; k < fo->nmeta; k++) {
@@ -339,8 +345,8 @@ int sync_finish_meta_batch(struct sync *s, struct folder **v, size_t n)
 				continue;
 			if (renameat(fo->dir_fd, m->tmp, fo->dir_fd, m->name) < 0) {
 				char *rel = sync_join(fo->path, m->name);
-				sync_item_failed(s, fo, rel, "cannot move into place",
-					    errno);
+				sync_item_failed(s, SYNC_DEST_BAD, fo, rel,
+						 "cannot move into place", errno);
 				free(rel);
 				continue;
 			}
@@ -400,7 +406,7 @@ void sync_put_dir_mtime(struct sync *s, struct dnode *d, int ok)
 static void put_dest_dir_mtime(struct sync *s, struct folder *fo,
 			       struct dnode *d, int exact)
 {
-	char sub = d->kind;
+	char sub = d->kind == DN_NEW ? 'n' : 'c';
 	int i = sub == 'n';
 	struct stat st;
 	int fd;
@@ -438,7 +444,7 @@ void sync_commit_folder(struct sync *s, struct folder *fo)
 		else if (r->rename_only)
 			state_msg_rename(&s->state, fo->path, r->m.base,
 					 r->m.name);
-		else if (!r->job || r->job->state == 2)
+		else if (!r->job || r->job->state == JOB_PLACED)
 			state_msg_put(&s->state, fo->path, &r->m);
 	}
 	for (i = 0; i < fo->nmeta; i++) {
@@ -457,11 +463,11 @@ void sync_commit_folder(struct sync *s, struct folder *fo)
 		state_intent_del_folder(&s->state, fo->path);
 	sync_put_dir_mtime(s, fo->dir, ok);
 	for (c = fo->dir->child; c; c = c->sibling)
-		if (c->kind == 'c' || c->kind == 'n' || c->kind == 't')
+		if (c->kind == DN_CUR || c->kind == DN_NEW || c->kind == DN_TMP)
 			sync_put_dir_mtime(s, c, ok);
 	for (c = fo->dir->child; c; c = c->sibling)
-		if (c->kind == 'c' || c->kind == 'n')
+		if (c->kind == DN_CUR || c->kind == DN_NEW)
 			put_dest_dir_mtime(s, fo, c, !fo->errors &&
-					   !fo->inexact[c->kind == 'n']);
+					   !fo->inexact[c->kind == DN_NEW]);
 	fo->done = 1;
 }

@@ -176,7 +176,7 @@ struct dnode *sync_dnode_get(struct sync *s, const char *path, int make)
 	slash = strrchr(d->path, '/');
 	d->name = slash ? slash + 1 : d->path;
 	d->depth = sync_depth_of(path);
-	d->kind = 'd';
+	d->kind = DN_PLAIN;
 	d->parent = p;
 	if (p) {
 		d->sibling = p->child;

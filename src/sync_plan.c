@@ -416,8 +416,9 @@ static int load_dest(struct sync *s, struct folder *fo, struct msgtab *t,
 			if (err) {
 				/* Not the whole truth: no decision on it. */
 				char *rel = sync_join(fo->path, i ? "new" : "cur");
-				sync_item_failed(s, fo, rel, "cannot read the "
-					    "directory here", err);
+				sync_item_failed(s, SYNC_DEST_BAD, fo, rel,
+						 "cannot read the directory "
+						 "here", err);
 				free(rel);
 				dest_failed = 1;
 			}
@@ -450,7 +451,8 @@ static void apply_rename(struct sync *s, struct folder *fo,
 		fo->errors++;
 		fo->inexact[e->d_sub == 'n'] = 1;
 	} else if (err) {
-		sync_item_failed(s, fo, from, "cannot rename", err);
+		sync_item_failed(s, SYNC_DEST_BAD, fo, from, "cannot rename",
+				 err);
 	} else {
 		s->total.renamed++;
 		us->renamed++;
@@ -726,7 +728,8 @@ static void apply_delete(struct sync *s, const struct pending_del *d)
 		fo->errors++;
 		fo->inexact[d->d_sub == 'n'] = 1;
 	} else if (err && err != ENOENT) {
-		sync_item_failed(s, fo, rel, "cannot delete", err);
+		sync_item_failed(s, SYNC_DEST_BAD, fo, rel, "cannot delete",
+				 err);
 	} else {
 		s->total.deleted++;
 		us->deleted++;
@@ -775,7 +778,7 @@ static void refuse_deletions(struct sync *s, int64_t total, int64_t limit)
 	for (i = 0; i < s->ndv; i++) {
 		struct dnode *d = s->dv[i];
 
-		if (d->kind != 'F' || !d->vanished || !d->in_state)
+		if (d->kind != DN_FOLDER || !d->vanished || !d->in_state)
 			continue;
 		md_user_of(d->path, &user);
 		count_user(&users, user.data ? user.data : "",
@@ -813,7 +816,7 @@ int sync_plan_deletions(struct sync *s)
 		for (i = 0; i < s->ndv; i++) {
 			struct dnode *d = s->dv[i];
 
-			if (d->kind == 'F' && d->vanished && d->in_state)
+			if (d->kind == DN_FOLDER && d->vanished && d->in_state)
 				total += state_msgs_count(&s->state, d->path);
 		}
 		if (total > 100 || (s->o->max_delete >= 0 &&

@@ -43,8 +43,8 @@ static int remove_folder(struct sync *s, struct dnode *d)
 		if (err) {
 			/* Nothing is removed on half a listing. */
 			char *rel = sync_join(d->path, i ? "new" : "cur");
-			sync_item_failed(s, &tmp, rel, "cannot read the directory here",
-				    err);
+			sync_item_failed(s, SYNC_DEST_BAD, &tmp, rel,
+					 "cannot read the directory here", err);
 			free(rel);
 			sync_folder_close_fds(&tmp);
 			sync_msgtab_release(&t);
@@ -176,21 +176,23 @@ int sync_handle_vanished(struct sync *s)
 	for (i = 0; i < n; i++) {
 		struct dnode *d = v[i];
 
-		if (d->kind == 'F' && remove_folder(s, d) < 0) {
+		if (d->kind == DN_FOLDER && remove_folder(s, d) < 0) {
 			/* The next run tries again: the folder, its cur/,
 			 * new/, tmp/ (already dropped: deeper) and the
 			 * directories above it stay in the state. */
 			struct dnode *c;
 
 			for (c = d->child; c; c = c->sibling)
-				if (c->in_state && strchr("cnt", c->kind))
+				if (c->in_state && (c->kind == DN_CUR ||
+						    c->kind == DN_NEW ||
+						    c->kind == DN_TMP))
 					state_dir_put(&s->state, c->path,
 						      c->kind, 0, 0);
 			for (c = d; c; c = c->parent)
 				c->keep_vanished = 1;
 		}
 		if (!s->dry && s->dst_fd >= 0 && *d->path &&
-		    (d->kind == 'F' || d->kind == 'd'))
+		    (d->kind == DN_FOLDER || d->kind == DN_PLAIN))
 			remove_empty_dir(s, d->path);
 		if (!d->keep_vanished)
 			state_dir_del(&s->state, d->path);
