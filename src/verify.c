@@ -112,7 +112,8 @@ void vreport_print(const struct vreport *r)
 {
 	size_t i;
 
-	qsort(r->users, r->n, sizeof *r->users, cmp_user);
+	if (r->n)
+		qsort(r->users, r->n, sizeof *r->users, cmp_user);
 	log_out("\n%s check:\n%-28s %8s %7s %9s %5s %7s %4s %4s %7s %6s\n",
 		r->check, "user", "checked", "missing", "dest-only", "flags",
 		"content", "uid", "date", "folders", "errors");
@@ -457,7 +458,8 @@ static void side_boxes(struct vside *s)
 {
 	size_t i, j, nb = 0, mi;
 
-	qsort(s->sub, s->nsub, sizeof *s->sub, cmp_sub);
+	if (s->nsub)
+		qsort(s->sub, s->nsub, sizeof *s->sub, cmp_sub);
 	s->box = xcalloc(s->nsub + 1, sizeof *s->box);
 	for (i = 0; i < s->nsub; i = j) {
 		unsigned bits = 0;
@@ -471,7 +473,8 @@ static void side_boxes(struct vside *s)
 		s->box[nb++].rel = s->sub[i].path;
 	}
 	s->nbox = nb;
-	qsort(s->m, s->nm, sizeof *s->m, cmp_msg);
+	if (s->nm)
+		qsort(s->m, s->nm, sizeof *s->m, cmp_msg);
 	/* Messages sorted by box: give each box its run; drop the rest. */
 	for (mi = 0; mi < s->nm;) {
 		const char *b = s->m[mi].box;
@@ -575,7 +578,8 @@ static void box_take_meta(struct vbox *box, char kind, struct buf *data,
 			box->ub[i].blen = strlen(box->ul.recs[i].base);
 			box->ub[i].uid = box->ul.recs[i].uid;
 		}
-		qsort(box->ub, box->ul.n, sizeof *box->ub, cmp_ubase);
+		if (box->ul.n)
+			qsort(box->ub, box->ul.n, sizeof *box->ub, cmp_ubase);
 	}
 	if (why.len)
 		box->ul_why = buf_detach(&why);
@@ -1379,7 +1383,8 @@ static int hash_pairs(struct vcmp *c)
 
 	sort_src = c->src;
 	sort_dst = c->dst;
-	qsort(c->pairs, c->npairs, sizeof *c->pairs, cmp_pair);
+	if (c->npairs)
+		qsort(c->pairs, c->npairs, sizeof *c->pairs, cmp_pair);
 	progress_start(&prog, "hashing", c->npairs, c->pair_bytes);
 	jd.prog = &prog;
 	threaded = pthread_create(&t, NULL, hash_side, &js) == 0;

@@ -24,6 +24,8 @@ chmod 000 "$M/.Sent/cur/1700000101.M2P1.old,S=7:2,S" "$M/.Secret/cur"
 chmod -R a+rX "$T/old/var" 2>/dev/null; chmod 000 "$M/.Sent/cur/1700000101.M2P1.old,S=7:2,S" "$M/.Secret/cur"
 mkdir -p "$T/new/var/vmail" && chown -R nobody:nogroup "$T/new"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+# The lock of the destination, where nobody can write it.
+export MAILMOVE_LOCK_DIR="$T/new/locks"
 
 # Graded errors: the sync runs as nobody, so the mode-000 items are
 # unreadable for the agent as well.
