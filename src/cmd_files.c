@@ -12,7 +12,8 @@
  * Order: list every PATH on the old server, check every owner against the
  * destination (a missing user or group stops the run before anything is
  * written), report symlinks that leave the copied trees or lead nowhere,
- * sync, then check what arrived with libcrypto (certcheck.c).
+ * sync, then check what arrived with libcrypto.  The checks are in
+ * files_check.c, this file plans, syncs and reports.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,8 +24,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "certcheck.h"
 #include "endpoint.h"
+#include "files_check.h"
 #include "fsops.h"
 #include "log.h"
 #include "mailmove.h"
@@ -41,16 +42,6 @@ static const char *const default_paths[] = {
 	"/etc/rspamd/local.d/arc.conf",
 };
 #define NDEFAULT (sizeof default_paths / sizeof default_paths[0])
-
-/* One PATH to copy. */
-struct fpath {
-	char *rel;		/* "etc/letsencrypt": relative to both roots */
-	char *anc;		/* deepest existing destination ancestor */
-	char *sub;		/* rel below anc ("letsencrypt") */
-	int present;		/* on the old server */
-	int is_dir;
-	struct ts_list list;	/* entries, paths relative to anc */
-};
 
 struct files_run {
 	struct mm_ctx *ctx;
@@ -73,24 +64,6 @@ static char *dir_of(const char *rel)
 	const char *slash = strrchr(rel, '/');
 
 	return slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup("");
-}
-
-static const char *base_of(const char *rel)
-{
-	const char *slash = strrchr(rel, '/');
-
-	return slash ? slash + 1 : rel;
-}
-
-/* "/" + anc + "/" + path, for messages. */
-static void full_path(struct buf *out, const char *anc, const char *path)
-{
-	buf_reset(out);
-	buf_putc(out, '/');
-	buf_addstr(out, anc);
-	if (*anc && *path)
-		buf_putc(out, '/');
-	buf_addstr(out, path);
 }
 
 static int stat_cb(void *arg, uint32_t index, int err,
@@ -162,7 +135,7 @@ static int planned_before(const struct files_run *r, const struct fpath *p,
 		for (j = 0; j < o->list.n && !found; j++) {
 			if (o->list.v[j].kind != 'd')
 				continue;
-			full_path(&q, o->anc, o->list.v[j].path);
+			files_full_path(&q, o->anc, o->list.v[j].path);
 			found = !strcmp(q.data + 1, rel);
 		}
 	buf_release(&q);
@@ -182,7 +155,7 @@ static int anc_stat_cb(void *arg, uint32_t index, int err,
 		return 0;
 	memset(&e, 0, sizeof e);
 	e.path = rel;
-	e.name = base_of(rel);
+	e.name = files_base_of(rel);
 	e.kind = 'd';
 	e.has_stat = 1;
 	if (err || !S_ISDIR(st->mode)) {
@@ -271,7 +244,7 @@ static int plan_path(struct files_run *r, struct fpath *p)
 	} else if (rc >= 0) {
 		/* One file or symlink: the parent's own entries give its
 		 * stat and link target. */
-		c.only = base_of(p->rel);
+		c.only = files_base_of(p->rel);
 		rc = remote_list(r->ep, parent, LIST_STAT, 1, collect_cb, &c);
 	}
 	if (rc > 0) {
@@ -282,194 +255,6 @@ static int plan_path(struct files_run *r, struct fpath *p)
 	buf_release(&c.path);
 	free(parent);
 	return rc < 0 ? -1 : 0;
-}
-
-/* Every owner of every entry has a counterpart here.  Returns the number
- * of entries whose owner is missing (each named, up to ten). */
-static size_t check_owners(struct files_run *r)
-{
-	struct buf why = BUF_INIT, q = BUF_INIT;
-	size_t i, j, bad = 0;
-
-	for (i = 0; i < r->n; i++) {
-		struct fpath *p = &r->v[i];
-
-		for (j = 0; j < p->list.n; j++) {
-			const struct ts_entry *e = &p->list.v[j];
-			uint32_t u, g;
-
-			buf_reset(&why);
-			if (owner_map_ids(&r->owners, e->st.uid, e->st.gid, &u,
-					  &g, &why) == 0)
-				continue;
-			full_path(&q, p->anc, e->path);
-			if (bad++ < 10)
-				log_error("%s: %s", q.data, why.data);
-			out_event("owner_missing",
-				  json_pack("{s:s, s:s}", "path", q.data,
-					    "why", why.data));
-		}
-	}
-	buf_release(&why);
-	buf_release(&q);
-	return bad;
-}
-
-/* Resolves a link target against the link's directory, lexically ("." and
- * ".." removed; ".." stops at "/"), into an absolute path. */
-static void resolve_target(const char *link_abs, const char *target,
-			   struct buf *out)
-{
-	struct buf tmp = BUF_INIT;
-	const char *p, *seg;
-
-	if (*target == '/') {
-		buf_addstr(&tmp, target);
-	} else {
-		const char *slash = strrchr(link_abs, '/');
-		buf_add(&tmp, link_abs, (size_t)(slash - link_abs));
-		buf_putc(&tmp, '/');
-		buf_addstr(&tmp, target);
-	}
-	buf_reset(out);
-	for (p = buf_cstr(&tmp); *p;) {
-		size_t n;
-
-		while (*p == '/')
-			p++;
-		seg = p;
-		n = strcspn(seg, "/");
-		p += n;
-		if (n == 0 || (n == 1 && seg[0] == '.'))
-			continue;
-		if (n == 2 && seg[0] == '.' && seg[1] == '.') {
-			char *last = out->len ? strrchr(out->data, '/') : NULL;
-			if (last) {
-				out->len = (size_t)(last - out->data);
-				out->data[out->len] = '\0';
-			}
-			continue;
-		}
-		buf_putc(out, '/');
-		buf_add(out, seg, n);
-	}
-	if (!out->len)
-		buf_putc(out, '/');
-	buf_release(&tmp);
-}
-
-/* The entry at absolute path `abs` among everything listed, or NULL;
- * *inside says whether abs lies in one of the copied PATHs. */
-static const struct ts_entry *find_listed(const struct files_run *r,
-					  const char *abs, int *inside)
-{
-	struct buf q = BUF_INIT;
-	const struct ts_entry *found = NULL;
-	size_t i, j;
-
-	*inside = 0;
-	for (i = 0; i < r->n && !found; i++) {
-		const struct fpath *p = &r->v[i];
-		size_t rl = strlen(p->rel);
-
-		if (!p->present || strncmp(abs + 1, p->rel, rl) ||
-		    (abs[1 + rl] != '/' && abs[1 + rl] != '\0'))
-			continue;
-		*inside = 1;
-		for (j = 0; j < p->list.n; j++) {
-			full_path(&q, p->anc, p->list.v[j].path);
-			if (!strcmp(q.data, abs)) {
-				found = &p->list.v[j];
-				break;
-			}
-		}
-	}
-	buf_release(&q);
-	return found;
-}
-
-static int exists_cb(void *arg, uint32_t index, int err,
-		     const struct mm_stat *st)
-{
-	(void)index;
-	(void)st;
-	*(int *)arg = err;
-	return 0;
-}
-
-/* Reports symlinks that point outside the copied PATHs (copied as they
- * are, never followed) and links whose target does not exist.  Returns 0
- * or -1 when the connection failed. */
-static int check_links(struct files_run *r)
-{
-	struct buf abs = BUF_INIT, res = BUF_INIT, q = BUF_INIT,
-		   qt = BUF_INIT;
-	size_t i, j;
-	int rc = 0;
-
-	for (i = 0; i < r->n && rc == 0; i++) {
-		struct fpath *p = &r->v[i];
-
-		for (j = 0; j < p->list.n && rc == 0; j++) {
-			const struct ts_entry *e = &p->list.v[j], *t;
-			const char *problem = NULL;
-			int inside = 0, hops = 0, err = 0;
-
-			if (e->kind != 'l')
-				continue;
-			full_path(&abs, p->anc, e->path);
-			resolve_target(abs.data, e->target, &res);
-			/* Follow links inside the copied trees, as the
-			 * kernel would, up to its own limit. */
-			while ((t = find_listed(r, res.data, &inside)) &&
-			       t->kind == 'l' && ++hops < 40) {
-				struct buf next = BUF_INIT;
-				resolve_target(res.data, t->target, &next);
-				buf_reset(&res);
-				buf_addstr(&res, next.data);
-				buf_release(&next);
-			}
-			if (inside && (!t || hops >= 40)) {
-				problem = "dangling";	/* or a loop */
-			} else if (!inside) {
-				char *path = xstrdup(res.data + 1);
-				char *paths[1] = { path };
-
-				if (*path && mm_relpath_valid(path, strlen(path)))
-					rc = remote_stat(r->ep, paths, 1,
-							 exists_cb, &err);
-				free(path);
-				problem = err == ENOENT ? "outside, dangling"
-							: "outside";
-			}
-			if (!problem)
-				continue;
-			r->warnings++;
-			buf_reset(&q);
-			buf_reset(&qt);
-			mm_quote(&q, abs.data);
-			mm_quote(&qt, e->target);
-			if (!strcmp(problem, "dangling"))
-				log_warn("%s -> %s: dangling link (its target "
-					 "does not exist on the old server); "
-					 "copied as it is", q.data, qt.data);
-			else
-				log_warn("%s -> %s: points outside the copied "
-					 "files%s; copied as a symlink, its "
-					 "target is not copied", q.data,
-					 qt.data, err == ENOENT ?
-					 " and its target does not exist" : "");
-			out_event("link", json_pack("{s:s, s:s, s:s, s:b}",
-				  "path", abs.data, "target", e->target,
-				  "problem", problem, "dangling",
-				  strstr(problem, "dangling") != NULL));
-		}
-	}
-	buf_release(&abs);
-	buf_release(&res);
-	buf_release(&q);
-	buf_release(&qt);
-	return rc;
 }
 
 static const char *shown_action(const char *action, int dry)
@@ -500,7 +285,7 @@ static void on_note(void *arg, const char *action, const struct ts_entry *e,
 	const char *shown = shown_action(action, r->ctx->dry_run);
 	json_t *ev;
 
-	full_path(&p, r->cur_anc, e->path);
+	files_full_path(&p, r->cur_anc, e->path);
 	mm_quote(&q, p.data);
 	if (strcmp(action, "same") || log_verbosity() >= 0)
 		log_out("%-8s %s%s\n", shown, q.data,
@@ -536,7 +321,7 @@ static void remove_stale_temps(struct files_run *r, struct fpath *p,
 
 	if (r->ctx->dry_run)
 		return;
-	full_path(&shown, p->anc, "");
+	files_full_path(&shown, p->anc, "");
 	fs_remove_stale_temps(anc_fd, shown.data);
 	buf_release(&shown);
 }
@@ -562,7 +347,7 @@ static int sync_all(struct files_run *r)
 				  strerror(e));
 			return MM_EDEST;
 		}
-		full_path(&name, p->anc, "");
+		files_full_path(&name, p->anc, "");
 		remove_stale_temps(r, p, fd);
 		memset(&ts, 0, sizeof ts);
 		ts.ep = r->ep;
@@ -584,57 +369,6 @@ static int sync_all(struct files_run *r)
 			return rc;
 	}
 	return worst;
-}
-
-/* Runs the libcrypto checks on what the copied PATHs hold now. */
-static int run_checks(struct files_run *r, struct certcheck *cc)
-{
-	const char *dkim = NULL, *conf = NULL, *map = NULL;
-	struct buf b1 = BUF_INIT, b2 = BUF_INIT, b3 = BUF_INIT;
-	size_t i;
-	int rootfd, e;
-
-	e = fs_open_base(r->root, "", 0, &rootfd);
-	if (e) {
-		log_error("%s: %s", r->root, strerror(e));
-		return MM_EDEST;
-	}
-	certcheck_init(cc, rootfd);
-	for (i = 0; i < r->n; i++) {
-		struct fpath *p = &r->v[i];
-		const char *base = base_of(p->rel);
-		int fd;
-
-		if (!p->present)
-			continue;
-		if (p->is_dir && !strcmp(base, "dkim")) {
-			buf_printf(&b1, "/%s", p->rel);
-			dkim = b1.data;
-		} else if (!p->is_dir && !strcmp(base, "dkim_signing.conf")) {
-			buf_printf(&b2, "/%s", p->rel);
-			conf = b2.data;
-		} else if (!p->is_dir && !strcmp(base, "dkim_selectors.map")) {
-			buf_printf(&b3, "/%s", p->rel);
-			map = b3.data;
-		} else if (p->is_dir) {
-			struct buf live = BUF_INIT;
-
-			buf_printf(&live, "%s/live", p->rel);
-			if (fs_open_in_root(rootfd, live.data, O_DIRECTORY,
-					    &fd) == 0) {
-				close(fd);
-				certcheck_letsencrypt(cc, p->rel);
-			}
-			buf_release(&live);
-		}
-	}
-	if (dkim || conf || map)
-		certcheck_dkim(cc, dkim, conf, map);
-	close(rootfd);
-	buf_release(&b1);
-	buf_release(&b2);
-	buf_release(&b3);
-	return MM_OK;
 }
 
 /* Takes PATH operands (absolute), or the defaults. */
@@ -788,7 +522,7 @@ int cmd_files(struct mm_ctx *ctx, int argc, char **argv)
 			goto lost;
 	}
 	/* 2. Every owner exists here, or nothing is written. */
-	bad = check_owners(&r);
+	bad = files_check_owners(r.v, r.n, &r.owners);
 	if (bad) {
 		log_error("%zu entries have owners missing on this server; "
 			  "nothing was written (create the users and groups, "
@@ -798,7 +532,7 @@ int cmd_files(struct mm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	/* 3. Symlinks are copied as symlinks, never followed. */
-	if (check_links(&r) < 0)
+	if (files_check_links(r.ep, r.v, r.n, &r.warnings) < 0)
 		goto lost;
 	/* 4. The copy. */
 	rc = sync_all(&r);
@@ -810,7 +544,7 @@ int cmd_files(struct mm_ctx *ctx, int argc, char **argv)
 			 "real copy");
 	} else {
 		log_out("\n");
-		if (run_checks(&r, &cc) == MM_OK)
+		if (files_check_copied(r.root, r.v, r.n, &cc) == MM_OK)
 			checked = 1;
 		if (cc.failed)
 			rc = MM_EDIFF;
