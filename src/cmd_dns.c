@@ -24,6 +24,7 @@
 
 #include "dkim.h"
 #include "dns.h"
+#include "dns_check.h"
 #include "endpoint.h"
 #include "log.h"
 #include "mail_domains.h"
@@ -202,349 +203,6 @@ static int discover_old_addrs(const struct mm_ctx *ctx, struct namelist *out)
 	buf_release(&e);
 	ep_close(ep);
 	return rc;
-}
-
-/* ---- one domain ---- */
-
-struct mx_addr {
-	char *addr;
-	uint32_t ttl;
-	const char *where;	/* "new", "old", "other" */
-};
-
-struct mx_host {
-	char *host;
-	uint16_t pref;
-	uint32_t ttl;
-	struct mx_addr *addrs;
-	size_t naddrs;
-	char *error;
-};
-
-struct dkim_check {
-	char *selector;
-	const char *status;	/* match, mismatch, missing, no-key, error */
-	char *detail;
-};
-
-struct domain_check {
-	char *name;
-	struct mx_host *mx;
-	size_t nmx;
-	char *error;		/* the MX lookup failed */
-	int no_mx;		/* NOERROR without MX: mail goes to A/AAAA */
-	uint32_t ttl;		/* highest authoritative TTL among the MX
-				 * records and their hosts' addresses */
-	int authoritative;	/* the MX answer was */
-	int has_old, all_primary_new;
-	int switched;
-	struct dkim_check *dkim;
-	size_t ndkim;
-};
-
-struct dns_run {
-	const struct mm_ctx *ctx;
-	struct dns_opts *o;
-	struct dns_resolver system;	/* or --server */
-	int system_ok;
-	struct namelist old_addrs, new_addrs;
-};
-
-static void domain_check_release(struct domain_check *d)
-{
-	size_t i, j;
-
-	for (i = 0; i < d->nmx; i++) {
-		for (j = 0; j < d->mx[i].naddrs; j++)
-			free(d->mx[i].addrs[j].addr);
-		free(d->mx[i].addrs);
-		free(d->mx[i].host);
-		free(d->mx[i].error);
-	}
-	free(d->mx);
-	for (i = 0; i < d->ndkim; i++) {
-		free(d->dkim[i].selector);
-		free(d->dkim[i].detail);
-	}
-	free(d->dkim);
-	free(d->error);
-	free(d->name);
-	memset(d, 0, sizeof *d);
-}
-
-/*
- * The authoritative servers of `domain`'s zone (NS records through the
- * system's resolver, walking up to the zone apex), as a resolver that asks
- * them without recursion: TTLs from there are the zone's own, not a
- * cache's countdown.  Returns 0, or -1 when they cannot be found.
- */
-static int authoritative_resolver(struct dns_run *run, const char *domain,
-				  struct dns_resolver *out)
-{
-	struct dns_answer ns, ad;
-	struct namelist addrs = { NULL, 0, 0 };
-	const char *zone = domain, *why;
-	size_t i, k;
-	int t, rc = -1;
-
-	for (;;) {
-		if (dns_query(&run->system, zone, DNS_NS, &ns, &why) < 0)
-			return -1;
-		if (ns.rcode == 0 && ns.n)
-			break;
-		dns_answer_release(&ns);
-		zone = strchr(zone, '.');
-		if (!zone || !strchr(zone + 1, '.'))
-			return -1;
-		zone++;
-	}
-	for (i = 0; i < ns.n; i++) {
-		for (t = 0; t < 2; t++) {
-			if (dns_query(&run->system, ns.rr[i].data,
-				      t ? DNS_AAAA : DNS_A, &ad, &why) < 0)
-				continue;
-			for (k = 0; k < ad.n; k++)
-				if (!namelist_has(&addrs, ad.rr[k].data))
-					namelist_add(&addrs, ad.rr[k].data);
-			dns_answer_release(&ad);
-		}
-	}
-	dns_answer_release(&ns);
-	if (addrs.n)
-		rc = dns_resolver_init_addrs(out, addrs.v, addrs.n);
-	namelist_release(&addrs);
-	return rc;
-}
-
-static const char *where_is(const struct dns_run *run, const char *addr)
-{
-	if (namelist_has(&run->new_addrs, addr))
-		return "new";
-	if (namelist_has(&run->old_addrs, addr))
-		return "old";
-	return "other";
-}
-
-/* A/AAAA of one MX host: asked of `res`, then of the system resolver when
- * `res` does not know the name (an MX host outside the zone). */
-static void resolve_mx_host(struct dns_run *run, struct dns_resolver *res,
-			    struct domain_check *d, struct mx_host *h)
-{
-	struct dns_answer a;
-	const char *why;
-	int t, asked_any = 0;
-	size_t k;
-
-	for (t = 0; t < 2; t++) {
-		enum dns_type type = t ? DNS_AAAA : DNS_A;
-		int r = dns_query(res, h->host, type, &a, &why);
-
-		if ((r < 0 || a.rcode == 5 ||
-		     (!a.authoritative && !a.n)) && res != &run->system &&
-		    run->system_ok) {
-			if (r == 0)
-				dns_answer_release(&a);
-			r = dns_query(&run->system, h->host, type, &a, &why);
-		}
-		if (r < 0) {
-			if (!h->error)
-				h->error = xstrdup(why);
-			continue;
-		}
-		asked_any = 1;
-		for (k = 0; k < a.n; k++) {
-			struct mx_addr *m;
-
-			h->addrs = xrealloc(h->addrs, (h->naddrs + 1) *
-					    sizeof *h->addrs);
-			m = &h->addrs[h->naddrs++];
-			m->addr = xstrdup(a.rr[k].data);
-			m->ttl = a.rr[k].ttl;
-			m->where = where_is(run, m->addr);
-			/* A cache's countdown (an MX host outside the zone,
-			 * asked of the system's resolver) is no TTL to
-			 * advise on. */
-			if (a.authoritative && m->ttl > d->ttl)
-				d->ttl = m->ttl;
-		}
-		dns_answer_release(&a);
-	}
-	if (asked_any && !h->naddrs && !h->error)
-		h->error = xstrdup("no A or AAAA record");
-}
-
-static int mx_cmp(const void *a, const void *b)
-{
-	const struct mx_host *x = a, *y = b;
-
-	if (x->pref != y->pref)
-		return x->pref < y->pref ? -1 : 1;
-	return strcmp(x->host, y->host);
-}
-
-/*
- * Looks up the MX records of d->name and the addresses of their hosts,
- * and decides whether the domain has switched: every address of the most
- * preferred MX hosts is the new server's and no MX host has an old
- * address (a backup MX elsewhere does not block the switch).
- */
-static void check_mx(struct dns_run *run, struct dns_resolver *res,
-		     struct domain_check *d)
-{
-	struct dns_answer a;
-	const char *why;
-	size_t i, j;
-	uint16_t best = 0xffff;
-
-	d->authoritative = 1;
-	if (dns_query(res, d->name, DNS_MX, &a, &why) < 0) {
-		d->error = xstrdup(why);
-		return;
-	}
-	if (a.rcode != 0) {
-		d->error = xstrdup(dns_rcode_name(a.rcode));
-		dns_answer_release(&a);
-		return;
-	}
-	d->authoritative = a.authoritative;
-	if (!a.n) {
-		/* No MX: mail goes to the domain's own address. */
-		d->no_mx = 1;
-		d->mx = xcalloc(1, sizeof *d->mx);
-		d->nmx = 1;
-		d->mx[0].host = xstrdup(d->name);
-	} else {
-		d->mx = xcalloc(a.n, sizeof *d->mx);
-		for (i = 0; i < a.n; i++) {
-			d->mx[i].host = xstrdup(a.rr[i].data);
-			d->mx[i].pref = a.rr[i].pref;
-			d->mx[i].ttl = a.rr[i].ttl;
-			if (a.rr[i].ttl > d->ttl)
-				d->ttl = a.rr[i].ttl;
-		}
-		d->nmx = a.n;
-		qsort(d->mx, d->nmx, sizeof *d->mx, mx_cmp);
-	}
-	dns_answer_release(&a);
-	for (i = 0; i < d->nmx; i++) {
-		resolve_mx_host(run, res, d, &d->mx[i]);
-		if (d->mx[i].naddrs && d->mx[i].pref < best)
-			best = d->mx[i].pref;
-	}
-	d->all_primary_new = best != 0xffff;
-	for (i = 0; i < d->nmx; i++) {
-		for (j = 0; j < d->mx[i].naddrs; j++) {
-			const char *w = d->mx[i].addrs[j].where;
-			if (!strcmp(w, "old"))
-				d->has_old = 1;
-			if (d->mx[i].pref == best && strcmp(w, "new"))
-				d->all_primary_new = 0;
-		}
-	}
-	d->switched = d->all_primary_new && !d->has_old;
-}
-
-/* ---- DKIM ---- */
-
-
-static void dkim_add(struct domain_check *d, const char *selector,
-		     const char *status, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void dkim_add(struct domain_check *d, const char *selector,
-		     const char *status, const char *fmt, ...)
-{
-	struct buf b = BUF_INIT;
-	struct dkim_check *c;
-	va_list ap;
-
-	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	d->dkim = xrealloc(d->dkim, (d->ndkim + 1) * sizeof *d->dkim);
-	c = &d->dkim[d->ndkim++];
-	c->selector = xstrdup(selector);
-	c->status = status;
-	c->detail = buf_detach(&b);
-}
-
-/* Compares the TXT record of one selector with its key file. */
-static void check_dkim_selector(struct dns_run *run, struct dns_resolver *res,
-				struct domain_check *d, const char *selector,
-				const char *template)
-{
-	struct buf name = BUF_INIT, keyfile = BUF_INIT, pub = BUF_INIT;
-	struct dns_answer a;
-	const char *why;
-	size_t i;
-	int ed25519 = 0, err, found = 0, matched = 0;
-
-	buf_printf(&name, "%s._domainkey.%s", selector, d->name);
-	dkim_key_path(run->ctx, template, d->name, selector, &keyfile);
-	err = dkim_key_public_half(buf_cstr(&keyfile), &pub, &ed25519);
-	if (err) {
-		dkim_add(d, selector, "no-key", "%s: %s", buf_cstr(&keyfile),
-			 err == EINVAL ? "not a private key mailmove can read"
-			 : mm_strerror(err));
-		goto out;
-	}
-	if (dns_query(res, buf_cstr(&name), DNS_TXT, &a, &why) < 0) {
-		dkim_add(d, selector, "error", "%s: %s", buf_cstr(&name), why);
-		goto out;
-	}
-	for (i = 0; i < a.n && !matched; i++) {
-		int m = dkim_record_matches(a.rr[i].data, &pub, ed25519);
-
-		if (m >= 0)
-			found = 1;
-		if (m > 0)
-			matched = 1;
-	}
-	if (matched)
-		dkim_add(d, selector, "match", "%s publishes the key of %s",
-			 buf_cstr(&name), buf_cstr(&keyfile));
-	else if (found)
-		dkim_add(d, selector, "mismatch", "%s does not publish the "
-			 "public half of %s", buf_cstr(&name),
-			 buf_cstr(&keyfile));
-	else
-		dkim_add(d, selector, "missing", "no DKIM TXT record at %s (%s)",
-			 buf_cstr(&name), dns_rcode_name(a.rcode));
-	dns_answer_release(&a);
-out:
-	buf_release(&name);
-	buf_release(&keyfile);
-	buf_release(&pub);
-}
-
-/* Every selector of d->name in the destination's selector map. */
-static void check_dkim(struct dns_run *run, struct dns_resolver *res,
-		       struct domain_check *d, const char *map_text,
-		       const char *template)
-{
-	char *copy = xstrdup(map_text), *line, *save = NULL;
-
-	for (line = strtok_r(copy, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *p = conf_trim(line), *dom, *sel, *s2 = NULL;
-
-		if (!*p || *p == '#')
-			continue;
-		dom = strtok_r(p, " \t", &s2);
-		sel = strtok_r(NULL, " \t", &s2);
-		if (!dom || !sel || strcasecmp(dom, d->name))
-			continue;
-		if (!dns_name_ok(sel)) {
-			struct buf q = BUF_INIT;
-			mm_quote(&q, sel);
-			dkim_add(d, buf_cstr(&q), "error",
-				 "selector is not a valid name");
-			buf_release(&q);
-			continue;
-		}
-		check_dkim_selector(run, res, d, sel, template);
-	}
-	free(copy);
 }
 
 /* ---- reporting ---- */
@@ -730,7 +388,7 @@ static struct dns_resolver *resolver_for(struct dns_run *run,
 					 struct dns_resolver *tmp, int *own)
 {
 	*own = 0;
-	if (!run->o->server && authoritative_resolver(run, domain, tmp) == 0) {
+	if (!run->o->server && dns_authoritative_resolver(run, domain, tmp) == 0) {
 		log_verbose("dns: %s: asking %s", domain, tmp->desc);
 		*own = 1;
 		return tmp;
@@ -784,7 +442,7 @@ static int wait_switched(struct dns_run *run, struct namelist *domains,
 			memset(&d, 0, sizeof d);
 			d.name = xstrdup(domains->v[i]);
 			res = resolver_for(run, d.name, &tmp, &own);
-			check_mx(run, res, &d);
+			dns_check_mx(run, res, &d);
 			if (own)
 				dns_resolver_release(&tmp);
 			if (d.switched) {
@@ -917,9 +575,9 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 		memset(&d, 0, sizeof d);
 		d.name = xstrdup(domains.v[k]);
 		r = resolver_for(&run, d.name, &tmp, &own);
-		check_mx(&run, r, &d);
+		dns_check_mx(&run, r, &d);
 		if (have_map)
-			check_dkim(&run, r, &d, buf_cstr(&map), template);
+			dns_check_dkim(&run, r, &d, buf_cstr(&map), template);
 		if (own)
 			dns_resolver_release(&tmp);
 		problems += report_domain(&run, &st, &d, all);
