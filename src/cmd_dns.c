@@ -283,11 +283,11 @@ static void ttl_advice(struct dns_run *run, struct switch_state *st,
 		json_object_set_new(j, "safe_at", json_integer(safe_at));
 }
 
-static const char *where_text(const char *w)
+static const char *where_text(enum mx_where w)
 {
-	if (!strcmp(w, "new"))
+	if (w == MX_NEW)
 		return "the new server";
-	if (!strcmp(w, "old"))
+	if (w == MX_OLD)
 		return "the old server";
 	return "neither server";
 }
@@ -326,7 +326,7 @@ static int report_domain(struct dns_run *run, struct switch_state *st,
 			json_array_append_new(ja, json_pack("{s:s,s:i,s:s}",
 				"address", h->addrs[k].addr,
 				"ttl", (json_int_t)h->addrs[k].ttl,
-				"server", h->addrs[k].where));
+				"server", mx_where_name(h->addrs[k].where)));
 		}
 		if (h->error)
 			log_out("    %s\n", h->error);
@@ -363,15 +363,16 @@ static int report_domain(struct dns_run *run, struct switch_state *st,
 	}
 	for (i = 0; i < d->ndkim; i++) {
 		struct dkim_check *c = &d->dkim[i];
-		log_out("  DKIM %s: %s: %s\n", c->selector, c->status,
-			c->detail);
-		if (strcmp(c->status, "match")) {
+		log_out("  DKIM %s: %s: %s\n", c->selector,
+			dkim_status_name(c->status), c->detail);
+		if (c->status != DKIM_MATCH) {
 			log_warn("%s: DKIM selector %s: %s", d->name,
 				 c->selector, c->detail);
 			problem = 1;
 		}
 		json_array_append_new(jd, json_pack("{s:s,s:s,s:s}",
-			"selector", c->selector, "status", c->status,
+			"selector", c->selector,
+			"status", dkim_status_name(c->status),
 			"detail", c->detail));
 	}
 	json_object_set_new(j, "dkim", jd);
@@ -472,6 +473,63 @@ static int wait_switched(struct dns_run *run, struct namelist *domains,
 	return rc;
 }
 
+/* The domains: the arguments, --domains-from, else the destination's
+ * mailserver database, else the old server's.  MM_OK or an exit code. */
+static int take_domains(const struct mm_ctx *ctx, const struct dns_opts *o,
+			int argc, char **argv, int first,
+			struct namelist *domains)
+{
+	int i, rc;
+
+	for (i = first; i < argc; i++)
+		if (mail_domain_add(domains, argv[i], "argument") < 0)
+			return MM_EUSAGE;
+	if (o->domains_from && mail_domains_from_file(o->domains_from, domains))
+		return MM_EUSAGE;
+	if (!domains->n && !o->domains_from) {
+		rc = mail_domains_from_destination(ctx, domains);
+		if (rc < 0)
+			return MM_EUSAGE;
+		if (rc > 0) {
+			rc = mail_domains_from_old(ctx, domains);
+			if (rc)
+				return rc;
+		}
+	}
+	if (!domains->n) {
+		log_error("dns: no domains to check");
+		return MM_EUSAGE;
+	}
+	return MM_OK;
+}
+
+/* Whose addresses are whose: --new-ip/--old-ip, else this machine's and
+ * the old server's own.  MM_OK or an exit code. */
+static int whose_addresses(struct dns_run *run)
+{
+	const struct dns_opts *o = run->o;
+	size_t k;
+	int rc;
+
+	for (k = 0; k < o->new_ips.n; k++)
+		namelist_add(&run->new_addrs, o->new_ips.v[k]);
+	if (!run->new_addrs.n)
+		discover_new_addrs(&run->new_addrs);
+	for (k = 0; k < o->old_ips.n; k++)
+		namelist_add(&run->old_addrs, o->old_ips.v[k]);
+	if (!run->old_addrs.n && run->ctx->from) {
+		rc = discover_old_addrs(run->ctx, &run->old_addrs);
+		if (rc)
+			return rc;
+	}
+	for (k = 0; k < run->old_addrs.n; k++)
+		if (namelist_has(&run->new_addrs, run->old_addrs.v[k]))
+			log_warn("dns: %s is both the old and the new server's "
+				 "address; it counts as the new one",
+				 run->old_addrs.v[k]);
+	return MM_OK;
+}
+
 int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 {
 	struct dns_opts o;
@@ -480,7 +538,7 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 	struct switch_state st;
 	struct buf map = BUF_INIT, path = BUF_INIT;
 	char *template = NULL;
-	int first, rc, i, problems = 0, *switched = NULL, have_map;
+	int first, rc, problems = 0, *switched = NULL, have_map;
 	size_t k;
 	json_t *all, *res;
 
@@ -501,51 +559,12 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 	}
 	run.ctx = ctx;
 	run.o = &o;
-	for (i = first; i < argc; i++)
-		if (mail_domain_add(&domains, argv[i], "argument") < 0) {
-			rc = MM_EUSAGE;
-			goto out;
-		}
-	if (o.domains_from && mail_domains_from_file(o.domains_from, &domains)) {
-		rc = MM_EUSAGE;
+	rc = take_domains(ctx, &o, argc, argv, first, &domains);
+	if (rc)
 		goto out;
-	}
-	if (!domains.n && !o.domains_from) {
-		int drc = mail_domains_from_destination(ctx, &domains);
-		if (drc < 0) {
-			rc = MM_EUSAGE;
-			goto out;
-		}
-		if (drc > 0) {
-			rc = mail_domains_from_old(ctx, &domains);
-			if (rc)
-				goto out;
-		}
-	}
-	if (!domains.n) {
-		log_error("dns: no domains to check");
-		rc = MM_EUSAGE;
+	rc = whose_addresses(&run);
+	if (rc)
 		goto out;
-	}
-
-	/* Whose addresses are whose. */
-	for (k = 0; k < o.new_ips.n; k++)
-		namelist_add(&run.new_addrs, o.new_ips.v[k]);
-	if (!run.new_addrs.n)
-		discover_new_addrs(&run.new_addrs);
-	for (k = 0; k < o.old_ips.n; k++)
-		namelist_add(&run.old_addrs, o.old_ips.v[k]);
-	if (!run.old_addrs.n && ctx->from) {
-		rc = discover_old_addrs(ctx, &run.old_addrs);
-		if (rc)
-			goto out;
-	}
-	for (k = 0; k < run.old_addrs.n; k++)
-		if (namelist_has(&run.new_addrs, run.old_addrs.v[k]))
-			log_warn("dns: %s is both the old and the new server's "
-				 "address; it counts as the new one",
-				 run.old_addrs.v[k]);
-
 	if (dns_resolver_init(&run.system, o.server) < 0) {
 		rc = o.server ? MM_EUSAGE : MM_EDEST;
 		goto out;

@@ -76,13 +76,31 @@ int dns_authoritative_resolver(struct dns_run *run, const char *domain,
 	return rc;
 }
 
-static const char *where_is(const struct dns_run *run, const char *addr)
+const char *mx_where_name(enum mx_where w)
+{
+	return w == MX_NEW ? "new" : w == MX_OLD ? "old" : "other";
+}
+
+const char *dkim_status_name(enum dkim_status s)
+{
+	static const char *const names[] = {
+		[DKIM_MATCH] = "match",
+		[DKIM_MISMATCH] = "mismatch",
+		[DKIM_MISSING] = "missing",
+		[DKIM_NO_KEY] = "no-key",
+		[DKIM_ERROR] = "error",
+	};
+
+	return (unsigned)s < sizeof names / sizeof *names ? names[s] : "error";
+}
+
+static enum mx_where where_is(const struct dns_run *run, const char *addr)
 {
 	if (namelist_has(&run->new_addrs, addr))
-		return "new";
+		return MX_NEW;
 	if (namelist_has(&run->old_addrs, addr))
-		return "old";
-	return "other";
+		return MX_OLD;
+	return MX_OTHER;
 }
 
 /* A/AAAA of one MX host: asked of `res`, then of the system resolver when
@@ -188,10 +206,10 @@ void dns_check_mx(struct dns_run *run, struct dns_resolver *res,
 	d->all_primary_new = best != 0xffff;
 	for (i = 0; i < d->nmx; i++) {
 		for (j = 0; j < d->mx[i].naddrs; j++) {
-			const char *w = d->mx[i].addrs[j].where;
-			if (!strcmp(w, "old"))
+			enum mx_where w = d->mx[i].addrs[j].where;
+			if (w == MX_OLD)
 				d->has_old = 1;
-			if (d->mx[i].pref == best && strcmp(w, "new"))
+			if (d->mx[i].pref == best && w != MX_NEW)
 				d->all_primary_new = 0;
 		}
 	}
@@ -201,11 +219,11 @@ void dns_check_mx(struct dns_run *run, struct dns_resolver *res,
 /* ---- DKIM ---- */
 
 static void dkim_add(struct domain_check *d, const char *selector,
-		     const char *status, const char *fmt, ...)
+		     enum dkim_status status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 static void dkim_add(struct domain_check *d, const char *selector,
-		     const char *status, const char *fmt, ...)
+		     enum dkim_status status, const char *fmt, ...)
 {
 	struct buf b = BUF_INIT;
 	struct dkim_check *c;
@@ -236,13 +254,14 @@ static void check_dkim_selector(struct dns_run *run, struct dns_resolver *res,
 	dkim_key_path(run->ctx, template, d->name, selector, &keyfile);
 	err = dkim_key_public_half(buf_cstr(&keyfile), &pub, &ed25519);
 	if (err) {
-		dkim_add(d, selector, "no-key", "%s: %s", buf_cstr(&keyfile),
+		dkim_add(d, selector, DKIM_NO_KEY, "%s: %s", buf_cstr(&keyfile),
 			 err == EINVAL ? "not a private key mailmove can read"
 			 : mm_strerror(err));
 		goto out;
 	}
 	if (dns_query(res, buf_cstr(&name), DNS_TXT, &a, &why) < 0) {
-		dkim_add(d, selector, "error", "%s: %s", buf_cstr(&name), why);
+		dkim_add(d, selector, DKIM_ERROR, "%s: %s", buf_cstr(&name),
+			 why);
 		goto out;
 	}
 	for (i = 0; i < a.n && !matched; i++) {
@@ -254,14 +273,15 @@ static void check_dkim_selector(struct dns_run *run, struct dns_resolver *res,
 			matched = 1;
 	}
 	if (matched)
-		dkim_add(d, selector, "match", "%s publishes the key of %s",
+		dkim_add(d, selector, DKIM_MATCH, "%s publishes the key of %s",
 			 buf_cstr(&name), buf_cstr(&keyfile));
 	else if (found)
-		dkim_add(d, selector, "mismatch", "%s does not publish the "
+		dkim_add(d, selector, DKIM_MISMATCH, "%s does not publish the "
 			 "public half of %s", buf_cstr(&name),
 			 buf_cstr(&keyfile));
 	else
-		dkim_add(d, selector, "missing", "no DKIM TXT record at %s (%s)",
+		dkim_add(d, selector, DKIM_MISSING,
+			 "no DKIM TXT record at %s (%s)",
 			 buf_cstr(&name), dns_rcode_name(a.rcode));
 	dns_answer_release(&a);
 out:
@@ -289,7 +309,7 @@ void dns_check_dkim(struct dns_run *run, struct dns_resolver *res,
 		if (!dns_name_ok(sel)) {
 			struct buf q = BUF_INIT;
 			mm_quote(&q, sel);
-			dkim_add(d, buf_cstr(&q), "error",
+			dkim_add(d, buf_cstr(&q), DKIM_ERROR,
 				 "selector is not a valid name");
 			buf_release(&q);
 			continue;

@@ -17,10 +17,15 @@
 struct mm_ctx;
 struct dns_opts;
 
+/* Whose address an MX host's address is. */
+enum mx_where { MX_OTHER, MX_OLD, MX_NEW };
+/* "other", "old", "new": the JSON values. */
+const char *mx_where_name(enum mx_where w);
+
 struct mx_addr {
 	char *addr;
 	uint32_t ttl;
-	const char *where;	/* "new", "old", "other" */
+	enum mx_where where;
 };
 
 struct mx_host {
@@ -32,9 +37,20 @@ struct mx_host {
 	char *error;
 };
 
+/* What one DKIM selector's TXT record says about its key file. */
+enum dkim_status {
+	DKIM_MATCH,		/* publishes the key's public half */
+	DKIM_MISMATCH,		/* publishes another key */
+	DKIM_MISSING,		/* no DKIM record there */
+	DKIM_NO_KEY,		/* the key file is missing or unreadable */
+	DKIM_ERROR,		/* the lookup failed, or a bad selector */
+};
+/* "match", "mismatch", "missing", "no-key", "error". */
+const char *dkim_status_name(enum dkim_status s);
+
 struct dkim_check {
 	char *selector;
-	const char *status;	/* match, mismatch, missing, no-key, error */
+	enum dkim_status status;
 	char *detail;
 };
 
