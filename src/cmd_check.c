@@ -18,11 +18,16 @@
 #include "remote.h"
 #include "banned.h"
 
-static const char *const components[][2] = {
-	{ "postfix", "usr/sbin/postfix" },
-	{ "dovecot", "usr/sbin/dovecot" },
+/* A component is there when its program or its configuration is: the
+ * configuration alone is what a copied or mounted root often has, and what
+ * the later steps read (rspamd's redis.conf names the Redis to copy). */
+#define NALT 4
+static const char *const components[][1 + NALT] = {
+	{ "postfix", "usr/sbin/postfix", "etc/postfix/main.cf" },
+	{ "dovecot", "usr/sbin/dovecot", "etc/dovecot/dovecot.conf" },
 	{ "mariadb", "usr/sbin/mariadbd" },
-	{ "redis", "usr/bin/redis-server" },
+	{ "redis", "usr/bin/redis-server", "etc/redis/redis.conf",
+	  "etc/rspamd/local.d/redis.conf", "etc/rspamd/override.d/redis.conf" },
 	{ "rspamd", "usr/bin/rspamd" },
 	{ "roundcube", "usr/share/roundcube" },
 	{ "certbot", "etc/letsencrypt" },
@@ -51,6 +56,7 @@ static int tally_entry(void *arg, const struct rentry *e)
 
 struct present {
 	int have[NCOMP];
+	size_t comp[NCOMP * NALT];	/* asked path -> component */
 };
 
 static int present_cb(void *arg, uint32_t index, int err,
@@ -59,8 +65,30 @@ static int present_cb(void *arg, uint32_t index, int err,
 	struct present *p = arg;
 
 	(void)st;
-	p->have[index] = err == 0;
+	if (err == 0 && index < NCOMP * NALT)
+		p->have[p->comp[index]] = 1;
 	return 0;
+}
+
+/* The old server's name: its host name over ssh; for a directory, the
+ * root's /etc/hostname (read through the agent) and the directory. */
+static void old_name(struct endpoint *ep, struct buf *out)
+{
+	struct buf h = BUF_INIT;
+	size_t n;
+
+	if (!ep->local) {
+		buf_addstr(out, ep->info.hostname);
+		return;
+	}
+	if (remote_read_file(ep, "/etc/hostname", &h, 256, NULL) == 0 &&
+	    h.len) {
+		n = strcspn(buf_cstr(&h), " \t\r\n");
+		if (n)
+			buf_printf(out, "%.*s in ", (int)n, h.data);
+	}
+	buf_addstr(out, ep->desc);
+	buf_release(&h);
 }
 
 /* PRETTY_NAME of the destination root's os-release. */
@@ -106,8 +134,10 @@ static int local_free(const char *root, const char *rel, uint64_t *avail)
 
 int cmd_check(struct mm_ctx *ctx, int argc, char **argv)
 {
-	char *paths[NCOMP];
+	char *paths[NCOMP * NALT];
 	struct present old, dst;
+	struct buf name = BUF_INIT;
+	size_t npaths = 0, j;
 	struct tally t;
 	struct buf os = BUF_INIT, p = BUF_INIT;
 	struct endpoint *ep;
@@ -131,18 +161,23 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv)
 	rc = ep_open_ctx(ctx, &ep);
 	if (rc)
 		return rc;
-	for (i = 0; i < NCOMP; i++)
-		paths[i] = (char *)components[i][1];
 	memset(&old, 0, sizeof old);
 	memset(&dst, 0, sizeof dst);
-	if (remote_stat(ep, paths, NCOMP, present_cb, &old) < 0)
+	for (i = 0; i < NCOMP; i++)
+		for (j = 1; j <= NALT && components[i][j]; j++) {
+			old.comp[npaths] = i;
+			paths[npaths++] = (char *)components[i][j];
+		}
+	if (remote_stat(ep, paths, npaths, present_cb, &old) < 0)
 		goto lost;
-	for (i = 0; i < NCOMP; i++) {
-		struct stat st;
-		buf_reset(&p);
-		buf_printf(&p, "%s/%s", root, components[i][1]);
-		dst.have[i] = lstat(p.data, &st) == 0;
-	}
+	for (i = 0; i < NCOMP; i++)
+		for (j = 1; j <= NALT && components[i][j]; j++) {
+			struct stat st;
+			buf_reset(&p);
+			buf_printf(&p, "%s/%s", root, components[i][j]);
+			if (lstat(p.data, &st) == 0)
+				dst.have[i] = 1;
+		}
 	memset(&t, 0, sizeof t);
 	progress_start(&t.prog, "counting the old server's mail", 0, 0);
 	lrc = remote_list(ep, "var/vmail", LIST_STAT | LIST_RECURSE, 0,
@@ -151,8 +186,9 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv)
 	if (lrc < 0)
 		goto lost;
 	local_os(root, &os);
+	old_name(ep, &name);
 
-	log_out("old server  %s (%s), agent %s\n", ep->info.hostname,
+	log_out("old server  %s (%s), agent %s\n", buf_cstr(&name),
 		*ep->info.os ? ep->info.os : "unknown system",
 		ep->info.agent_version);
 	log_out("this server %s\n", os.len ? os.data : "unknown system");
@@ -186,7 +222,7 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv)
 		}
 	}
 	res = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:i}",
-			"old_host", ep->info.hostname, "old_os", ep->info.os,
+			"old_host", buf_cstr(&name), "old_os", ep->info.os,
 			"new_os", buf_cstr(&os), "components", jc,
 			"vmail_files", (json_int_t)t.files,
 			"vmail_bytes", (json_int_t)t.bytes,
@@ -197,12 +233,14 @@ int cmd_check(struct mm_ctx *ctx, int argc, char **argv)
 	json_object_set_new(res, "exit", json_integer(rc));
 	out_result(res);
 	ep_close(ep);
+	buf_release(&name);
 	buf_release(&os);
 	buf_release(&p);
 	return rc;
 lost:
 	rc = ep_exit_code(ep);
 	ep_close(ep);
+	buf_release(&name);
 	buf_release(&os);
 	buf_release(&p);
 	return rc;

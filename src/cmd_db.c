@@ -20,6 +20,7 @@
 #include "db_discover.h"
 #include "endpoint.h"
 #include "fwd.h"
+#include "lock.h"
 #include "log.h"
 #include "mailmove.h"
 #include "remote.h"
@@ -490,6 +491,8 @@ int cmd_db(struct mm_ctx *ctx, int argc, char **argv)
 			      &r.o, &first);
 	if (rc)
 		return rc < 0 ? MM_OK : rc;
+	if (!ctx->dry_run && (rc = mm_lock_command(ctx)))
+		return rc;
 	if (first < argc && !ctx->from)
 		ctx->from = argv[first++];
 	if (first < argc) {

@@ -27,6 +27,7 @@
 #include "endpoint.h"
 #include "files_check.h"
 #include "fsops.h"
+#include "lock.h"
 #include "log.h"
 #include "mailmove.h"
 #include "owners.h"
@@ -473,6 +474,8 @@ int cmd_files(struct mm_ctx *ctx, int argc, char **argv)
 	rc = mm_parse_options(ctx, argc, argv, NULL, NULL, NULL, NULL, &first);
 	if (rc)
 		return rc < 0 ? MM_OK : rc;
+	if (!ctx->dry_run && (rc = mm_lock_command(ctx)))
+		return rc;
 	if (first < argc && !ctx->from && argv[first][0] != '/')
 		ctx->from = argv[first++];
 	memset(&r, 0, sizeof r);

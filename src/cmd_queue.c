@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "endpoint.h"
+#include "ask.h"
 #include "fsops.h"
 #include "log.h"
 #include "mailmove.h"
@@ -472,23 +473,6 @@ static int queue_watch(struct pf_runner *pr, const struct queue_opts *o,
 	return rc;	/* MM_OK when interrupted: that is how it ends */
 }
 
-/* Asks on the terminal; 1 for yes. */
-static int confirm(const char *question)
-{
-	char answer[16];
-	FILE *tty = fopen("/dev/tty", "r+e");
-	int yes = 0;
-
-	if (!tty)
-		return -1;
-	fprintf(tty, "%s [y/N] ", question);
-	fflush(tty);
-	if (fgets(answer, sizeof answer, tty))
-		yes = answer[0] == 'y' || answer[0] == 'Y';
-	fclose(tty);
-	return yes;
-}
-
 /* --delete: exactly the named messages, after showing them. */
 static int queue_delete(struct pf_runner *pr, const struct queue_opts *o,
 			const struct mm_ctx *ctx, char **ids, int nids)
@@ -552,7 +536,7 @@ static int queue_delete(struct pf_runner *pr, const struct queue_opts *o,
 		goto out;
 	}
 	if (!o->yes) {
-		int yes = confirm(nids == 1 ? "Delete this message?"
+		int yes = mm_ask(nids == 1 ? "Delete this message?"
 				  : "Delete these messages?");
 		if (yes < 0) {
 			log_error("queue: --delete asks on a terminal; there "

@@ -19,6 +19,7 @@
 #include "endpoint.h"
 #include "fsops.h"
 #include "fwd.h"
+#include "lock.h"
 #include "log.h"
 #include "mailmove.h"
 #include "redis.h"
@@ -400,6 +401,8 @@ int cmd_redis(struct mm_ctx *ctx, int argc, char **argv)
 		rc = rc < 0 ? MM_OK : rc;
 		goto out;
 	}
+	if (!ctx->dry_run && (rc = mm_lock_command(ctx)))
+		goto out;
 	rc = take_args(ctx, &o, argc, argv, first, &sconf, &dconf, &spw, &dpw);
 	if (rc)
 		goto out;

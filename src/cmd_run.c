@@ -3,9 +3,15 @@
  * procedure: check, db (and Roundcube), redis, files, the hot sync, then the
  * cutover, which asks before the downtime.  Each step is this mailmove
  * binary run as a child, so it behaves exactly as when run by hand.  A
- * journal records the steps that finished, so a rerun after a failure or
- * an interruption starts at the first step not yet done (the hot sync is
- * always run again: it is cheap and catches up).
+ * journal records each step's outcome, start and duration, so a rerun
+ * after a failure or an interruption starts at the first step not yet done
+ * (the hot sync is always run again: it is cheap and catches up), and
+ * `run --status` says where a migration stands.
+ *
+ * The journal is text, one line per step that ran:
+ *     STEP done|failed START_EPOCH SECONDS EXIT
+ * rewritten whole and atomically after every step.  A line holding only a
+ * step name (the first format) means done.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,17 +19,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "child.h"
 #include "fsops.h"
+#include "lock.h"
 #include "log.h"
 #include "mailmove.h"
 #include "banned.h"
 
 enum {
 	OPT_YES = 3000, OPT_SKIP, OPT_ROUNDCUBE, OPT_JOURNAL, OPT_RESTART,
+	OPT_STATUS,
 };
 
 struct step {
@@ -42,11 +51,21 @@ static const struct step steps[] = {
 };
 #define NSTEPS (sizeof steps / sizeof steps[0])
 
+enum { J_NONE, J_DONE, J_FAILED };
+
+/* What the journal knows of one step. */
+struct jstep {
+	int status;		/* J_* */
+	long long start;	/* epoch seconds */
+	double seconds;
+	int exit;
+};
+
 struct run {
-	int yes, roundcube, restart;
+	int yes, roundcube, restart, status;
 	const char *journal;
 	char skip[NSTEPS];
-	char done[NSTEPS];
+	struct jstep j[NSTEPS];
 };
 
 static int step_index(const char *name)
@@ -69,6 +88,7 @@ static int run_opt(void *arg, int key, const char *val)
 	case OPT_ROUNDCUBE: r->roundcube = 1; break;
 	case OPT_JOURNAL: r->journal = val; break;
 	case OPT_RESTART: r->restart = 1; break;
+	case OPT_STATUS: r->status = 1; break;
 	case OPT_SKIP:
 		i = step_index(val);
 		if (i < 0) {
@@ -103,17 +123,31 @@ static void journal_path(const struct mm_ctx *ctx, struct buf *out)
 
 static void journal_load(const char *path, struct run *r)
 {
-	char line[64];
+	char line[256];
 	FILE *f = fopen(path, "re");
 
 	if (!f)
 		return;
 	while (fgets(line, sizeof line, f)) {
-		int i;
+		char name[32], status[16];
+		long long start = 0;
+		double secs = 0;
+		int i, ex = 0, n;
+
 		line[strcspn(line, "\n")] = '\0';
-		i = step_index(line);
-		if (i >= 0)
-			r->done[i] = 1;
+		n = sscanf(line, "%31s %15s %lld %lf %d", name, status, &start,
+			   &secs, &ex);
+		if (n < 1 || (i = step_index(name)) < 0)
+			continue;
+		if (n == 1 || !strcmp(status, "done"))
+			r->j[i].status = J_DONE;
+		else if (!strcmp(status, "failed"))
+			r->j[i].status = J_FAILED;
+		else
+			continue;
+		r->j[i].start = n >= 3 ? start : 0;
+		r->j[i].seconds = n >= 4 ? secs : 0;
+		r->j[i].exit = n >= 5 ? ex : 0;
 	}
 	fclose(f);
 }
@@ -127,8 +161,10 @@ static int journal_save(const char *path, const struct run *r)
 	int fd, e;
 
 	for (i = 0; i < NSTEPS; i++)
-		if (r->done[i])
-			buf_printf(&data, "%s\n", steps[i].name);
+		if (r->j[i].status != J_NONE)
+			buf_printf(&data, "%s %s %lld %.3f %d\n", steps[i].name,
+				   r->j[i].status == J_DONE ? "done" : "failed",
+				   r->j[i].start, r->j[i].seconds, r->j[i].exit);
 	buf_add(&dir, path, slash && slash != path ? (size_t)(slash - path) : 1);
 	e = fs_open_base("/", dir.data, 1, &fd);
 	if (!e) {
@@ -147,6 +183,51 @@ static int journal_save(const char *path, const struct run *r)
 	return e;
 }
 
+/* `run --status`: each step's outcome from the journal, and what is next. */
+static int run_status(const struct run *r, const char *jpath)
+{
+	json_t *arr = json_array();
+	const char *next = NULL;
+	size_t i;
+
+	log_out("journal %s\n", jpath);
+	for (i = 0; i < NSTEPS; i++) {
+		const struct jstep *j = &r->j[i];
+		char when[32] = "";
+		struct tm tm;
+		time_t t = (time_t)j->start;
+
+		if (j->start && gmtime_r(&t, &tm))
+			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC",
+				 &tm);
+		if (j->status == J_DONE)
+			log_out("  %-8s done    %s, %.1f s\n", steps[i].name,
+				when[0] ? when : "(time not recorded)",
+				j->seconds);
+		else if (j->status == J_FAILED)
+			log_out("  %-8s FAILED  %s, exit %d after %.1f s\n",
+				steps[i].name, when, j->exit, j->seconds);
+		else
+			log_out("  %-8s not yet\n", steps[i].name);
+		if (!next && j->status != J_DONE)
+			next = steps[i].name;
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:f, s:i}",
+			"step", steps[i].name, "status",
+			j->status == J_DONE ? "done" : j->status == J_FAILED ?
+			"failed" : "pending", "start", (json_int_t)j->start,
+			"seconds", j->seconds, "exit", j->exit));
+	}
+	if (next)
+		log_out("next: mailmove run resumes at %s\n", next);
+	else
+		log_out("every step is done.  Next: switch the MX records, "
+			"watch the queue, then mailmove softbounce off; "
+			"mailmove finish retires the old server\n");
+	out_result(json_pack("{s:s, s:o, s:s?}", "journal", jpath, "steps",
+			     arr, "next", next));
+	return MM_OK;
+}
+
 int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -155,11 +236,13 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 		{ "roundcube", no_argument, NULL, OPT_ROUNDCUBE },
 		{ "journal", required_argument, NULL, OPT_JOURNAL },
 		{ "restart", no_argument, NULL, OPT_RESTART },
+		{ "status", no_argument, NULL, OPT_STATUS },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run r;
 	struct buf jpath = BUF_INIT;
 	char self[4096];
+	double t0;
 	size_t i;
 	int first, rc;
 
@@ -173,7 +256,9 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 		log_error("run: unexpected argument %s", argv[first]);
 		return MM_EUSAGE;
 	}
-	if (!ctx->from) {
+	if (!r.status && !ctx->dry_run && (rc = mm_lock_command(ctx)))
+		return rc;
+	if (!ctx->from && !(r.status && r.journal)) {
 		log_error("run: which old server?  Give --from [user@]host[:port] "
 			  "or --from DIR");
 		return MM_EUSAGE;
@@ -184,6 +269,12 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 		buf_addstr(&jpath, r.journal);
 	else
 		journal_path(ctx, &jpath);
+	if (r.status) {
+		journal_load(jpath.data, &r);
+		rc = run_status(&r, jpath.data);
+		buf_release(&jpath);
+		return rc;
+	}
 	if (!r.restart && !ctx->dry_run)
 		journal_load(jpath.data, &r);
 
@@ -194,7 +285,7 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 			log_info("run: %s skipped (--skip)", steps[i].name);
 			continue;
 		}
-		if (r.done[i] && !steps[i].always) {
+		if (r.j[i].status == J_DONE && !steps[i].always) {
 			log_info("run: %s already done (journal %s)",
 				 steps[i].name, jpath.data);
 			continue;
@@ -212,8 +303,20 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 			argvb_add(&cv, "--roundcube");
 		if (!strcmp(steps[i].name, "cutover") && r.yes)
 			argvb_add(&cv, "--yes");
+		t0 = mm_now();
+		r.j[i].start = (long long)time(NULL);
 		rc = mm_run_wait(cv.v);
 		argvb_release(&cv);
+		r.j[i].seconds = mm_now() - t0;
+		r.j[i].exit = rc;
+		log_info("run: %s took %.1f s", steps[i].name, r.j[i].seconds);
+		out_event("step_done", json_pack("{s:s, s:f, s:i}", "step",
+						 steps[i].name, "seconds",
+						 r.j[i].seconds, "exit", rc));
+		if (rc && !ctx->dry_run) {
+			r.j[i].status = J_FAILED;
+			journal_save(jpath.data, &r);
+		}
 		if (rc) {
 			log_error("run: step %s ended with exit %d; fix what it "
 				  "said and run again (done steps are skipped), "
@@ -225,7 +328,7 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 			return rc <= MM_EINTR ? rc : MM_EDIFF;
 		}
 		if (!ctx->dry_run) {
-			r.done[i] = 1;
+			r.j[i].status = J_DONE;
 			journal_save(jpath.data, &r);
 		}
 	}

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lock.h"
 #include "log.h"
 #include "mailmove.h"
 #include "postfix.h"
@@ -140,6 +141,9 @@ int cmd_softbounce(struct mm_ctx *ctx, int argc, char **argv)
 		return MM_EUSAGE;
 	}
 	verb = argv[first];
+	if (strcmp(verb, "status") && !ctx->dry_run &&
+	    (rc = mm_lock_command(ctx)))
+		return rc;
 	pr.config_dir = o.config_dir;
 	if (switch_state_open(&st, ctx, o.state_path,
 			      strcmp(verb, "status") && !ctx->dry_run) < 0)

@@ -2,13 +2,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "location.h"
 #include "log.h"
 #include "mailmove.h"
 #include "sync.h"
 #include "banned.h"
 
 /* Keys above the common options' (options.c uses 1000 up). */
-enum { OPT_DELETE = 2000, OPT_STATE, OPT_INDEXES, OPT_CHOWN };
+enum { OPT_DELETE = 2000, OPT_STATE, OPT_INDEXES, OPT_CHOWN, OPT_FORCE_DELETE,
+	OPT_MAX_DELETE };
 
 static int sync_opt(void *arg, int key, const char *val)
 {
@@ -27,20 +29,22 @@ static int sync_opt(void *arg, int key, const char *val)
 	case OPT_CHOWN:
 		o->chown = val;
 		return 0;
+	case OPT_FORCE_DELETE:
+		o->force_delete = 1;
+		return 0;
+	case OPT_MAX_DELETE: {
+		uint64_t v;
+
+		if (mm_parse_u64(val, &v) < 0 || v > (uint64_t)1 << 40) {
+			log_error("--max-delete: \"%s\" is not a number of "
+				  "messages", val);
+			return -1;
+		}
+		o->max_delete = (long long)v;
+		return 0;
+	}
 	}
 	return -1;
-}
-
-/* "host:/path" (rsync's form): 1 with the two parts, 0 for a plain path. */
-static int split_remote(const char *arg, char **host, const char **path)
-{
-	const char *c = strstr(arg, ":/");
-
-	if (*arg == '/' || !c || memchr(arg, '/', (size_t)(c - arg)))
-		return 0;
-	*host = strndup(arg, (size_t)(c - arg));
-	*path = c + 1;
-	return 1;
 }
 
 int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
@@ -50,15 +54,18 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 		{ "state", required_argument, NULL, OPT_STATE },
 		{ "with-indexes", no_argument, NULL, OPT_INDEXES },
 		{ "chown", required_argument, NULL, OPT_CHOWN },
+		{ "force-delete", no_argument, NULL, OPT_FORCE_DELETE },
+		{ "max-delete", required_argument, NULL, OPT_MAX_DELETE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sync_opts o;
-	char *host = NULL;
+	char *keep = NULL, *src = NULL;
 	int first, rc, n;
 
 	memset(&o, 0, sizeof o);
 	o.src = "/var/vmail";
 	o.dest = "/var/vmail";
+	o.max_delete = -1;
 	rc = mm_parse_options(ctx, argc, argv, opts, "", sync_opt, &o, &first);
 	if (rc)
 		return rc < 0 ? MM_OK : rc;
@@ -67,20 +74,17 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 	    !strchr(argv[first], '/')) {
 		ctx->from = argv[first];	/* mailmove sync root@old */
 	} else if (n == 2) {
-		const char *path;
-
-		if (split_remote(argv[first], &host, &path)) {
-			if (ctx->from && strcmp(ctx->from, host)) {
-				log_error("sync: %s names another server than "
-					  "--from %s", argv[first], ctx->from);
-				free(host);
-				return MM_EUSAGE;
-			}
-			ctx->from = host;
-			o.src = path;
-		} else {
-			o.src = argv[first];
+		/* SRC as for verify and cutover (location.h): HOST:/PATH,
+		 * DIR:/PATH, or a path here (then the same as --from /). */
+		rc = mm_resolve_src(ctx, "sync", argv[first], &src, &keep);
+		if (!rc)
+			rc = mm_check_dest("sync", argv[first + 1]);
+		if (rc) {
+			free(src);
+			free(keep);
+			return rc;
 		}
+		o.src = src;
 		o.dest = argv[first + 1];
 	} else if (n != 0) {
 		log_error("sync: give SRC and DEST (or neither: /var/vmail/ on "
@@ -90,7 +94,15 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 	if (*o.src != '/') {
 		log_error("sync: %s: the source must be an absolute path on the "
 			  "old server", o.src);
-		free(host);
+		free(src);
+		free(keep);
+		return MM_EUSAGE;
+	}
+	if ((o.force_delete || o.max_delete >= 0) && !o.delete) {
+		log_error("sync: --force-delete and --max-delete go with "
+			  "--delete");
+		free(src);
+		free(keep);
 		return MM_EUSAGE;
 	}
 	if (o.with_indexes && !o.delete)
@@ -108,6 +120,7 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 		rc = sync_run(ctx, &o);
 		free(d);
 	}
-	free(host);
+	free(src);
+	free(keep);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "endpoint.h"
+#include "location.h"
 #include "log.h"
 #include "mailmove.h"
 #include "verify.h"
@@ -103,21 +104,6 @@ static char *clean_path(const char *what, const char *in)
 	return buf_detach(&out);
 }
 
-/* Splits the rsync form "[user@]host[:port]:/path"; returns 1 if it was. */
-static int split_remote(const char *arg, char **host, const char **path)
-{
-	const char *sep;
-
-	if (arg[0] == '/' || arg[0] == '.')
-		return 0;
-	sep = strstr(arg, ":/");
-	if (!sep || sep == arg)
-		return 0;
-	*host = xstrndup(arg, (size_t)(sep - arg));
-	*path = sep + 1;
-	return 1;
-}
-
 /* The user name when SRC is one home or one Maildir: the path without
  * /var/vmail/ and /Maildir ("example.org/alice"). */
 static char *root_label(const char *src)
@@ -137,6 +123,38 @@ static char *root_label(const char *src)
 	return n ? xstrndup(p, n) : xstrdup(src);
 }
 
+/*
+ * A source that holds nothing, or far less than the destination, proves
+ * nothing: an unmounted disk or a wrong path on the old server looks like
+ * a tree with no message missing here.  Says so; an empty source fails
+ * the verify (*failed).  Returns 1 when the source is far smaller.
+ */
+static int source_lost(const struct verify *v, int *failed)
+{
+	const struct vcounts *t = &v->files.total;
+	uint64_t here = t->n[VC_DEST_ONLY], folders = t->n[VC_FOLDER_DEST_ONLY];
+
+	if (t->checked == 0 && (here || folders)) {
+		log_error("the old server's tree %s holds no messages, but "
+			  "this server has %llu messages and %llu folders it "
+			  "lacks: nothing was verified (an unmounted disk, a "
+			  "failed mount or a wrong path?)", v->src_path,
+			  (unsigned long long)here,
+			  (unsigned long long)folders);
+		*failed = 1;
+		return 1;
+	}
+	if (here > t->checked) {
+		log_warn("the old server's tree %s holds %llu messages, fewer "
+			 "than the %llu found only on this server: is it the "
+			 "right tree?", v->src_path,
+			 (unsigned long long)t->checked,
+			 (unsigned long long)here);
+		return 1;
+	}
+	return 0;
+}
+
 int cmd_verify(struct mm_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -152,8 +170,9 @@ int cmd_verify(struct mm_ctx *ctx, int argc, char **argv)
 	struct verify_args a;
 	struct verify v;
 	char *host = NULL, *src_path = NULL, *dst_path = NULL, *label = NULL;
-	const char *src_arg = "/var/vmail", *dst_arg = "/var/vmail", *rpath;
-	int first, rc, failed;
+	const char *src_arg = "/var/vmail", *dst_arg = "/var/vmail";
+	char *rpath = NULL;
+	int first, rc, failed, src_small, given = 0;
 	json_t *res;
 	struct stat st;
 
@@ -166,8 +185,10 @@ int cmd_verify(struct mm_ctx *ctx, int argc, char **argv)
 		free(a.dove.users);
 		return rc < 0 ? MM_OK : rc;
 	}
-	if (first < argc)
+	if (first < argc) {
 		src_arg = argv[first++];
+		given = 1;
+	}
 	if (first < argc)
 		dst_arg = argv[first++];
 	if (first < argc) {
@@ -176,22 +197,16 @@ int cmd_verify(struct mm_ctx *ctx, int argc, char **argv)
 		rc = MM_EUSAGE;
 		goto out;
 	}
-	if (split_remote(src_arg, &host, &rpath)) {
-		if (ctx->from && strcmp(ctx->from, host)) {
-			log_error("verify: --from %s and SRC %s name different "
-				  "servers", ctx->from, src_arg);
-			rc = MM_EUSAGE;
-			goto out;
-		}
-		ctx->from = host;
-		src_arg = rpath;
-	}
-	if (strchr(dst_arg, ':') && dst_arg[0] != '/') {
-		log_error("verify: DEST %s: the destination is this machine; "
-			  "give a path (under --to)", dst_arg);
-		rc = MM_EUSAGE;
+	/* SRC as for sync and cutover (location.h): HOST:/PATH, DIR:/PATH,
+	 * or a path here (then the same as --from /). */
+	rc = given || ctx->from ?
+		mm_resolve_src(ctx, "verify", src_arg, &rpath, &host) : MM_OK;
+	if (!rc)
+		rc = mm_check_dest("verify", dst_arg);
+	if (rc)
 		goto out;
-	}
+	if (rpath)
+		src_arg = rpath;
 	src_path = clean_path("SRC", src_arg);
 	dst_path = clean_path("DEST", dst_arg);
 	if (!src_path || !dst_path) {
@@ -240,18 +255,20 @@ int cmd_verify(struct mm_ctx *ctx, int argc, char **argv)
 				v.hash_seconds, v.hashed_bytes / s / 1e6);
 		}
 		failed = vreport_failed(&v.files) || vreport_failed(&v.dove);
+		src_small = source_lost(&v, &failed);
 		log_out("\n%s (mtimes compared in whole seconds%s)\n",
 			failed ? "DIFFERENCES FOUND" :
 			"verified: nothing missing or different",
 			v.content ? ", contents by XXH3-128" : "");
 		rc = failed ? MM_EDIFF : MM_OK;
-		res = json_pack("{s:o, s:b, s:I, s:I, s:f, s:b}",
+		res = json_pack("{s:o, s:b, s:I, s:I, s:f, s:b, s:b}",
 				"files", vreport_json(&v.files),
 				"content", v.content,
 				"hashed_files", (json_int_t)v.hashed_files,
 				"hashed_bytes", (json_int_t)v.hashed_bytes,
 				"hash_seconds", v.hash_seconds,
-				"clean", !failed);
+				"clean", !failed,
+				"source_far_smaller", src_small);
 		if (a.dovecot)
 			json_object_set_new(res, "dovecot",
 					    vreport_json(&v.dove));
@@ -267,6 +284,7 @@ out:
 	vreport_release(&v.dove);
 	free(a.dove.users);
 	free(host);
+	free(rpath);
 	free(src_path);
 	free(dst_path);
 	free(label);

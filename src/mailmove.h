@@ -20,6 +20,8 @@
 #define CMD_JSON	(1u << 3)	/* --json */
 #define CMD_PLUMBING	(1u << 4)	/* listed apart in --help */
 #define CMD_ARGV	(1u << 5)	/* options end at the first operand */
+#define CMD_LOCK	(1u << 6)	/* writes: takes its lock (lock.h) once
+					   it knows it will write */
 
 struct mm_ctx;
 
@@ -83,6 +85,7 @@ int cmd_queue(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_softbounce(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_run(struct mm_ctx *ctx, int argc, char **argv);
+int cmd_finish(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_ls(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_cat(struct mm_ctx *ctx, int argc, char **argv);
 int cmd_exec(struct mm_ctx *ctx, int argc, char **argv);

@@ -20,7 +20,7 @@ const struct cmd mm_commands[] = {
 	  "preflight: reach the old server, compare systems and disk space",
 	  "check [--from HOST|DIR] [--to DIR] [--json]",
 	  "" },
-	{ "db", cmd_db, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	{ "db", cmd_db, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "copy the mailserver (or Roundcube) database, MariaDB or SQLite",
 	  "db [--from HOST|DIR] [--to DIR] [--src URL] [--dest URL] "
 	  "[--roundcube] [--mail-host HOST] [--replace] [--dry-run] [--json]",
@@ -39,7 +39,7 @@ const struct cmd mm_commands[] = {
 	  "  --password-file FILE      the --dest password (first line)\n"
 	  "  --src-password-file FILE  the --src password (first line)\n" },
 
-	{ "redis", cmd_redis, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	{ "redis", cmd_redis, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "copy rspamd's Redis data (Bayes, reputation, history) and compare",
 	  "redis [--from HOST|DIR] [--to DIR] [--src ADDR] [--dest ADDR] "
 	  "[--db N]... [--match PATTERN] [--replace] "
@@ -67,7 +67,7 @@ const struct cmd mm_commands[] = {
 	  "  --no-check         skip the comparison after the copy\n"
 	  "  --batch N          keys per pipelined batch (default 1000)\n" },
 
-	{ "files", cmd_files, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	{ "files", cmd_files, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "copy certificates, DKIM keys and the rspamd signing setup, "
 	  "then check them",
 	  "files [--from HOST|DIR] [--to DIR] [--dry-run] [--json] [PATH...]",
@@ -79,13 +79,21 @@ const struct cmd mm_commands[] = {
 
 	{ "sync", cmd_sync, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
 	  "copy the Maildirs (hot, repeatable; --delete for the cold sync)",
-	  "sync [--from HOST|DIR] [--to DIR] [--delete] [--dry-run] "
+	  "sync [--from HOST|DIR] [--to DIR] [--delete [--max-delete N] "
+	  "[--force-delete]] [--dry-run] "
 	  "[--state FILE] [--with-indexes] [--chown USER:GROUP] [--json] "
 	  "[SRC DEST]",
 	  "  SRC DEST           paths on the old server and here (default\n"
-	  "                     /var/vmail/ on both); SRC may be HOST:/path\n"
+	  "                     /var/vmail/ on both); SRC may be HOST:/path or\n"
+	  "                     DIR:/path; without --from a SRC here is\n"
+	  "                     --from / with that path\n"
 	  "  --delete           remove destination messages that came from the\n"
-	  "                     source and are gone there (never others)\n"
+	  "                     source and are gone there (never others);\n"
+	  "                     refused when the source lost the whole tree\n"
+	  "                     or a whole user, or over --max-delete\n"
+	  "  --max-delete N     at most N deletions (default: a tenth of the\n"
+	  "                     messages the state knows, at least 100)\n"
+	  "  --force-delete     delete even what the guard refused\n"
 	  "  --state FILE       the sync state (default under\n"
 	  "                     /var/lib/mailmove/ on the destination)\n"
 	  "  --with-indexes     copy Dovecot's index files as one set (cold\n"
@@ -98,7 +106,9 @@ const struct cmd mm_commands[] = {
 	  "[--json] [SRC [DEST]]",
 	  "  SRC                the old server's tree (default /var/vmail): a\n"
 	  "                     vmail root, one home or one Maildir; the rsync\n"
-	  "                     form [user@]host:/var/vmail/ sets --from\n"
+	  "                     form [user@]host:/var/vmail/ (or DIR:/path)\n"
+	  "                     sets --from; without --from a SRC here is\n"
+	  "                     --from / with that path\n"
 	  "  DEST               the tree here, under --to (default /var/vmail)\n"
 	  "  --content          also compare every message's XXH3-128, hashed\n"
 	  "                     on both servers at once\n"
@@ -151,7 +161,7 @@ const struct cmd mm_commands[] = {
 	  "  --state FILE       where softbounce recorded its time (default\n"
 	  "                     /var/lib/mailmove/switch.sqlite)\n" },
 
-	{ "softbounce", cmd_softbounce, CMD_DRYRUN | CMD_JSON,
+	{ "softbounce", cmd_softbounce, CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "turn Postfix's soft_bounce on or off, or show it and since when",
 	  "softbounce [--postfix-config DIR] [--state FILE] on|off|status",
 	  "  --postfix-config DIR  Postfix's configuration directory (passed\n"
@@ -159,11 +169,26 @@ const struct cmd mm_commands[] = {
 	  "  --state FILE       where the time it went on is kept (default\n"
 	  "                     /var/lib/mailmove/switch.sqlite)\n" },
 
-	{ "cutover", cmd_cutover, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
-	  "the downtime: stop Dovecot on both servers, cold sync, verify, "
-	  "start and resync the new Dovecot, soft_bounce on, start Postfix",
+	{ "cutover", cmd_cutover, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
+	  "the downtime: preflight, stop Dovecot on both servers, cold sync, "
+	  "start the new Dovecot; then soft_bounce, Postfix, relay, verify, "
+	  "index rebuild",
 	  "cutover [--from HOST|DIR] [--to DIR] [--yes] [options] [SRC DEST]",
-	  "  --yes                  do not ask before stopping Dovecot\n"
+	  "  --yes                  do not ask before stopping Dovecot (without\n"
+	  "                         a terminal the cutover refuses to ask)\n"
+	  "  --imap HOST:PORT       where the new Dovecot answers IMAP (default\n"
+	  "                         127.0.0.1:143); the downtime ends when it does\n"
+	  "  --login USER           log in as USER to prove it (IMAP LOGIN)\n"
+	  "  --password-file FILE   USER's password (first line of FILE)\n"
+	  "  --ready-timeout S      wait at most S seconds for it (default 60)\n"
+	  "  --indexes auto|yes|no  copy Dovecot's index files in the cold sync,\n"
+	  "                         which keeps the save dates (auto: when the\n"
+	  "                         old Dovecot is not newer than this one)\n"
+	  "  --relay-to HOST[:PORT] then make the old Postfix relay the mail that\n"
+	  "                         still reaches it to HOST, and flush its queue;\n"
+	  "                         checked first: HOST must answer SMTP there\n"
+	  "  --old-postfix-config DIR  the old Postfix's configuration directory\n"
+	  "  --flush-wait S         watch the old queue drain for S s (default 15)\n"
 	  "  --old-stop CMD         stops Dovecot on the old server (default:\n"
 	  "                         systemctl stop dovecot, or service)\n"
 	  "  --new-stop CMD         stops Dovecot here (same default)\n"
@@ -171,24 +196,42 @@ const struct cmd mm_commands[] = {
 	  "  --postfix-start CMD    starts Postfix here\n"
 	  "  --resync CMD           rebuilds the new Dovecot's indexes (default:\n"
 	  "                         doveadm force-resync -A '*', quota recalc)\n"
-	  "  --relay-to HOST        then make the old Postfix relay the mail that\n"
-	  "                         still reaches it to HOST\n"
 	  "  --state FILE           the sync state (as for sync)\n"
 	  "  --postfix-config DIR   Postfix configuration for soft_bounce\n"
 	  "  --switch-state FILE    where softbounce records when it went on\n"
 	  "  --no-verify            skip the verify step\n" },
 
-	{ "run", cmd_run, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
+	{ "run", cmd_run, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "the whole plan: check, db, redis, files, hot sync, then the "
 	  "cutover (which asks first); resumable",
-	  "run [--from HOST|DIR] [--to DIR] [--yes] [--skip STEP]... [options]",
+	  "run [--from HOST|DIR] [--to DIR] [--yes] [--skip STEP]... [options]"
+	  " | run --status",
 	  "  --yes              do not ask before the downtime\n"
 	  "  --skip STEP        leave out a step (check, db, redis, files,\n"
 	  "                     sync, cutover); repeatable\n"
 	  "  --roundcube        the db step copies Roundcube's database too\n"
 	  "  --journal FILE     where finished steps are recorded (default\n"
 	  "                     /var/lib/mailmove/run-<hash>.journal)\n"
-	  "  --restart          ignore the journal and run every step\n" },
+	  "  --restart          ignore the journal and run every step\n"
+	  "  --status           show each step's outcome, time and duration\n"
+	  "                     from the journal, and where a rerun resumes\n" },
+
+	{ "finish", cmd_finish, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
+	  "the last step: a final backup of the old server's data as one "
+	  "archive here, read back; keep or remove the relay",
+	  "finish [--from HOST|DIR] [--to DIR] [--archive FILE] "
+	  "[--also PATH]... [--relay keep|remove]",
+	  "  --archive FILE     the archive to write (.tar.gz, mode 0600;\n"
+	  "                     default /var/backups/mailmove/\n"
+	  "                     old-server-DATE.tar.gz under --to)\n"
+	  "  --also PATH        archive this old-server path too (repeatable)\n"
+	  "  --only PATH        archive only the paths given so (repeatable)\n"
+	  "  --no-databases     leave out the mysqldump of all databases\n"
+	  "  --db-socket PATH   MariaDB's socket on the old server (mysqldump\n"
+	  "                     --socket; default: its own default)\n"
+	  "  --relay keep|remove  keep the old Postfix relaying to this server\n"
+	  "                     (default) or restore its virtual_transport\n"
+	  "  --old-postfix-config DIR  the old Postfix's configuration\n" },
 
 	{ "ls", cmd_ls, CMD_FROM | CMD_JSON | CMD_PLUMBING,
 	  "list a tree on the old server through the agent",

@@ -3,6 +3,7 @@
  * log lines mailmove reads (see postfix.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -168,6 +169,42 @@ int pf_run(struct pf_runner *r, const char *prog, const char *const *args,
 	rc = pf_run_argv(r->ep, argv, in, out, err, max, status);
 	free(argv);
 	buf_release(&path);
+	return rc;
+}
+
+int pf_queue_summary(struct pf_runner *r, struct pf_queue_summary *q)
+{
+	const char *args[] = { "-j", NULL };
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	const char *p;
+	int rc, st;
+
+	memset(q, 0, sizeof *q);
+	rc = pf_run(r, "postqueue", args, NULL, &out, &err, 64u << 20, &st);
+	if (!rc && st)
+		rc = EPROTO;
+	for (p = out.len ? out.data : ""; !rc && *p; ) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		json_t *m = json_loadb(p, len, 0, NULL), *rcpt, *one;
+		size_t i;
+
+		if (m) {
+			q->messages++;
+			rcpt = json_object_get(m, "recipients");
+			json_array_foreach(rcpt, i, one) {
+				const char *why = json_string_value(
+					json_object_get(one, "delay_reason"));
+				if (why && !q->reason[0])
+					snprintf(q->reason, sizeof q->reason,
+						 "%s", why);
+			}
+			json_decref(m);
+		}
+		p += len + (nl != NULL);
+	}
+	buf_release(&out);
+	buf_release(&err);
 	return rc;
 }
 

@@ -34,6 +34,17 @@ int pf_run(struct pf_runner *r, const char *prog, const char *const *args,
 int pf_run_argv(struct endpoint *ep, char *const *argv, const struct buf *in,
 		struct buf *out, struct buf *err, size_t max, int *status);
 
+/* What a queue holds, from postqueue -j: the number of messages and the
+ * first delay reason seen. */
+struct pf_queue_summary {
+	size_t messages;
+	char reason[256];
+};
+
+/* Fills *q from postqueue -j.  Returns 0, a positive errno (or EPROTO
+ * when postqueue failed), or -1 when the old server is unreachable. */
+int pf_queue_summary(struct pf_runner *r, struct pf_queue_summary *q);
+
 /* A Postfix queue ID: letters and digits only, 1..32 of them, and not
  * postsuper's "ALL". */
 int pf_queue_id_ok(const char *id);

@@ -64,7 +64,7 @@ enum mm_type {
 	MT_ENTRIES = 69,	/* list records, see below */
 	MT_FILE = 70,		/* u32 index, u32 errno, [stat] */
 	MT_DATA = 71,		/* bytes of the current file */
-	MT_FILE_END = 72,	/* u32 index, u32 errno, u64 bytes sent */
+	MT_FILE_END = 72,	/* u32 index, u32 errno (ESTALE: changed while read), u64 bytes sent */
 	MT_HASHES = 73,		/* records: u32 index, u32 errno, u64 size, 16 bytes */
 	MT_OUT = 74,		/* child's stdout bytes */
 	MT_ERR_OUT = 75,	/* child's stderr bytes */

@@ -29,7 +29,9 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(path TEXT PRIMARY KEY, size INTEGER, "
 	"  mtime_s INTEGER, mtime_ns INTEGER, ino INTEGER) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS dest_dirs(path TEXT PRIMARY KEY, "
-	"  mtime_s INTEGER, mtime_ns INTEGER) WITHOUT ROWID;";
+	"  mtime_s INTEGER, mtime_ns INTEGER) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS flags(k TEXT PRIMARY KEY, v INTEGER) "
+	"  WITHOUT ROWID;";
 
 static int fail(struct state *s, const char *what)
 {
@@ -409,4 +411,56 @@ int state_meta_del(struct state *s, const char *path)
 		return 0;
 	bind_str(s->st_meta_del, 1, path);
 	return run(s, s->st_meta_del, "removing a metadata file");
+}
+
+/* A one-row query with one integer result, or -1 (logged). */
+static int64_t query_int(struct state *s, const char *sql, const char *arg)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+	int rc;
+
+	if (prep(s, &st, sql) < 0)
+		return -1;
+	if (arg)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		v = 0;
+	else
+		fail(s, "query");
+	sqlite3_finalize(st);
+	return v;
+}
+
+int64_t state_msgs_count(struct state *s, const char *folder)
+{
+	if (!folder)
+		return query_int(s, "SELECT count(*) FROM msgs WHERE gone=0",
+				 NULL);
+	return query_int(s, "SELECT count(*) FROM msgs WHERE folder=? AND "
+			 "gone=0", folder);
+}
+
+int64_t state_flag_get(struct state *s, const char *key)
+{
+	return query_int(s, "SELECT v FROM flags WHERE k=?", key);
+}
+
+int state_flag_put(struct state *s, const char *key, int64_t v)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (s->readonly)
+		return 0;
+	if (prep(s, &st, "INSERT OR REPLACE INTO flags VALUES(?,?)") < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, v);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : fail(s, "flag");
 }

@@ -88,4 +88,15 @@ int state_meta_put(struct state *s, const char *path, uint64_t size,
 		   int64_t mtime_s, uint32_t mtime_ns, uint64_t ino);
 int state_meta_del(struct state *s, const char *path);
 
+/* The messages the state knows came from the source and the source still
+ * had at the last run: in `folder`, or in all folders when NULL.  -1 on
+ * error (logged). */
+int64_t state_msgs_count(struct state *s, const char *folder);
+
+/* A small integer kept across runs (0 when never set; -1 on error):
+ * "tmp_dirty" is 1 from the moment a run writes its first temporary file
+ * until that run ends with none left (see sync_copy.c). */
+int64_t state_flag_get(struct state *s, const char *key);
+int state_flag_put(struct state *s, const char *key, int64_t v);
+
 #endif

@@ -19,6 +19,8 @@ struct sync_opts {
 	const char *state_path;	/* NULL: the default under the destination */
 	const char *chown;	/* "USER:GROUP" or NULL */
 	int delete;
+	int force_delete;	/* --delete despite what the guard says */
+	long long max_delete;	/* -1: the default (see sync_check.c) */
 	int with_indexes;
 };
 

@@ -3,12 +3,16 @@
  *
  * Asks Dovecot itself, on both sides, what each user's mailboxes hold:
  * `doveadm -f tab fetch -u USER "mailbox uid guid flags date.received
- * size.physical" ALL` and `doveadm -f tab mailbox status -u USER
+ * size.physical date.saved" ALL` and `doveadm -f tab mailbox status -u USER
  * "messages uidvalidity" "*"`.  On the old server doveadm runs through the
  * agent, here as a child (no shell), both at the same time.  This sees what
  * the files alone cannot: a uidlist Dovecot rejects (it renumbers), a folder
  * it does not list, keywords it does not know.  Dates are printed in UTC
- * (TZ=UTC) so that two servers in different time zones compare.
+ * (TZ=UTC) so that two servers in different time zones compare.  The save
+ * date (date.saved: autoexpunge and SEARCH SAVEDBEFORE use it) lives only
+ * in Dovecot's index files, so it matches only when they were copied (the
+ * cutover's cold sync does that where it can); a difference is reported as
+ * a date difference.
  *
  * The tab output is parsed by its header line, so the column order does not
  * matter; \Recent is dropped (it belongs to a session, not a message).
@@ -32,10 +36,10 @@
 #define DOVE_OUT_MAX (512u << 20)
 
 static const char fetch_fields[] =
-	"mailbox uid guid flags date.received size.physical";
+	"mailbox uid guid flags date.received size.physical date.saved";
 
 struct drec {
-	char *mailbox, *guid, *flags, *date;
+	char *mailbox, *guid, *flags, *date, *saved;
 	uint32_t uid;
 	uint64_t size;
 };
@@ -62,6 +66,7 @@ static void dside_release(struct dside *d)
 		free(d->r[i].guid);
 		free(d->r[i].flags);
 		free(d->r[i].date);
+		free(d->r[i].saved);
 	}
 	free(d->r);
 	for (i = 0; i < d->nb; i++)
@@ -305,6 +310,7 @@ static void fetch_line(void *arg, char **f)
 	r->flags = norm_flags(f[3]);
 	r->date = xstrdup(f[4] ? f[4] : "");
 	r->size = f[5] && mm_parse_u64(f[5], &v) == 0 ? v : UINT64_MAX;
+	r->saved = xstrdup(f[6] ? f[6] : "");
 }
 
 static void status_line(void *arg, char **f)
@@ -467,6 +473,15 @@ static void compare_msgs(struct verify *v, const char *user,
 				    a->guid, o, "received %s on the source, %s here (UTC)",
 				    a->date, b->date);
 		}
+		if (strcmp(a->saved, b->saved)) {
+			o = json_pack("{s:s, s:s, s:s, s:s}", "via", "doveadm",
+				      "reason", "saved", "src_saved", a->saved,
+				      "dest_saved", b->saved);
+			verify_note(&v->dove, VC_DATE, user, a->mailbox,
+				    a->guid, o, "saved %s on the source, %s here "
+				    "(UTC; Dovecot's index files not copied?)",
+				    a->saved, b->saved);
+		}
 		i++;
 		j++;
 	}
@@ -541,7 +556,7 @@ static int dove_user(struct verify *v, const struct verify_dove_opts *o,
 	static const char *const box_cols[] = { "mailbox", "messages",
 						"uidvalidity" };
 	static const char *const msg_cols[] = { "mailbox", "uid", "guid",
-		"flags", "date.received", "size.physical" };
+		"flags", "date.received", "size.physical", "date.saved" };
 	struct dside s, d;
 	int rc, ok;
 
@@ -558,7 +573,7 @@ static int dove_user(struct verify *v, const struct verify_dove_opts *o,
 	compare_boxes(v, user, &s, &d);
 	{
 		struct side_parse ps = { &s, 0 }, pd = { &d, 0 };
-		rc = dove_query(v, o, user, fetch_cmd, msg_cols, 6,
+		rc = dove_query(v, o, user, fetch_cmd, msg_cols, 7,
 				fetch_line, &ps, &pd, &ok);
 	}
 	if (rc || !ok)

@@ -23,21 +23,16 @@ dovecot_start() {
 	done
 	chown -R 65534:65534 "$d/home"
 	cat >"$d/dovecot.conf" <<CONF
+$(dovecot_conf_head)
 base_dir = $d/run
 state_dir = $d/run
 log_path = $d/dovecot.log
 instance_name = mm-$name
 protocols =
 ssl = no
-mail_location = maildir:~/Maildir
-passdb {
-  driver = static
-  args = nopassword
-}
-userdb {
-  driver = passwd-file
-  args = $d/users
-}
+$(dovecot_conf_maildir '~/Maildir')
+$(dovecot_conf_nopassword)
+$(dovecot_conf_passwd_file userdb "$d/users")
 CONF
 	start_bg "dovecot-$name" dovecot -F -c "$d/dovecot.conf"
 	wait_for test -S "$d/run/auth-userdb"

@@ -28,20 +28,15 @@ dc_start() {
 	eval "DC_VMAIL_$name=\$vmail"
 	: >"$T/dc-$name.users"
 	cat >"$T/dc-$name.conf" <<CONF
+$(dovecot_conf_head)
 base_dir = $run/run
 state_dir = $run/state
 log_path = $run/log
 protocols =
 ssl = no
-mail_location = maildir:~/Maildir
-passdb {
-  driver = passwd-file
-  args = $T/dc-$name.users
-}
-userdb {
-  driver = passwd-file
-  args = $T/dc-$name.users
-}
+$(dovecot_conf_maildir '~/Maildir')
+$(dovecot_conf_passwd_file passdb "$T/dc-$name.users")
+$(dovecot_conf_passwd_file userdb "$T/dc-$name.users")
 namespace inbox {
   inbox = yes
   separator = /

@@ -574,6 +574,8 @@ struct files_state {
 	uint32_t algo;
 	int fd;
 	uint64_t sent;
+	struct stat st0;	/* MT_READ: the file as it was opened */
+	unsigned delay_us;	/* test hook: a pause after each chunk */
 	unsigned char *chunk;
 	struct buf frame;	/* MT_HASHES records being gathered */
 	char *dir;		/* MT_HASH: the directory open in dirfd */
@@ -705,6 +707,26 @@ static void file_end(struct agent *a, struct job *j, uint32_t index, int err,
 	buf_release(&p);
 }
 
+/* After the last read of a file: ESTALE when what was sent is not the
+ * file as it was opened (its size, mtime or ctime changed while it was
+ * read, or fewer or more bytes than its size came), else 0.  The
+ * controller never places such a copy. */
+static int read_changed(const struct files_state *s)
+{
+	struct stat st;
+
+	if (fstat(s->fd, &st) < 0)
+		return errno;
+	if (s->sent != (uint64_t)s->st0.st_size ||
+	    st.st_size != s->st0.st_size ||
+	    st.st_mtim.tv_sec != s->st0.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != s->st0.st_mtim.tv_nsec ||
+	    st.st_ctim.tv_sec != s->st0.st_ctim.tv_sec ||
+	    st.st_ctim.tv_nsec != s->st0.st_ctim.tv_nsec)
+		return ESTALE;
+	return 0;
+}
+
 /* Sends one chunk of the current file, or opens the next one. */
 static int read_step(struct agent *a, struct job *j)
 {
@@ -725,6 +747,7 @@ static int read_step(struct agent *a, struct job *j)
 			return 0;
 		}
 		file_header(a, j, s->i, 0, &st);
+		s->st0 = st;
 		s->sent = 0;
 	}
 	n = read(s->fd, s->chunk, MM_DATA_CHUNK);
@@ -733,9 +756,11 @@ static int read_step(struct agent *a, struct job *j)
 	if (n > 0) {
 		emit(a, MT_DATA, j->id, s->chunk, (size_t)n);
 		s->sent += (uint64_t)n;
+		if (s->delay_us)
+			usleep(s->delay_us);
 		return 0;
 	}
-	file_end(a, j, s->i, n < 0 ? errno : 0, s->sent);
+	file_end(a, j, s->i, n < 0 ? errno : read_changed(s), s->sent);
 	close(s->fd);
 	s->fd = -1;
 	s->i++;
@@ -827,6 +852,12 @@ static struct job *files_job(struct agent *a, uint32_t id, struct rd *r,
 		return NULL;
 	}
 	s->fd = -1;
+	{
+		/* Test hook: a slow reader, for a file to change under it. */
+		const char *v = getenv("MAILMOVE_AGENT_TEST_READ_DELAY_US");
+
+		s->delay_us = v && *v ? (unsigned)strtoul(v, NULL, 10) : 0;
+	}
 	s->chunk = xmalloc(MM_DATA_CHUNK);
 	buf_init(&s->frame, 0);
 	return job_new(id, type, type == MT_READ ? read_step : hash_step,

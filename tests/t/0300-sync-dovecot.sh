@@ -21,7 +21,7 @@ dc_start src "$T/old/var/vmail" || { echo "Bail out! dovecot (src) did not start
 dc_start dst "$T/new/var/vmail" || { echo "Bail out! dovecot (dst) did not start"; exit 1; }
 for n in src dst; do
 	dc_user $n bob@example.org
-	dc_user $n carol@example.net 'userdb_mail=maildir:~/Maildir:LAYOUT=fs'
+	dc_user $n carol@example.net "$(dovecot_userdb_fs)"
 done
 
 msg() {	# msg SUBJECT DAY

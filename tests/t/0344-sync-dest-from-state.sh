@@ -65,7 +65,6 @@ is "$rc" 0 "the next run: exit 0"
 is "$(dest_counts)" "2 0" "the next run reads cur/ again"
 ok "$(test ! -e "$N/cur/1700000003.M3P1.old:2,ST" && echo 0)" "and removes the renamed copy of C"
 
-ls "$N/cur" "$N/new" >&2
 is "$(ls "$N/cur" | sort | tr '\n' ' ')" "1700000001.M1P1.old:2,RS 1700000002.M2P1.old:2,FS " \
 	"cur/ holds exactly A and B with their flags"
 is "$(ls "$N/new")" "1700000100.M9P9.new" "new/ holds the delivery"

@@ -28,6 +28,7 @@ for _ in $(seq 1 2000); do
 	if find "$new/$a" -name '.mailmove.*.tmp' ! -name ".mailmove.$$.*" | grep -q .; then
 		seen=0
 		kill -9 "$pid"
+		wait "$pid" 2>/dev/null	# reaped here: no "Killed" notice
 		break
 	fi
 	kill -CONT "$pid"

@@ -3,12 +3,16 @@
 # and an expunge on the old server; the cutover stops both Dovecots, runs
 # the cold sync --delete, verifies, rebuilds the new indexes, turns
 # soft_bounce on in a private Postfix configuration and starts the new
-# Dovecot.  doveadm is the oracle.  A failing step stops the cutover with
-# nothing after it done; --dry-run changes nothing.
+# Dovecot, which must answer an IMAP LOGIN.  doveadm is the oracle.  The
+# preflight refuses bad options and an unreachable relay target while the
+# old Dovecot still runs; no terminal and no --yes is refused; a failing
+# step stops the cutover with nothing after it done; --dry-run changes
+# nothing; the downtime, each step's time and the cold sync's counts are
+# printed and in --json; the save date (date.saved) survives.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-dovecot-verify.sh"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
-plan 14
+plan 34
 
 dovecot_start src
 dovecot_start dst
@@ -27,9 +31,21 @@ printf 'compatibility_level = 3.6\nsoft_bounce = no\n' >"$T/pf/main.cf"
 : >"$T/pf/master.cf"
 common=(--from "$T/src" --to "$T/dst" --state "$T/sync.state")
 
+# The save dates are in the old index; the copies get later ones here.
+dva src fetch -u alice@example.org 'uid date.saved' ALL >/dev/null 2>&1
+dva src fetch -u bob@example.org 'uid date.saved' ALL >/dev/null 2>&1
+sleep 1.1
 run_mm sync "${common[@]}" /home/ /home/
 is "$rc" 0 "the hot sync runs while both Dovecots serve"
 chown -R 65534:65534 "$T/dst/home"
+vdove() {
+	run_mm verify --dovecot --from "$T/src" --to "$T/dst" --user alice@example.org \
+		--user bob@example.org --src-doveadm-config "$T/src/dovecot.conf" \
+		--dest-doveadm-config "$T/dst/dovecot.conf" /home/ /home/
+}
+vdove
+is "$rc" 1 "verify --dovecot after the hot sync (no index files): differences"
+like "$out$err" 'saved [-0-9: ]+ on the source, [-0-9: ]+ here' "it compares the save dates (date.saved)"
 
 # Mail keeps arriving and being expunged on the old server.
 printf 'Subject: late\r\n\r\nlate\r\n' | dva src save -u alice@example.org
@@ -39,6 +55,34 @@ dva src flags add -u alice@example.org '\Flagged' mailbox INBOX uid 4
 fetch() { dva "$1" fetch -u "$2" 'mailbox uid guid flags' ALL 2>/dev/null | grep -v '^flags:.*Recent' | sed 's/ *\\Recent//'; }
 want_alice=$(fetch src alice@example.org)
 want_bob=$(fetch src bob@example.org)
+
+want_saved=$(dva src fetch -u alice@example.org 'uid date.saved' ALL 2>/dev/null)
+src_pid=$(cat "$T/src/run/master.pid" 2>/dev/null)
+old_alive() { kill -0 "$src_pid" 2>/dev/null && echo 0 || echo 1; }
+
+# The preflight: nothing is stopped when an option or the relay target is bad.
+run_mm cutover "${common[@]}" --yes --old-stop false --relay-to 'evil;host' /home/ /home/
+is "$rc" 2 "a --relay-to that is not a host is a usage error (exit 2)"
+like "$err" 'relay-to evil;host: not a host name' "and says so"
+dead=$(free_port)
+run_mm cutover "${common[@]}" --yes --old-stop "doveadm -c $T/src/dovecot.conf stop" \
+	--relay-to "127.0.0.1:$dead" --postfix-config "$T/pf" /home/ /home/
+is "$rc" 1 "--relay-to without a running old Postfix fails the preflight (exit 1)"
+like "$err" "Postfix on .* is not running" "and says the old Postfix is not running (the relay needs it)"
+like "$err" 'nothing was stopped' "and says nothing was stopped"
+is "$(old_alive)" 0 "the old Dovecot still runs after the failed preflight"
+run_mm cutover "${common[@]}" --yes --imap nohost:99999 /home/ /home/
+is "$rc" 2 "a bad --imap is a usage error"
+
+# No terminal to ask on and no --yes: refused before anything stops.
+# setsid: a new session has no controlling terminal, even when the test
+# runs from one.
+setsid -w "$MM" cutover "${common[@]}" --old-stop "doveadm -c $T/src/dovecot.conf stop" \
+	--postfix-config "$T/pf" /home/ /home/ </dev/null >"$T/notty.out" 2>"$T/notty.err"
+rc=$?
+is "$rc" 2 "without a terminal and without --yes the cutover refuses (exit 2)"
+like "$(cat "$T/notty.err")" 'give --yes' "and says to give --yes"
+is "$(old_alive)" 0 "the old Dovecot still runs"
 
 # A failing stop: nothing after it happens.
 run_mm cutover "${common[@]}" --yes --old-stop false --new-stop true \
@@ -52,9 +96,24 @@ run_mm cutover "${common[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
 is "$rc" 0 "--dry-run exits 0"
 is "$(postconf -c "$T/pf" -h soft_bounce)" no "--dry-run leaves soft_bounce alone"
 
-src_pid=$(cat "$T/src/run/master.pid" 2>/dev/null)
 dst_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
-run_mm cutover "${common[@]}" --yes \
+# The new Dovecot, once restarted, answers IMAP on a private port.
+imap=$(free_port)
+sed -i 's/^protocols =.*/protocols = imap/' "$T/dst/dovecot.conf"
+cat >>"$T/dst/dovecot.conf" <<CONF
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $imap
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+CONF
+printf 'any\n' >"$T/pw"
+run_mm cutover "${common[@]}" --yes --json --imap "127.0.0.1:$imap" \
+	--login alice@example.org --password-file "$T/pw" \
 	--old-stop "doveadm -c $T/src/dovecot.conf stop" \
 	--new-stop "doveadm -c $T/dst/dovecot.conf stop" \
 	--new-start "dovecot -c $T/dst/dovecot.conf" --postfix-start true \
@@ -62,6 +121,13 @@ run_mm cutover "${common[@]}" --yes \
 	--postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/
 is "$rc" 0 "the cutover exits 0"
 [ "$rc" = 0 ] || diag "$err"
+result=$(printf '%s\n' "$out" | grep '"event": *"result"')
+like "$result" '"downtime_seconds": *[0-9.]+' "--json gives the IMAP downtime"
+like "$result" '"step": *"cold-sync", *"seconds": *[0-9.]+, *"downtime": *true' "and each step's time, the cold sync inside the downtime"
+like "$result" '"step": *"resync", *"seconds": *[0-9.]+, *"downtime": *false' "the index rebuild after it"
+like "$result" '"cold_sync": *\{[^}]*"copied": *1,' "and how many messages the cold sync copied"
+like "$err" 'IMAP downtime: [0-9.]+ s \(old Dovecot stopping to the new Dovecot answering a login\)' "the downtime is printed"
+like "$result" '"with_indexes": *true' "Dovecot's index files came along (same version)"
 wait_for bash -c "! kill -0 $src_pid 2>/dev/null"
 ok $? "the old Dovecot was stopped"
 new_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
@@ -75,3 +141,9 @@ is "$(fetch dst alice@example.org)" "$want_alice" "alice's mail, UIDs, GUIDs and
 is "$(fetch dst bob@example.org)" "$want_bob" "bob's too"
 like "$want_alice" 'uid: 6' "the oracle includes the late message (uid 6)"
 unlike "$(fetch dst alice@example.org)" 'uid: 2$' "the expunged message is gone"
+is "$(dva dst fetch -u alice@example.org 'uid date.saved' ALL 2>/dev/null)" "$want_saved" "every save date (date.saved) survived the cutover"
+start_bg dovecot-src2 dovecot -F -c "$T/src/dovecot.conf"
+wait_for test -S "$T/src/run/auth-userdb"
+vdove
+is "$rc" 0 "verify --dovecot after the cutover: save dates and all the rest identical"
+[ "$rc" = 0 ] || diag "$out"

@@ -1,8 +1,9 @@
 #!/bin/bash
 # run: the whole plan between two sample servers, stopped by a failing step
-# and resumed from its journal; --dry-run changes nothing.
+# and resumed from its journal, which holds each step's outcome and time;
+# run --status says where the migration stands; --dry-run changes nothing.
 . "$(dirname "$0")/../lib.sh"
-plan 13
+plan 21
 
 "$TOP/scripts/sample-servers" "$T/s" >/dev/null
 old="$T/s/old"
@@ -26,7 +27,15 @@ wait_for redis-cli -s "$T/redis-new.sock" ping
 run_mm run --from "$old" --to "$new" --journal "$T/j" --skip cutover
 ok "$([ "$rc" != 0 ] && echo 0 || echo 1)" "a failing step stops the plan (exit $rc)"
 like "$err" 'step redis ended with exit' "and names the step"
-is "$(cat "$T/j" 2>/dev/null | tr '\n' ' ')" "check db " "the journal holds the steps done before it"
+jsteps() { awk '{ printf "%s:%s ", $1, $2 }' "$T/j" 2>/dev/null; }
+is "$(jsteps)" "check:done db:done redis:failed " "the journal holds the steps done before it and the failed one"
+like "$(cat "$T/j")" '^check done [0-9]{10} [0-9]+\.[0-9]{3} 0$' "each with its start time, duration and exit"
+run_mm run --from "$old" --to "$new" --journal "$T/j" --status
+is "$rc" 0 "run --status exits 0"
+like "$out" 'redis +FAILED .* exit [0-9]+ after' "run --status shows the failed step"
+like "$out" 'next: mailmove run resumes at redis' "and where a rerun resumes"
+run_mm run --journal "$T/j" --status --json
+like "$out" '"next":"redis"' "run --status --json names the next step (the journal alone is enough)"
 
 # The cause fixed, the same command picks up at the failed step.
 start_bg redis-old redis-server --port 0 --unixsocket "$T/redis-old.sock" --save '' --appendonly no --dir "$T"
@@ -36,7 +45,11 @@ is "$(redis-cli -s "$T/redis-old.sock" HGET RS learns_spam)" 85 "the old Redis h
 run_mm run --from "$old" --to "$new" --journal "$T/j" --skip cutover
 is "$rc" 0 "the rerun finishes"
 like "$err" 'check already done' "done steps are not run again"
-is "$(cat "$T/j" | tr '\n' ' ')" "check db redis files sync " "the journal holds every step done"
+is "$(jsteps)" "check:done db:done redis:done files:done sync:done " "the journal holds every step done"
+like "$err" 'run: redis took [0-9.]+ s' "each step's time is shown"
+run_mm run --from "$old" --to "$new" --journal "$T/j" --status
+like "$out" 'cutover +not yet' "run --status: the cutover not yet"
+like "$out" 'sync +done +[0-9-]+ [0-9:]+ UTC, [0-9.]+ s' "and when the sync ran and how long it took"
 is "$(redis-cli -s "$T/redis-new.sock" HGET RS learns_spam)" 85 "rspamd's data arrived"
 
 run_mm verify --from "$old" --to "$new" --content /var/vmail/ /var/vmail/
