@@ -17,6 +17,7 @@
 #include "base.h"
 #include "fsops.h"
 #include "log.h"
+#include "strmap.h"
 #include "banned.h"
 
 struct table_spec {
@@ -201,53 +202,50 @@ static int sum_table(struct db_copy *j, struct db *db, struct db_tab *t,
 	return r;
 }
 
-/* A set of row hashes with a label each, for the difference summary. */
-struct rowset {
-	uint64_t *hi, *lo;
-	uint32_t *count;
-	char **label;
-	size_t cap, n;
+/* A multiset of row hashes with a label each, for the difference
+ * summary: the destination's rows go in, the source's take them out. */
+struct row_entry {
+	char key[33];		/* the row hash in hex: the map's key */
+	uint32_t count;
+	char *label;
 };
 
-static size_t rowset_slot(const struct rowset *s, uint64_t hi, uint64_t lo)
+/* The entry of one row hash; a new one (count 0, label from `label_of`
+ * when given) if `create`, else NULL when absent. */
+static struct row_entry *rowset_entry(struct strmap *set, uint64_t hi,
+				      uint64_t lo, int create)
 {
-	size_t i = (size_t)(lo ^ (hi >> 7)) & (s->cap - 1);
+	struct row_entry *e;
+	char key[33];
 
-	/* A slot is used once it has a label, even when its count went
-	 * back to 0, so probe chains stay intact. */
-	while (s->label[i] && (s->hi[i] != hi || s->lo[i] != lo))
-		i = (i + 1) & (s->cap - 1);
-	return i;
+	snprintf(key, sizeof key, "%016llx%016llx", (unsigned long long)hi,
+		 (unsigned long long)lo);
+	e = strmap_get(set, key);
+	if (e || !create)
+		return e;
+	e = xcalloc(1, sizeof *e);
+	memcpy(e->key, key, sizeof key);
+	strmap_put(set, e->key, e);
+	return e;
 }
 
-static void rowset_init(struct rowset *s, uint64_t rows)
+static void rowset_release(struct strmap *set)
 {
-	memset(s, 0, sizeof *s);
-	s->cap = 64;
-	while (s->cap < rows * 2 + 2)
-		s->cap *= 2;
-	s->hi = xcalloc(s->cap, sizeof *s->hi);
-	s->lo = xcalloc(s->cap, sizeof *s->lo);
-	s->count = xcalloc(s->cap, sizeof *s->count);
-	s->label = xcalloc(s->cap, sizeof *s->label);
-}
+	const struct strmap_entry *se;
+	size_t pos = 0;
 
-static void rowset_release(struct rowset *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->cap; i++)
-		free(s->label[i]);
-	free(s->hi);
-	free(s->lo);
-	free(s->count);
-	free(s->label);
+	while ((se = strmap_next(set, &pos))) {
+		struct row_entry *e = se->val;
+		free(e->label);
+		free(e);
+	}
+	strmap_release(set);
 }
 
 struct diff_ctx {
 	struct db_copy *job;
 	struct db_tab *tab;
-	struct rowset *set;
+	struct strmap *set;
 	struct db_value *vals;
 	int adding;		/* 1: destination rows go in; 0: source rows */
 	uint64_t only_src, same;
@@ -269,22 +267,19 @@ static int on_diff_row(void *arg, const struct db_value *vals, size_t n)
 	struct diff_ctx *d = arg;
 	struct row_ctx rc = { d->job, d->tab, d->vals, 0, NULL, 1 };
 	const struct db_value *v = d->adding ? vals : row_values(&rc, vals, n);
+	struct row_entry *e;
 	uint64_t hi, lo;
-	size_t i;
 
 	db_row_hash(v, n, &d->job->scratch, &hi, &lo);
-	i = rowset_slot(d->set, hi, lo);
+	e = rowset_entry(d->set, hi, lo, d->adding);
 	if (d->adding) {
-		if (!d->set->label[i]) {
-			d->set->hi[i] = hi;
-			d->set->lo[i] = lo;
-			d->set->label[i] = row_label(d->tab, v);
-		}
-		d->set->count[i]++;
+		if (!e->label)
+			e->label = row_label(d->tab, v);
+		e->count++;
 		return 0;
 	}
-	if (d->set->count[i]) {
-		d->set->count[i]--;
+	if (e && e->count) {
+		e->count--;
 		d->same++;
 		return 0;
 	}
@@ -306,14 +301,14 @@ static int on_diff_row(void *arg, const struct db_value *vals, size_t n)
 static int describe_difference(struct db_copy *j, struct db_tab *t, json_t *jt)
 {
 	struct diff_ctx d;
-	struct rowset set;
+	struct strmap set = STRMAP_INIT;
+	const struct strmap_entry *se;
 	struct buf ex_dst = BUF_INIT;
 	uint64_t only_dst = 0;
-	size_t i;
+	size_t pos = 0;
 	int nex = 0, rc;
 
 	memset(&d, 0, sizeof d);
-	rowset_init(&set, t->dst_rows);
 	d.job = j;
 	d.tab = t;
 	d.set = &set;
@@ -326,13 +321,15 @@ static int describe_difference(struct db_copy *j, struct db_tab *t, json_t *jt)
 		rc = j->src.ops->select(&j->src, t->spec->name, t->cols,
 					t->ncols, on_diff_row, &d);
 	}
-	for (i = 0; rc == 0 && i < set.cap; i++) {
-		if (!set.count[i])
+	while (rc == 0 && (se = strmap_next(&set, &pos))) {
+		const struct row_entry *e = se->val;
+
+		if (!e->count)
 			continue;
-		only_dst += set.count[i];
+		only_dst += e->count;
 		if (nex < 3) {
 			struct buf q = BUF_INIT;
-			mm_quote(&q, set.label[i]);
+			mm_quote(&q, e->label);
 			buf_printf(&ex_dst, "%s%s", nex ? ", " : "",
 				   q.data ? q.data : "");
 			buf_release(&q);
