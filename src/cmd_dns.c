@@ -11,11 +11,8 @@
  * else every virtual domain in the destination's mailserver database
  * (SQLite or MariaDB, found through Postfix's virtual_mailbox_domains).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,101 +105,6 @@ static int dns_on_opt(void *arg, int key, const char *val)
 		return 0;
 	}
 	return -1;
-}
-
-
-/* Addresses that are not the machine's identity: loopback, link-local. */
-static int addr_is_local_only(const char *a)
-{
-	return !strncmp(a, "127.", 4) || !strcmp(a, "::1") ||
-	       !strncmp(a, "fe80:", 5);
-}
-
-/* This machine's own addresses: the new server's. */
-static void discover_new_addrs(struct namelist *out)
-{
-	struct ifaddrs *ifa, *i;
-	char text[64];
-
-	if (getifaddrs(&ifa) < 0) {
-		log_warn("dns: cannot list this machine's addresses: %s",
-			 strerror(errno));
-		return;
-	}
-	for (i = ifa; i; i = i->ifa_next) {
-		const void *bin;
-
-		if (!i->ifa_addr)
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET)
-			bin = &((struct sockaddr_in *)(void *)i->ifa_addr)
-				       ->sin_addr;
-		else if (i->ifa_addr->sa_family == AF_INET6)
-			bin = &((struct sockaddr_in6 *)(void *)i->ifa_addr)
-				       ->sin6_addr;
-		else
-			continue;
-		if (!inet_ntop(i->ifa_addr->sa_family, bin, text, sizeof text))
-			continue;
-		if (!addr_is_local_only(text) && !namelist_has(out, text))
-			namelist_add(out, text);
-	}
-	freeifaddrs(ifa);
-}
-
-/* Adds every address-looking word of `text` ("a/24" counts as "a"). */
-static void addrs_from_text(const char *text, struct namelist *out)
-{
-	char *copy = xstrdup(text), *w, *save = NULL, canon[64];
-
-	for (w = strtok_r(copy, " \t\n", &save); w;
-	     w = strtok_r(NULL, " \t\n", &save)) {
-		char *slash = strchr(w, '/');
-		if (slash)
-			*slash = '\0';
-		if (dns_canonical_addr(w, canon, sizeof canon) == 0 &&
-		    !addr_is_local_only(canon) && !namelist_has(out, canon))
-			namelist_add(out, canon);
-	}
-	free(copy);
-}
-
-/* The old server's addresses, asked through its agent: `hostname -I`,
- * else `ip -o addr show`.  Returns 0, or an exit code. */
-static int discover_old_addrs(const struct mm_ctx *ctx, struct namelist *out)
-{
-	static char *hostname_argv[] = { "hostname", "-I", NULL };
-	static char *ip_argv[] = { "ip", "-o", "addr", "show", NULL };
-	struct buf o = BUF_INIT, e = BUF_INIT;
-	struct endpoint *ep;
-	int rc, status = 0;
-
-	rc = ep_open_ctx(ctx, &ep);
-	if (rc)
-		return rc;
-	rc = remote_run(ep, hostname_argv, NULL, &o, &e, 1u << 20, &status);
-	if (rc == 0 && status == 0) {
-		addrs_from_text(buf_cstr(&o), out);
-	} else if (rc >= 0) {
-		buf_reset(&o);
-		buf_reset(&e);
-		rc = remote_run(ep, ip_argv, NULL, &o, &e, 1u << 20, &status);
-		if (rc == 0 && status == 0)
-			addrs_from_text(buf_cstr(&o), out);
-	}
-	if (rc < 0) {
-		rc = ep_exit_code(ep);
-	} else {
-		if (!out->n)
-			log_warn("dns: could not learn the old server's "
-				 "addresses (hostname -I, ip addr); give "
-				 "--old-ip");
-		rc = 0;
-	}
-	buf_release(&o);
-	buf_release(&e);
-	ep_close(ep);
-	return rc;
 }
 
 /* ---- reporting ---- */
@@ -514,11 +416,18 @@ static int whose_addresses(struct dns_run *run)
 	for (k = 0; k < o->new_ips.n; k++)
 		namelist_add(&run->new_addrs, o->new_ips.v[k]);
 	if (!run->new_addrs.n)
-		discover_new_addrs(&run->new_addrs);
+		dns_addrs_of_this_machine(&run->new_addrs);
 	for (k = 0; k < o->old_ips.n; k++)
 		namelist_add(&run->old_addrs, o->old_ips.v[k]);
 	if (!run->old_addrs.n && run->ctx->from) {
-		rc = discover_old_addrs(run->ctx, &run->old_addrs);
+		struct endpoint *ep;
+
+		rc = ep_open_ctx(run->ctx, &ep);
+		if (rc)
+			return rc;
+		if (dns_addrs_of_old_server(ep, &run->old_addrs) < 0)
+			rc = ep_exit_code(ep);
+		ep_close(ep);
 		if (rc)
 			return rc;
 	}

@@ -31,7 +31,6 @@
 
 /* The most of postqueue's output and of the log that is read. */
 #define QUEUE_MAX	(256u << 20)
-#define LOG_TAIL	(64u << 20)
 
 struct queue_opts {
 	const char *config_dir;
@@ -225,98 +224,6 @@ static void report_queue(const struct qlist *q, json_t *res)
 	queue_summary_release(&qs);
 }
 
-/* The mail log's last LOG_TAIL bytes, from --log FILE, /var/log/mail.log,
- * or the journal since `since`.  Returns 0 (text in out, source named in
- * *source), or -1 when the old server is unreachable. */
-static int read_mail_log(struct pf_runner *pr, const struct queue_opts *o,
-			 int64_t since, struct buf *out, struct buf *source)
-{
-	struct buf err = BUF_INIT;
-	const char *file = o->log_file;
-	int rc = 0, status = 0;
-
-	buf_reset(out);
-	buf_reset(source);
-	if (!file) {
-		if (pr->ep) {
-			struct buf probe = BUF_INIT, perr = BUF_INIT;
-			static char *test_argv[] = { "test", "-f",
-						     "/var/log/mail.log", NULL };
-			rc = pf_run_argv(pr->ep, test_argv, NULL, &probe,
-					 &perr, 4096, &status);
-			buf_release(&probe);
-			buf_release(&perr);
-			if (rc < 0)
-				goto out;
-			if (rc == 0 && status == 0)
-				file = "/var/log/mail.log";
-		} else if (access("/var/log/mail.log", R_OK) == 0) {
-			file = "/var/log/mail.log";
-		}
-	}
-	if (file && !pr->ep) {
-		struct stat st;
-		char chunk[65536];
-		ssize_t n;
-		int fd, e;
-
-		buf_addstr(source, file);
-		e = fs_open_file(file, 0, &fd);
-		if (!e && fstat(fd, &st) < 0) {
-			e = errno;
-			close(fd);
-		}
-		if (e) {
-			log_warn("queue: cannot read %s: %s", file,
-				 mm_strerror(e));
-			goto out;
-		}
-		if (st.st_size > (off_t)LOG_TAIL)
-			lseek(fd, st.st_size - (off_t)LOG_TAIL, SEEK_SET);
-		while ((n = read(fd, chunk, sizeof chunk)) > 0)
-			buf_add(out, chunk, (size_t)n);
-		close(fd);
-	} else if (file) {
-		char size[32];
-		char *argv[] = { "tail", "-c", size, (char *)file, NULL };
-
-		snprintf(size, sizeof size, "%u", LOG_TAIL);
-		buf_addstr(source, file);
-		rc = pf_run_argv(pr->ep, argv, NULL, out, &err, LOG_TAIL + 4096,
-				 &status);
-		if (rc < 0)
-			goto out;
-		if (rc > 0 || status != 0)
-			log_warn("queue: cannot read %s on the old server: %s",
-				 file, rc ? strerror(rc) : buf_cstr(&err));
-	} else {
-		char since_arg[48];
-		char *argv[] = { "journalctl", "-q", "--no-pager", "-o",
-				 "short-iso", "-u", "postfix", "-u",
-				 "postfix@-", "--since", since_arg, NULL };
-
-		snprintf(since_arg, sizeof since_arg, "@%lld",
-			 (long long)(since ? since : (int64_t)time(NULL) -
-				     86400));
-		buf_addstr(source, "the journal (journalctl -u postfix)");
-		rc = pf_run_argv(pr->ep, argv, NULL, out, &err, LOG_TAIL,
-				 &status);
-		if (rc < 0)
-			goto out;
-		if (rc > 0 || status != 0) {
-			log_warn("queue: no /var/log/mail.log and journalctl "
-				 "failed: %s", rc ? strerror(rc)
-				 : buf_cstr(&err));
-			buf_reset(out);
-		}
-	}
-	rc = 0;
-out:
-	buf_cstr(out);
-	buf_release(&err);
-	return rc;
-}
-
 /* The soft_bounce period: from the state, else Postfix's setting. */
 static void softbounce_period(struct pf_runner *pr, const struct queue_opts *o,
 			      const struct mm_ctx *ctx, int64_t *from,
@@ -427,7 +334,7 @@ static int queue_report(struct pf_runner *pr, const struct queue_opts *o,
 	if (from)
 		json_object_set_new(res, "soft_bounce_since", json_integer(from));
 	if (on || from) {
-		if (read_mail_log(pr, o, from, &logtext, &source) < 0) {
+		if (pf_read_log(pr, o->log_file, from, &logtext, &source) < 0) {
 			rc = ep_exit_code(pr->ep);
 			json_decref(res);
 			goto out;

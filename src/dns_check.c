@@ -3,7 +3,10 @@
  */
 #include "dns_check.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #include "dkim.h"
 #include "log.h"
 #include "mail_domains.h"
+#include "remote.h"
 #include "banned.h"
 
 void domain_check_release(struct domain_check *d)
@@ -317,4 +321,90 @@ void dns_check_dkim(struct dns_run *run, struct dns_resolver *res,
 		check_dkim_selector(run, res, d, sel, template);
 	}
 	free(copy);
+}
+
+/* ---- whose addresses ---- */
+
+/* Addresses that are not the machine's identity: loopback, link-local. */
+static int addr_is_local_only(const char *a)
+{
+	return !strncmp(a, "127.", 4) || !strcmp(a, "::1") ||
+	       !strncmp(a, "fe80:", 5);
+}
+
+void dns_addrs_of_this_machine(struct namelist *out)
+{
+	struct ifaddrs *ifa, *i;
+	char text[64];
+
+	if (getifaddrs(&ifa) < 0) {
+		log_warn("dns: cannot list this machine's addresses: %s",
+			 strerror(errno));
+		return;
+	}
+	for (i = ifa; i; i = i->ifa_next) {
+		const void *bin;
+
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET)
+			bin = &((struct sockaddr_in *)(void *)i->ifa_addr)
+				       ->sin_addr;
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			bin = &((struct sockaddr_in6 *)(void *)i->ifa_addr)
+				       ->sin6_addr;
+		else
+			continue;
+		if (!inet_ntop(i->ifa_addr->sa_family, bin, text, sizeof text))
+			continue;
+		if (!addr_is_local_only(text) && !namelist_has(out, text))
+			namelist_add(out, text);
+	}
+	freeifaddrs(ifa);
+}
+
+/* Adds every address-looking word of `text` ("a/24" counts as "a"). */
+static void addrs_from_text(const char *text, struct namelist *out)
+{
+	char *copy = xstrdup(text), *w, *save = NULL, canon[64];
+
+	for (w = strtok_r(copy, " \t\n", &save); w;
+	     w = strtok_r(NULL, " \t\n", &save)) {
+		char *slash = strchr(w, '/');
+		if (slash)
+			*slash = '\0';
+		if (dns_canonical_addr(w, canon, sizeof canon) == 0 &&
+		    !addr_is_local_only(canon) && !namelist_has(out, canon))
+			namelist_add(out, canon);
+	}
+	free(copy);
+}
+
+int dns_addrs_of_old_server(struct endpoint *ep, struct namelist *out)
+{
+	static char *hostname_argv[] = { "hostname", "-I", NULL };
+	static char *ip_argv[] = { "ip", "-o", "addr", "show", NULL };
+	struct buf o = BUF_INIT, e = BUF_INIT;
+	int rc, status = 0;
+
+	rc = remote_run(ep, hostname_argv, NULL, &o, &e, 1u << 20, &status);
+	if (rc == 0 && status == 0) {
+		addrs_from_text(buf_cstr(&o), out);
+	} else if (rc >= 0) {
+		buf_reset(&o);
+		buf_reset(&e);
+		rc = remote_run(ep, ip_argv, NULL, &o, &e, 1u << 20, &status);
+		if (rc == 0 && status == 0)
+			addrs_from_text(buf_cstr(&o), out);
+	}
+	if (rc >= 0) {
+		if (!out->n)
+			log_warn("dns: could not learn the old server's "
+				 "addresses (hostname -I, ip addr); give "
+				 "--old-ip");
+		rc = 0;
+	}
+	buf_release(&o);
+	buf_release(&e);
+	return rc < 0 ? MM_LOST : 0;
 }

@@ -14,8 +14,9 @@
 #include "dns.h"
 #include "mail_domains.h"
 
-struct mm_ctx;
 struct dns_opts;
+struct endpoint;
+struct mm_ctx;
 
 /* Whose address an MX host's address is. */
 enum mx_where { MX_OTHER, MX_OLD, MX_NEW };
@@ -104,5 +105,12 @@ void dns_check_mx(struct dns_run *run, struct dns_resolver *res,
 void dns_check_dkim(struct dns_run *run, struct dns_resolver *res,
 		    struct domain_check *d, const char *map_text,
 		    const char *template);
+
+/* This machine's own addresses (the new server's), loopback and
+ * link-local left out. */
+void dns_addrs_of_this_machine(struct namelist *out);
+/* The old server's, asked through its agent: `hostname -I`, else `ip -o
+ * addr show` (warns when neither says).  Returns 0, or MM_LOST. */
+int dns_addrs_of_old_server(struct endpoint *ep, struct namelist *out);
 
 #endif
