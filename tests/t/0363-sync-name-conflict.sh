@@ -24,7 +24,7 @@ like "$err" "1700000001.M1P1.host.*conflict" "the conflict of different sizes is
 like "$err" "1700000003.M3P1.host.*conflict" "the conflict of the same size is reported"
 ok "$(cmp "$T/here1" "$N/new/1700000001.M1P1.host" >&2 && echo 0)" "the new server's message is untouched"
 ok "$(cmp "$T/here3" "$N/cur/1700000003.M3P1.host:2," >&2 && echo 0)" "the same-size one too"
-has_copy() { local f; for f in $(find "$N" -path '*/cur/*' -o -path '*/new/*'); do cmp -s "$f" "$1" && { echo yes; return; }; done; echo no; }
+has_copy() { local f; for f in $(find "$N" -type f \( -path '*/cur/*' -o -path '*/new/*' \)); do cmp -s "$f" "$1" && { echo yes; return; }; done; echo no; }
 inbox_count() { find "$N/cur" "$N/new" -type f | wc -l; }
 is "$(has_copy "$M/cur/1700000001.M1P1.host:2,S")" yes "the old server's message arrived under another name"
 is "$(has_copy "$M/cur/1700000003.M3P1.host:2,S")" yes "the same-size one too"
