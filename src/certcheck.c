@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "fsops.h"
 #include "log.h"
+#include "secret.h"
 #include "banned.h"
 
 #define CC_FILE_MAX (1u << 20)	/* certificates, keys and configs are small */
@@ -82,14 +83,6 @@ static int read_rel(const struct certcheck *c, const char *rel,
 	return fs_read_in_root(c->rootfd, rel, out, CC_FILE_MAX);
 }
 
-/* Wipes a buffer that held key material. */
-static void release_secret(struct buf *b)
-{
-	if (b->data)
-		OPENSSL_cleanse(b->data, b->cap);
-	buf_release(b);
-}
-
 /* The first certificate of a PEM file, or NULL (*err set: errno or 0 for
  * "does not parse"). */
 static X509 *load_cert(const struct certcheck *c, const char *rel, int *err)
@@ -126,7 +119,7 @@ static EVP_PKEY *load_key(const struct certcheck *c, const char *rel,
 		BIO_free(bio);
 		ERR_clear_error();
 	}
-	release_secret(&data);
+	secret_release(&data);	/* key material */
 	return k;
 }
 

@@ -11,11 +11,8 @@
  * else every virtual domain in the destination's mailserver database
  * (SQLite or MariaDB, found through Postfix's virtual_mailbox_domains).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +21,7 @@
 
 #include "dkim.h"
 #include "dns.h"
+#include "dns_check.h"
 #include "endpoint.h"
 #include "log.h"
 #include "mail_domains.h"
@@ -109,444 +107,6 @@ static int dns_on_opt(void *arg, int key, const char *val)
 	return -1;
 }
 
-
-/* Addresses that are not the machine's identity: loopback, link-local. */
-static int addr_is_local_only(const char *a)
-{
-	return !strncmp(a, "127.", 4) || !strcmp(a, "::1") ||
-	       !strncmp(a, "fe80:", 5);
-}
-
-/* This machine's own addresses: the new server's. */
-static void discover_new_addrs(struct namelist *out)
-{
-	struct ifaddrs *ifa, *i;
-	char text[64];
-
-	if (getifaddrs(&ifa) < 0) {
-		log_warn("dns: cannot list this machine's addresses: %s",
-			 strerror(errno));
-		return;
-	}
-	for (i = ifa; i; i = i->ifa_next) {
-		const void *bin;
-
-		if (!i->ifa_addr)
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET)
-			bin = &((struct sockaddr_in *)(void *)i->ifa_addr)
-				       ->sin_addr;
-		else if (i->ifa_addr->sa_family == AF_INET6)
-			bin = &((struct sockaddr_in6 *)(void *)i->ifa_addr)
-				       ->sin6_addr;
-		else
-			continue;
-		if (!inet_ntop(i->ifa_addr->sa_family, bin, text, sizeof text))
-			continue;
-		if (!addr_is_local_only(text) && !namelist_has(out, text))
-			namelist_add(out, text);
-	}
-	freeifaddrs(ifa);
-}
-
-/* Adds every address-looking word of `text` ("a/24" counts as "a"). */
-static void addrs_from_text(const char *text, struct namelist *out)
-{
-	char *copy = xstrdup(text), *w, *save = NULL, canon[64];
-
-	for (w = strtok_r(copy, " \t\n", &save); w;
-	     w = strtok_r(NULL, " \t\n", &save)) {
-		char *slash = strchr(w, '/');
-		if (slash)
-			*slash = '\0';
-		if (dns_canonical_addr(w, canon, sizeof canon) == 0 &&
-		    !addr_is_local_only(canon) && !namelist_has(out, canon))
-			namelist_add(out, canon);
-	}
-	free(copy);
-}
-
-/* The old server's addresses, asked through its agent: `hostname -I`,
- * else `ip -o addr show`.  Returns 0, or an exit code. */
-static int discover_old_addrs(const struct mm_ctx *ctx, struct namelist *out)
-{
-	static char *hostname_argv[] = { "hostname", "-I", NULL };
-	static char *ip_argv[] = { "ip", "-o", "addr", "show", NULL };
-	struct buf o = BUF_INIT, e = BUF_INIT;
-	struct endpoint *ep;
-	int rc, status = 0;
-
-	rc = ep_open_ctx(ctx, &ep);
-	if (rc)
-		return rc;
-	rc = remote_run(ep, hostname_argv, NULL, &o, &e, 1u << 20, &status);
-	if (rc == 0 && status == 0) {
-		addrs_from_text(buf_cstr(&o), out);
-	} else if (rc >= 0) {
-		buf_reset(&o);
-		buf_reset(&e);
-		rc = remote_run(ep, ip_argv, NULL, &o, &e, 1u << 20, &status);
-		if (rc == 0 && status == 0)
-			addrs_from_text(buf_cstr(&o), out);
-	}
-	if (rc < 0) {
-		rc = ep_exit_code(ep);
-	} else {
-		if (!out->n)
-			log_warn("dns: could not learn the old server's "
-				 "addresses (hostname -I, ip addr); give "
-				 "--old-ip");
-		rc = 0;
-	}
-	buf_release(&o);
-	buf_release(&e);
-	ep_close(ep);
-	return rc;
-}
-
-/* ---- one domain ---- */
-
-struct mx_addr {
-	char *addr;
-	uint32_t ttl;
-	const char *where;	/* "new", "old", "other" */
-};
-
-struct mx_host {
-	char *host;
-	uint16_t pref;
-	uint32_t ttl;
-	struct mx_addr *addrs;
-	size_t naddrs;
-	char *error;
-};
-
-struct dkim_check {
-	char *selector;
-	const char *status;	/* match, mismatch, missing, no-key, error */
-	char *detail;
-};
-
-struct domain_check {
-	char *name;
-	struct mx_host *mx;
-	size_t nmx;
-	char *error;		/* the MX lookup failed */
-	int no_mx;		/* NOERROR without MX: mail goes to A/AAAA */
-	uint32_t ttl;		/* highest authoritative TTL among the MX
-				 * records and their hosts' addresses */
-	int authoritative;	/* the MX answer was */
-	int has_old, all_primary_new;
-	int switched;
-	struct dkim_check *dkim;
-	size_t ndkim;
-};
-
-struct dns_run {
-	const struct mm_ctx *ctx;
-	struct dns_opts *o;
-	struct dns_resolver system;	/* or --server */
-	int system_ok;
-	struct namelist old_addrs, new_addrs;
-};
-
-static void domain_check_release(struct domain_check *d)
-{
-	size_t i, j;
-
-	for (i = 0; i < d->nmx; i++) {
-		for (j = 0; j < d->mx[i].naddrs; j++)
-			free(d->mx[i].addrs[j].addr);
-		free(d->mx[i].addrs);
-		free(d->mx[i].host);
-		free(d->mx[i].error);
-	}
-	free(d->mx);
-	for (i = 0; i < d->ndkim; i++) {
-		free(d->dkim[i].selector);
-		free(d->dkim[i].detail);
-	}
-	free(d->dkim);
-	free(d->error);
-	free(d->name);
-	memset(d, 0, sizeof *d);
-}
-
-/*
- * The authoritative servers of `domain`'s zone (NS records through the
- * system's resolver, walking up to the zone apex), as a resolver that asks
- * them without recursion: TTLs from there are the zone's own, not a
- * cache's countdown.  Returns 0, or -1 when they cannot be found.
- */
-static int authoritative_resolver(struct dns_run *run, const char *domain,
-				  struct dns_resolver *out)
-{
-	struct dns_answer ns, ad;
-	struct namelist addrs = { NULL, 0, 0 };
-	const char *zone = domain, *why;
-	size_t i, k;
-	int t, rc = -1;
-
-	for (;;) {
-		if (dns_query(&run->system, zone, DNS_NS, &ns, &why) < 0)
-			return -1;
-		if (ns.rcode == 0 && ns.n)
-			break;
-		dns_answer_release(&ns);
-		zone = strchr(zone, '.');
-		if (!zone || !strchr(zone + 1, '.'))
-			return -1;
-		zone++;
-	}
-	for (i = 0; i < ns.n; i++) {
-		for (t = 0; t < 2; t++) {
-			if (dns_query(&run->system, ns.rr[i].data,
-				      t ? DNS_AAAA : DNS_A, &ad, &why) < 0)
-				continue;
-			for (k = 0; k < ad.n; k++)
-				if (!namelist_has(&addrs, ad.rr[k].data))
-					namelist_add(&addrs, ad.rr[k].data);
-			dns_answer_release(&ad);
-		}
-	}
-	dns_answer_release(&ns);
-	if (addrs.n)
-		rc = dns_resolver_init_addrs(out, addrs.v, addrs.n);
-	namelist_release(&addrs);
-	return rc;
-}
-
-static const char *where_is(const struct dns_run *run, const char *addr)
-{
-	if (namelist_has(&run->new_addrs, addr))
-		return "new";
-	if (namelist_has(&run->old_addrs, addr))
-		return "old";
-	return "other";
-}
-
-/* A/AAAA of one MX host: asked of `res`, then of the system resolver when
- * `res` does not know the name (an MX host outside the zone). */
-static void resolve_mx_host(struct dns_run *run, struct dns_resolver *res,
-			    struct domain_check *d, struct mx_host *h)
-{
-	struct dns_answer a;
-	const char *why;
-	int t, asked_any = 0;
-	size_t k;
-
-	for (t = 0; t < 2; t++) {
-		enum dns_type type = t ? DNS_AAAA : DNS_A;
-		int r = dns_query(res, h->host, type, &a, &why);
-
-		if ((r < 0 || a.rcode == 5 ||
-		     (!a.authoritative && !a.n)) && res != &run->system &&
-		    run->system_ok) {
-			if (r == 0)
-				dns_answer_release(&a);
-			r = dns_query(&run->system, h->host, type, &a, &why);
-		}
-		if (r < 0) {
-			if (!h->error)
-				h->error = xstrdup(why);
-			continue;
-		}
-		asked_any = 1;
-		for (k = 0; k < a.n; k++) {
-			struct mx_addr *m;
-
-			h->addrs = xrealloc(h->addrs, (h->naddrs + 1) *
-					    sizeof *h->addrs);
-			m = &h->addrs[h->naddrs++];
-			m->addr = xstrdup(a.rr[k].data);
-			m->ttl = a.rr[k].ttl;
-			m->where = where_is(run, m->addr);
-			/* A cache's countdown (an MX host outside the zone,
-			 * asked of the system's resolver) is no TTL to
-			 * advise on. */
-			if (a.authoritative && m->ttl > d->ttl)
-				d->ttl = m->ttl;
-		}
-		dns_answer_release(&a);
-	}
-	if (asked_any && !h->naddrs && !h->error)
-		h->error = xstrdup("no A or AAAA record");
-}
-
-static int mx_cmp(const void *a, const void *b)
-{
-	const struct mx_host *x = a, *y = b;
-
-	if (x->pref != y->pref)
-		return x->pref < y->pref ? -1 : 1;
-	return strcmp(x->host, y->host);
-}
-
-/*
- * Looks up the MX records of d->name and the addresses of their hosts,
- * and decides whether the domain has switched: every address of the most
- * preferred MX hosts is the new server's and no MX host has an old
- * address (a backup MX elsewhere does not block the switch).
- */
-static void check_mx(struct dns_run *run, struct dns_resolver *res,
-		     struct domain_check *d)
-{
-	struct dns_answer a;
-	const char *why;
-	size_t i, j;
-	uint16_t best = 0xffff;
-
-	d->authoritative = 1;
-	if (dns_query(res, d->name, DNS_MX, &a, &why) < 0) {
-		d->error = xstrdup(why);
-		return;
-	}
-	if (a.rcode != 0) {
-		d->error = xstrdup(dns_rcode_name(a.rcode));
-		dns_answer_release(&a);
-		return;
-	}
-	d->authoritative = a.authoritative;
-	if (!a.n) {
-		/* No MX: mail goes to the domain's own address. */
-		d->no_mx = 1;
-		d->mx = xcalloc(1, sizeof *d->mx);
-		d->nmx = 1;
-		d->mx[0].host = xstrdup(d->name);
-	} else {
-		d->mx = xcalloc(a.n, sizeof *d->mx);
-		for (i = 0; i < a.n; i++) {
-			d->mx[i].host = xstrdup(a.rr[i].data);
-			d->mx[i].pref = a.rr[i].pref;
-			d->mx[i].ttl = a.rr[i].ttl;
-			if (a.rr[i].ttl > d->ttl)
-				d->ttl = a.rr[i].ttl;
-		}
-		d->nmx = a.n;
-		qsort(d->mx, d->nmx, sizeof *d->mx, mx_cmp);
-	}
-	dns_answer_release(&a);
-	for (i = 0; i < d->nmx; i++) {
-		resolve_mx_host(run, res, d, &d->mx[i]);
-		if (d->mx[i].naddrs && d->mx[i].pref < best)
-			best = d->mx[i].pref;
-	}
-	d->all_primary_new = best != 0xffff;
-	for (i = 0; i < d->nmx; i++) {
-		for (j = 0; j < d->mx[i].naddrs; j++) {
-			const char *w = d->mx[i].addrs[j].where;
-			if (!strcmp(w, "old"))
-				d->has_old = 1;
-			if (d->mx[i].pref == best && strcmp(w, "new"))
-				d->all_primary_new = 0;
-		}
-	}
-	d->switched = d->all_primary_new && !d->has_old;
-}
-
-/* ---- DKIM ---- */
-
-
-static void dkim_add(struct domain_check *d, const char *selector,
-		     const char *status, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void dkim_add(struct domain_check *d, const char *selector,
-		     const char *status, const char *fmt, ...)
-{
-	struct buf b = BUF_INIT;
-	struct dkim_check *c;
-	va_list ap;
-
-	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	d->dkim = xrealloc(d->dkim, (d->ndkim + 1) * sizeof *d->dkim);
-	c = &d->dkim[d->ndkim++];
-	c->selector = xstrdup(selector);
-	c->status = status;
-	c->detail = buf_detach(&b);
-}
-
-/* Compares the TXT record of one selector with its key file. */
-static void check_dkim_selector(struct dns_run *run, struct dns_resolver *res,
-				struct domain_check *d, const char *selector,
-				const char *template)
-{
-	struct buf name = BUF_INIT, keyfile = BUF_INIT, pub = BUF_INIT;
-	struct dns_answer a;
-	const char *why;
-	size_t i;
-	int ed25519 = 0, err, found = 0, matched = 0;
-
-	buf_printf(&name, "%s._domainkey.%s", selector, d->name);
-	dkim_key_path(run->ctx, template, d->name, selector, &keyfile);
-	err = dkim_key_public_half(buf_cstr(&keyfile), &pub, &ed25519);
-	if (err) {
-		dkim_add(d, selector, "no-key", "%s: %s", buf_cstr(&keyfile),
-			 err == EINVAL ? "not a private key mailmove can read"
-			 : mm_strerror(err));
-		goto out;
-	}
-	if (dns_query(res, buf_cstr(&name), DNS_TXT, &a, &why) < 0) {
-		dkim_add(d, selector, "error", "%s: %s", buf_cstr(&name), why);
-		goto out;
-	}
-	for (i = 0; i < a.n && !matched; i++) {
-		int m = dkim_record_matches(a.rr[i].data, &pub, ed25519);
-
-		if (m >= 0)
-			found = 1;
-		if (m > 0)
-			matched = 1;
-	}
-	if (matched)
-		dkim_add(d, selector, "match", "%s publishes the key of %s",
-			 buf_cstr(&name), buf_cstr(&keyfile));
-	else if (found)
-		dkim_add(d, selector, "mismatch", "%s does not publish the "
-			 "public half of %s", buf_cstr(&name),
-			 buf_cstr(&keyfile));
-	else
-		dkim_add(d, selector, "missing", "no DKIM TXT record at %s (%s)",
-			 buf_cstr(&name), dns_rcode_name(a.rcode));
-	dns_answer_release(&a);
-out:
-	buf_release(&name);
-	buf_release(&keyfile);
-	buf_release(&pub);
-}
-
-/* Every selector of d->name in the destination's selector map. */
-static void check_dkim(struct dns_run *run, struct dns_resolver *res,
-		       struct domain_check *d, const char *map_text,
-		       const char *template)
-{
-	char *copy = xstrdup(map_text), *line, *save = NULL;
-
-	for (line = strtok_r(copy, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *p = conf_trim(line), *dom, *sel, *s2 = NULL;
-
-		if (!*p || *p == '#')
-			continue;
-		dom = strtok_r(p, " \t", &s2);
-		sel = strtok_r(NULL, " \t", &s2);
-		if (!dom || !sel || strcasecmp(dom, d->name))
-			continue;
-		if (!dns_name_ok(sel)) {
-			struct buf q = BUF_INIT;
-			mm_quote(&q, sel);
-			dkim_add(d, buf_cstr(&q), "error",
-				 "selector is not a valid name");
-			buf_release(&q);
-			continue;
-		}
-		check_dkim_selector(run, res, d, sel, template);
-	}
-	free(copy);
-}
-
 /* ---- reporting ---- */
 
 static const char *advice_name(enum ttl_advice a)
@@ -625,11 +185,11 @@ static void ttl_advice(struct dns_run *run, struct switch_state *st,
 		json_object_set_new(j, "safe_at", json_integer(safe_at));
 }
 
-static const char *where_text(const char *w)
+static const char *where_text(enum mx_where w)
 {
-	if (!strcmp(w, "new"))
+	if (w == MX_NEW)
 		return "the new server";
-	if (!strcmp(w, "old"))
+	if (w == MX_OLD)
 		return "the old server";
 	return "neither server";
 }
@@ -668,7 +228,7 @@ static int report_domain(struct dns_run *run, struct switch_state *st,
 			json_array_append_new(ja, json_pack("{s:s,s:i,s:s}",
 				"address", h->addrs[k].addr,
 				"ttl", (json_int_t)h->addrs[k].ttl,
-				"server", h->addrs[k].where));
+				"server", mx_where_name(h->addrs[k].where)));
 		}
 		if (h->error)
 			log_out("    %s\n", h->error);
@@ -705,15 +265,16 @@ static int report_domain(struct dns_run *run, struct switch_state *st,
 	}
 	for (i = 0; i < d->ndkim; i++) {
 		struct dkim_check *c = &d->dkim[i];
-		log_out("  DKIM %s: %s: %s\n", c->selector, c->status,
-			c->detail);
-		if (strcmp(c->status, "match")) {
+		log_out("  DKIM %s: %s: %s\n", c->selector,
+			dkim_status_name(c->status), c->detail);
+		if (c->status != DKIM_MATCH) {
 			log_warn("%s: DKIM selector %s: %s", d->name,
 				 c->selector, c->detail);
 			problem = 1;
 		}
 		json_array_append_new(jd, json_pack("{s:s,s:s,s:s}",
-			"selector", c->selector, "status", c->status,
+			"selector", c->selector,
+			"status", dkim_status_name(c->status),
 			"detail", c->detail));
 	}
 	json_object_set_new(j, "dkim", jd);
@@ -730,7 +291,7 @@ static struct dns_resolver *resolver_for(struct dns_run *run,
 					 struct dns_resolver *tmp, int *own)
 {
 	*own = 0;
-	if (!run->o->server && authoritative_resolver(run, domain, tmp) == 0) {
+	if (!run->o->server && dns_authoritative_resolver(run, domain, tmp) == 0) {
 		log_verbose("dns: %s: asking %s", domain, tmp->desc);
 		*own = 1;
 		return tmp;
@@ -784,7 +345,7 @@ static int wait_switched(struct dns_run *run, struct namelist *domains,
 			memset(&d, 0, sizeof d);
 			d.name = xstrdup(domains->v[i]);
 			res = resolver_for(run, d.name, &tmp, &own);
-			check_mx(run, res, &d);
+			dns_check_mx(run, res, &d);
 			if (own)
 				dns_resolver_release(&tmp);
 			if (d.switched) {
@@ -814,6 +375,70 @@ static int wait_switched(struct dns_run *run, struct namelist *domains,
 	return rc;
 }
 
+/* The domains: the arguments, --domains-from, else the destination's
+ * mailserver database, else the old server's.  MM_OK or an exit code. */
+static int take_domains(const struct mm_ctx *ctx, const struct dns_opts *o,
+			int argc, char **argv, int first,
+			struct namelist *domains)
+{
+	int i, rc;
+
+	for (i = first; i < argc; i++)
+		if (mail_domain_add(domains, argv[i], "argument") < 0)
+			return MM_EUSAGE;
+	if (o->domains_from && mail_domains_from_file(o->domains_from, domains))
+		return MM_EUSAGE;
+	if (!domains->n && !o->domains_from) {
+		rc = mail_domains_from_destination(ctx, domains);
+		if (rc < 0)
+			return MM_EUSAGE;
+		if (rc > 0) {
+			rc = mail_domains_from_old(ctx, domains);
+			if (rc)
+				return rc;
+		}
+	}
+	if (!domains->n) {
+		log_error("dns: no domains to check");
+		return MM_EUSAGE;
+	}
+	return MM_OK;
+}
+
+/* Whose addresses are whose: --new-ip/--old-ip, else this machine's and
+ * the old server's own.  MM_OK or an exit code. */
+static int whose_addresses(struct dns_run *run)
+{
+	const struct dns_opts *o = run->o;
+	size_t k;
+	int rc;
+
+	for (k = 0; k < o->new_ips.n; k++)
+		namelist_add(&run->new_addrs, o->new_ips.v[k]);
+	if (!run->new_addrs.n)
+		dns_addrs_of_this_machine(&run->new_addrs);
+	for (k = 0; k < o->old_ips.n; k++)
+		namelist_add(&run->old_addrs, o->old_ips.v[k]);
+	if (!run->old_addrs.n && run->ctx->from) {
+		struct endpoint *ep;
+
+		rc = ep_open_ctx(run->ctx, &ep);
+		if (rc)
+			return rc;
+		if (dns_addrs_of_old_server(ep, &run->old_addrs) < 0)
+			rc = ep_exit_code(ep);
+		ep_close(ep);
+		if (rc)
+			return rc;
+	}
+	for (k = 0; k < run->old_addrs.n; k++)
+		if (namelist_has(&run->new_addrs, run->old_addrs.v[k]))
+			log_warn("dns: %s is both the old and the new server's "
+				 "address; it counts as the new one",
+				 run->old_addrs.v[k]);
+	return MM_OK;
+}
+
 int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 {
 	struct dns_opts o;
@@ -822,7 +447,7 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 	struct switch_state st;
 	struct buf map = BUF_INIT, path = BUF_INIT;
 	char *template = NULL;
-	int first, rc, i, problems = 0, *switched = NULL, have_map;
+	int first, rc, problems = 0, *switched = NULL, have_map;
 	size_t k;
 	json_t *all, *res;
 
@@ -843,51 +468,12 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 	}
 	run.ctx = ctx;
 	run.o = &o;
-	for (i = first; i < argc; i++)
-		if (mail_domain_add(&domains, argv[i], "argument") < 0) {
-			rc = MM_EUSAGE;
-			goto out;
-		}
-	if (o.domains_from && mail_domains_from_file(o.domains_from, &domains)) {
-		rc = MM_EUSAGE;
+	rc = take_domains(ctx, &o, argc, argv, first, &domains);
+	if (rc)
 		goto out;
-	}
-	if (!domains.n && !o.domains_from) {
-		int drc = mail_domains_from_destination(ctx, &domains);
-		if (drc < 0) {
-			rc = MM_EUSAGE;
-			goto out;
-		}
-		if (drc > 0) {
-			rc = mail_domains_from_old(ctx, &domains);
-			if (rc)
-				goto out;
-		}
-	}
-	if (!domains.n) {
-		log_error("dns: no domains to check");
-		rc = MM_EUSAGE;
+	rc = whose_addresses(&run);
+	if (rc)
 		goto out;
-	}
-
-	/* Whose addresses are whose. */
-	for (k = 0; k < o.new_ips.n; k++)
-		namelist_add(&run.new_addrs, o.new_ips.v[k]);
-	if (!run.new_addrs.n)
-		discover_new_addrs(&run.new_addrs);
-	for (k = 0; k < o.old_ips.n; k++)
-		namelist_add(&run.old_addrs, o.old_ips.v[k]);
-	if (!run.old_addrs.n && ctx->from) {
-		rc = discover_old_addrs(ctx, &run.old_addrs);
-		if (rc)
-			goto out;
-	}
-	for (k = 0; k < run.old_addrs.n; k++)
-		if (namelist_has(&run.new_addrs, run.old_addrs.v[k]))
-			log_warn("dns: %s is both the old and the new server's "
-				 "address; it counts as the new one",
-				 run.old_addrs.v[k]);
-
 	if (dns_resolver_init(&run.system, o.server) < 0) {
 		rc = o.server ? MM_EUSAGE : MM_EDEST;
 		goto out;
@@ -917,9 +503,9 @@ int cmd_dns(struct mm_ctx *ctx, int argc, char **argv)
 		memset(&d, 0, sizeof d);
 		d.name = xstrdup(domains.v[k]);
 		r = resolver_for(&run, d.name, &tmp, &own);
-		check_mx(&run, r, &d);
+		dns_check_mx(&run, r, &d);
 		if (have_map)
-			check_dkim(&run, r, &d, buf_cstr(&map), template);
+			dns_check_dkim(&run, r, &d, buf_cstr(&map), template);
 		if (own)
 			dns_resolver_release(&tmp);
 		problems += report_domain(&run, &st, &d, all);

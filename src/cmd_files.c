@@ -12,7 +12,9 @@
  * Order: list every PATH on the old server, check every owner against the
  * destination (a missing user or group stops the run before anything is
  * written), report symlinks that leave the copied trees or lead nowhere,
- * sync, then check what arrived with libcrypto (certcheck.c).
+ * sync, then check what arrived with libcrypto.  The plan and the copy
+ * are in files_copy.c, the checks in files_check.c; this file takes the
+ * PATHs, calls them in that order, and reports.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,8 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "certcheck.h"
 #include "endpoint.h"
+#include "files_copy.h"
 #include "fsops.h"
 #include "lock.h"
 #include "log.h"
@@ -42,436 +44,6 @@ static const char *const default_paths[] = {
 	"/etc/rspamd/local.d/arc.conf",
 };
 #define NDEFAULT (sizeof default_paths / sizeof default_paths[0])
-
-/* One PATH to copy. */
-struct fpath {
-	char *rel;		/* "etc/letsencrypt": relative to both roots */
-	char *anc;		/* deepest existing destination ancestor */
-	char *sub;		/* rel below anc ("letsencrypt") */
-	int present;		/* on the old server */
-	int is_dir;
-	struct ts_list list;	/* entries, paths relative to anc */
-};
-
-struct files_run {
-	struct mm_ctx *ctx;
-	struct endpoint *ep;
-	const char *root;
-	struct fpath *v;
-	size_t n;
-	int explicit_paths;
-	struct idmap src_ids, dst_ids;
-	struct owner_map owners;
-	struct ts_stats total;
-	const char *cur_anc;	/* for the note callback */
-	unsigned warnings;
-	unsigned item_errors;
-};
-
-/* "a/b/c" -> "a/b"; "a" -> "". */
-static char *dir_of(const char *rel)
-{
-	const char *slash = strrchr(rel, '/');
-
-	return slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup("");
-}
-
-static const char *base_of(const char *rel)
-{
-	const char *slash = strrchr(rel, '/');
-
-	return slash ? slash + 1 : rel;
-}
-
-/* "/" + anc + "/" + path, for messages. */
-static void full_path(struct buf *out, const char *anc, const char *path)
-{
-	buf_reset(out);
-	buf_putc(out, '/');
-	buf_addstr(out, anc);
-	if (*anc && *path)
-		buf_putc(out, '/');
-	buf_addstr(out, path);
-}
-
-static int stat_cb(void *arg, uint32_t index, int err,
-		   const struct mm_stat *st)
-{
-	struct files_run *r = arg;
-
-	r->v[index].present = err == 0;
-	r->v[index].is_dir = err == 0 && S_ISDIR(st->mode);
-	if (err && err != ENOENT) {
-		log_error("/%s on the old server: %s", r->v[index].rel,
-			  strerror(err));
-		r->item_errors++;
-	} else if (err && r->explicit_paths) {
-		log_error("/%s: not on the old server", r->v[index].rel);
-		r->item_errors++;
-	}
-	return 0;
-}
-
-/* Finds the deepest directory of p->rel's parent chain that exists on the
- * destination: everything below it is made by the sync, with the old
- * server's owners and modes; it and its ancestors are never touched. */
-static int find_ancestor(struct files_run *r, struct fpath *p)
-{
-	char *cand = dir_of(p->rel);
-	int fd, e;
-
-	for (;;) {
-		e = fs_open_base(r->root, cand, 0, &fd);
-		if (!e) {
-			close(fd);
-			break;
-		}
-		if ((e != ENOENT && e != ENOTDIR) || !*cand) {
-			log_error("%s/%s on this server: %s", r->root, cand,
-				  strerror(e));
-			free(cand);
-			return MM_EDEST;
-		}
-		{
-			char *up = dir_of(cand);
-			free(cand);
-			cand = up;
-		}
-	}
-	p->anc = cand;
-	p->sub = xstrdup(p->rel + strlen(cand) + (*cand ? 1 : 0));
-	return MM_OK;
-}
-
-struct anc_stat {
-	struct files_run *r;
-	struct fpath *p;
-	char **paths;
-};
-
-/* Whether an earlier PATH already makes the directory `rel` (two files of
- * one missing /etc/rspamd, say): it is made once, and shown once. */
-static int planned_before(const struct files_run *r, const struct fpath *p,
-			  const char *rel)
-{
-	struct buf q = BUF_INIT;
-	const struct fpath *o;
-	size_t j;
-	int found = 0;
-
-	for (o = r->v; o < p && !found; o++)
-		for (j = 0; j < o->list.n && !found; j++) {
-			if (o->list.v[j].kind != 'd')
-				continue;
-			full_path(&q, o->anc, o->list.v[j].path);
-			found = !strcmp(q.data + 1, rel);
-		}
-	buf_release(&q);
-	return found;
-}
-
-/* A missing destination ancestor takes the old server's directory meta. */
-static int anc_stat_cb(void *arg, uint32_t index, int err,
-		       const struct mm_stat *st)
-{
-	struct anc_stat *a = arg;
-	const char *rel = a->paths[index] + strlen(a->p->anc) +
-			  (*a->p->anc ? 1 : 0);
-	struct rentry e;
-
-	if (planned_before(a->r, a->p, a->paths[index]))
-		return 0;
-	memset(&e, 0, sizeof e);
-	e.path = rel;
-	e.name = base_of(rel);
-	e.kind = 'd';
-	e.has_stat = 1;
-	if (err || !S_ISDIR(st->mode)) {
-		/* Not a plain directory there (a symlink to one, say):
-		 * root's 0755 is the safe shape for a parent. */
-		e.st.mode = S_IFDIR | 0755;
-	} else {
-		e.st = *st;
-	}
-	ts_list_add(&a->p->list, &e);
-	return 0;
-}
-
-struct collect {
-	struct files_run *r;
-	struct fpath *p;
-	const char *only;	/* listing a parent: the one name wanted */
-	struct buf path;
-};
-
-static int collect_cb(void *arg, const struct rentry *e)
-{
-	struct collect *c = arg;
-	struct rentry copy;
-
-	if (c->only && (e->index == 0 || strcmp(e->path, c->only)))
-		return 0;
-	if (e->kind == 'e') {
-		log_error("/%s/%s: cannot read on the old server: %s",
-			  c->p->rel, e->path, strerror(e->err));
-		c->r->item_errors++;
-		return 0;
-	}
-	if (e->kind == 'o') {
-		log_warn("/%s/%s: not a file, directory or symlink; skipped",
-			 c->p->rel, e->path);
-		c->r->warnings++;
-		return 0;
-	}
-	buf_reset(&c->path);
-	buf_addstr(&c->path, c->p->sub);
-	if (!c->only && *e->path) {
-		buf_putc(&c->path, '/');
-		buf_addstr(&c->path, e->path);
-	}
-	copy = *e;
-	copy.path = buf_cstr(&c->path);
-	ts_list_add(&c->p->list, &copy);
-	return 0;
-}
-
-/* Lists one present PATH (and its missing ancestors) into p->list.
- * Returns 0, or -1 when the connection failed. */
-static int plan_path(struct files_run *r, struct fpath *p)
-{
-	struct collect c;
-	char *parent = dir_of(p->rel);
-	int rc = 0;
-
-	/* Missing ancestors between p->anc and the parent, outermost first. */
-	if (strcmp(parent, p->anc)) {
-		struct anc_stat a = { r, p, NULL };
-		size_t n = 0, i;
-		const char *s;
-
-		a.paths = xcalloc(strlen(parent) + 1, sizeof *a.paths);
-		for (s = parent + strlen(p->anc) + (*p->anc ? 1 : 0);; s++) {
-			if (*s == '/' || !*s)
-				a.paths[n++] = xstrndup(parent,
-							(size_t)(s - parent));
-			if (!*s)
-				break;
-		}
-		rc = remote_stat(r->ep, a.paths, n, anc_stat_cb, &a);
-		for (i = 0; i < n; i++)
-			free(a.paths[i]);
-		free(a.paths);
-	}
-	memset(&c, 0, sizeof c);
-	c.r = r;
-	c.p = p;
-	buf_init(&c.path, 0);
-	if (rc >= 0 && p->is_dir) {
-		rc = remote_list(r->ep, p->rel, LIST_STAT | LIST_RECURSE, 0,
-				 collect_cb, &c);
-	} else if (rc >= 0) {
-		/* One file or symlink: the parent's own entries give its
-		 * stat and link target. */
-		c.only = base_of(p->rel);
-		rc = remote_list(r->ep, parent, LIST_STAT, 1, collect_cb, &c);
-	}
-	if (rc > 0) {
-		log_error("/%s on the old server: %s", p->rel, strerror(rc));
-		r->item_errors++;
-		rc = 0;
-	}
-	buf_release(&c.path);
-	free(parent);
-	return rc < 0 ? -1 : 0;
-}
-
-/* Every owner of every entry has a counterpart here.  Returns the number
- * of entries whose owner is missing (each named, up to ten). */
-static size_t check_owners(struct files_run *r)
-{
-	struct buf why = BUF_INIT, q = BUF_INIT;
-	size_t i, j, bad = 0;
-
-	for (i = 0; i < r->n; i++) {
-		struct fpath *p = &r->v[i];
-
-		for (j = 0; j < p->list.n; j++) {
-			const struct ts_entry *e = &p->list.v[j];
-			uint32_t u, g;
-
-			buf_reset(&why);
-			if (owner_map_ids(&r->owners, e->st.uid, e->st.gid, &u,
-					  &g, &why) == 0)
-				continue;
-			full_path(&q, p->anc, e->path);
-			if (bad++ < 10)
-				log_error("%s: %s", q.data, why.data);
-			out_event("owner_missing",
-				  json_pack("{s:s, s:s}", "path", q.data,
-					    "why", why.data));
-		}
-	}
-	buf_release(&why);
-	buf_release(&q);
-	return bad;
-}
-
-/* Resolves a link target against the link's directory, lexically ("." and
- * ".." removed; ".." stops at "/"), into an absolute path. */
-static void resolve_target(const char *link_abs, const char *target,
-			   struct buf *out)
-{
-	struct buf tmp = BUF_INIT;
-	const char *p, *seg;
-
-	if (*target == '/') {
-		buf_addstr(&tmp, target);
-	} else {
-		const char *slash = strrchr(link_abs, '/');
-		buf_add(&tmp, link_abs, (size_t)(slash - link_abs));
-		buf_putc(&tmp, '/');
-		buf_addstr(&tmp, target);
-	}
-	buf_reset(out);
-	for (p = buf_cstr(&tmp); *p;) {
-		size_t n;
-
-		while (*p == '/')
-			p++;
-		seg = p;
-		n = strcspn(seg, "/");
-		p += n;
-		if (n == 0 || (n == 1 && seg[0] == '.'))
-			continue;
-		if (n == 2 && seg[0] == '.' && seg[1] == '.') {
-			char *last = out->len ? strrchr(out->data, '/') : NULL;
-			if (last) {
-				out->len = (size_t)(last - out->data);
-				out->data[out->len] = '\0';
-			}
-			continue;
-		}
-		buf_putc(out, '/');
-		buf_add(out, seg, n);
-	}
-	if (!out->len)
-		buf_putc(out, '/');
-	buf_release(&tmp);
-}
-
-/* The entry at absolute path `abs` among everything listed, or NULL;
- * *inside says whether abs lies in one of the copied PATHs. */
-static const struct ts_entry *find_listed(const struct files_run *r,
-					  const char *abs, int *inside)
-{
-	struct buf q = BUF_INIT;
-	const struct ts_entry *found = NULL;
-	size_t i, j;
-
-	*inside = 0;
-	for (i = 0; i < r->n && !found; i++) {
-		const struct fpath *p = &r->v[i];
-		size_t rl = strlen(p->rel);
-
-		if (!p->present || strncmp(abs + 1, p->rel, rl) ||
-		    (abs[1 + rl] != '/' && abs[1 + rl] != '\0'))
-			continue;
-		*inside = 1;
-		for (j = 0; j < p->list.n; j++) {
-			full_path(&q, p->anc, p->list.v[j].path);
-			if (!strcmp(q.data, abs)) {
-				found = &p->list.v[j];
-				break;
-			}
-		}
-	}
-	buf_release(&q);
-	return found;
-}
-
-static int exists_cb(void *arg, uint32_t index, int err,
-		     const struct mm_stat *st)
-{
-	(void)index;
-	(void)st;
-	*(int *)arg = err;
-	return 0;
-}
-
-/* Reports symlinks that point outside the copied PATHs (copied as they
- * are, never followed) and links whose target does not exist.  Returns 0
- * or -1 when the connection failed. */
-static int check_links(struct files_run *r)
-{
-	struct buf abs = BUF_INIT, res = BUF_INIT, q = BUF_INIT,
-		   qt = BUF_INIT;
-	size_t i, j;
-	int rc = 0;
-
-	for (i = 0; i < r->n && rc == 0; i++) {
-		struct fpath *p = &r->v[i];
-
-		for (j = 0; j < p->list.n && rc == 0; j++) {
-			const struct ts_entry *e = &p->list.v[j], *t;
-			const char *problem = NULL;
-			int inside = 0, hops = 0, err = 0;
-
-			if (e->kind != 'l')
-				continue;
-			full_path(&abs, p->anc, e->path);
-			resolve_target(abs.data, e->target, &res);
-			/* Follow links inside the copied trees, as the
-			 * kernel would, up to its own limit. */
-			while ((t = find_listed(r, res.data, &inside)) &&
-			       t->kind == 'l' && ++hops < 40) {
-				struct buf next = BUF_INIT;
-				resolve_target(res.data, t->target, &next);
-				buf_reset(&res);
-				buf_addstr(&res, next.data);
-				buf_release(&next);
-			}
-			if (inside && (!t || hops >= 40)) {
-				problem = "dangling";	/* or a loop */
-			} else if (!inside) {
-				char *path = xstrdup(res.data + 1);
-				char *paths[1] = { path };
-
-				if (*path && mm_relpath_valid(path, strlen(path)))
-					rc = remote_stat(r->ep, paths, 1,
-							 exists_cb, &err);
-				free(path);
-				problem = err == ENOENT ? "outside, dangling"
-							: "outside";
-			}
-			if (!problem)
-				continue;
-			r->warnings++;
-			buf_reset(&q);
-			buf_reset(&qt);
-			mm_quote(&q, abs.data);
-			mm_quote(&qt, e->target);
-			if (!strcmp(problem, "dangling"))
-				log_warn("%s -> %s: dangling link (its target "
-					 "does not exist on the old server); "
-					 "copied as it is", q.data, qt.data);
-			else
-				log_warn("%s -> %s: points outside the copied "
-					 "files%s; copied as a symlink, its "
-					 "target is not copied", q.data,
-					 qt.data, err == ENOENT ?
-					 " and its target does not exist" : "");
-			out_event("link", json_pack("{s:s, s:s, s:s, s:b}",
-				  "path", abs.data, "target", e->target,
-				  "problem", problem, "dangling",
-				  strstr(problem, "dangling") != NULL));
-		}
-	}
-	buf_release(&abs);
-	buf_release(&res);
-	buf_release(&q);
-	buf_release(&qt);
-	return rc;
-}
 
 static const char *shown_action(const char *action, int dry)
 {
@@ -498,10 +70,10 @@ static void on_note(void *arg, const char *action, const struct ts_entry *e,
 {
 	struct files_run *r = arg;
 	struct buf p = BUF_INIT, q = BUF_INIT;
-	const char *shown = shown_action(action, r->ctx->dry_run);
+	const char *shown = shown_action(action, r->dry_run);
 	json_t *ev;
 
-	full_path(&p, r->cur_anc, e->path);
+	files_full_path(&p, r->cur_anc, e->path);
 	mm_quote(&q, p.data);
 	if (strcmp(action, "same") || log_verbosity() >= 0)
 		log_out("%-8s %s%s\n", shown, q.data,
@@ -513,129 +85,6 @@ static void on_note(void *arg, const char *action, const struct ts_entry *e,
 	out_event("file", ev);
 	buf_release(&p);
 	buf_release(&q);
-}
-
-static void add_stats(struct ts_stats *a, const struct ts_stats *b)
-{
-	a->copied += b->copied;
-	a->updated += b->updated;
-	a->same += b->same;
-	a->links += b->links;
-	a->dirs += b->dirs;
-	a->meta += b->meta;
-	a->vanished += b->vanished;
-	a->errors += b->errors;
-	a->bytes += b->bytes;
-}
-
-/* The directories of the tree are cleaned by treesync itself; the
- * ancestor that holds a single-file PATH is cleaned here. */
-static void remove_stale_temps(struct files_run *r, struct fpath *p,
-			       int anc_fd)
-{
-	struct buf shown = BUF_INIT;
-
-	if (r->ctx->dry_run)
-		return;
-	full_path(&shown, p->anc, "");
-	fs_remove_stale_temps(anc_fd, shown.data);
-	buf_release(&shown);
-}
-
-/* Syncs every present PATH.  Returns MM_OK, MM_EDIFF, or the exit code of
- * a failure that ends the run. */
-static int sync_all(struct files_run *r)
-{
-	size_t i;
-	int worst = MM_OK;
-
-	for (i = 0; i < r->n; i++) {
-		struct fpath *p = &r->v[i];
-		struct treesync ts;
-		struct buf name = BUF_INIT;
-		int fd, rc, e;
-
-		if (!p->present || !p->list.n)
-			continue;
-		e = fs_open_base(r->root, p->anc, 0, &fd);
-		if (e) {
-			log_error("%s/%s on this server: %s", r->root, p->anc,
-				  strerror(e));
-			return MM_EDEST;
-		}
-		full_path(&name, p->anc, "");
-		remove_stale_temps(r, p, fd);
-		memset(&ts, 0, sizeof ts);
-		ts.ep = r->ep;
-		ts.src_root = p->anc;
-		ts.dst_fd = fd;
-		ts.dst_name = name.data;
-		ts.owners = &r->owners;
-		ts.flags = TS_CONTENT | (r->ctx->dry_run ? TS_DRY_RUN : 0);
-		ts.note = on_note;
-		ts.arg = r;
-		r->cur_anc = p->anc;
-		rc = treesync_entries(&ts, &p->list);
-		add_stats(&r->total, &ts.st);
-		close(fd);
-		buf_release(&name);
-		if (rc == MM_EDIFF)
-			worst = MM_EDIFF;
-		else if (rc != MM_OK)
-			return rc;
-	}
-	return worst;
-}
-
-/* Runs the libcrypto checks on what the copied PATHs hold now. */
-static int run_checks(struct files_run *r, struct certcheck *cc)
-{
-	const char *dkim = NULL, *conf = NULL, *map = NULL;
-	struct buf b1 = BUF_INIT, b2 = BUF_INIT, b3 = BUF_INIT;
-	size_t i;
-	int rootfd, e;
-
-	e = fs_open_base(r->root, "", 0, &rootfd);
-	if (e) {
-		log_error("%s: %s", r->root, strerror(e));
-		return MM_EDEST;
-	}
-	certcheck_init(cc, rootfd);
-	for (i = 0; i < r->n; i++) {
-		struct fpath *p = &r->v[i];
-		const char *base = base_of(p->rel);
-		int fd;
-
-		if (!p->present)
-			continue;
-		if (p->is_dir && !strcmp(base, "dkim")) {
-			buf_printf(&b1, "/%s", p->rel);
-			dkim = b1.data;
-		} else if (!p->is_dir && !strcmp(base, "dkim_signing.conf")) {
-			buf_printf(&b2, "/%s", p->rel);
-			conf = b2.data;
-		} else if (!p->is_dir && !strcmp(base, "dkim_selectors.map")) {
-			buf_printf(&b3, "/%s", p->rel);
-			map = b3.data;
-		} else if (p->is_dir) {
-			struct buf live = BUF_INIT;
-
-			buf_printf(&live, "%s/live", p->rel);
-			if (fs_open_in_root(rootfd, live.data, O_DIRECTORY,
-					    &fd) == 0) {
-				close(fd);
-				certcheck_letsencrypt(cc, p->rel);
-			}
-			buf_release(&live);
-		}
-	}
-	if (dkim || conf || map)
-		certcheck_dkim(cc, dkim, conf, map);
-	close(rootfd);
-	buf_release(&b1);
-	buf_release(&b2);
-	buf_release(&b3);
-	return MM_OK;
 }
 
 /* Takes PATH operands (absolute), or the defaults. */
@@ -671,21 +120,6 @@ static int take_paths(struct files_run *r, int argc, char **argv, int first)
 	return MM_OK;
 }
 
-static void files_run_release(struct files_run *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->n; i++) {
-		free(r->v[i].rel);
-		free(r->v[i].anc);
-		free(r->v[i].sub);
-		ts_list_release(&r->v[i].list);
-	}
-	free(r->v);
-	idmap_release(&r->src_ids);
-	idmap_release(&r->dst_ids);
-}
-
 static void summary(struct files_run *r, const struct certcheck *cc,
 		    int checked, int rc)
 {
@@ -694,7 +128,7 @@ static void summary(struct files_run *r, const struct certcheck *cc,
 
 	log_out("\n%s%llu copied, %llu updated, %llu linked, %llu "
 		"directories made, %llu same, %llu meta, %llu errors",
-		r->ctx->dry_run ? "dry run, nothing written: " : "",
+		r->dry_run ? "dry run, nothing written: " : "",
 		(unsigned long long)s->copied, (unsigned long long)s->updated,
 		(unsigned long long)s->links, (unsigned long long)s->dirs,
 		(unsigned long long)s->same, (unsigned long long)s->meta,
@@ -717,7 +151,7 @@ static void summary(struct files_run *r, const struct certcheck *cc,
 			"vanished", (json_int_t)s->vanished,
 			"errors", (json_int_t)(s->errors + r->item_errors),
 			"bytes", (json_int_t)s->bytes,
-			"dry_run", r->ctx->dry_run);
+			"dry_run", r->dry_run);
 	json_object_set_new(res, "changes", json_integer((json_int_t)(
 		s->copied + s->updated + s->links + s->dirs + s->meta)));
 	json_object_set_new(res, "checks", json_integer(checked ?
@@ -746,7 +180,9 @@ int cmd_files(struct mm_ctx *ctx, int argc, char **argv)
 		ctx->from = argv[first++];
 	memset(&r, 0, sizeof r);
 	memset(&cc, 0, sizeof cc);
-	r.ctx = ctx;
+	r.dry_run = ctx->dry_run;
+	r.note = on_note;
+	r.note_arg = &r;
 	r.root = mm_dest_root(ctx);
 	rc = take_paths(&r, argc, argv, first);
 	if (rc)
@@ -754,23 +190,10 @@ int cmd_files(struct mm_ctx *ctx, int argc, char **argv)
 	rc = ep_open_ctx(ctx, &r.ep);
 	if (rc)
 		goto out_noep;
-	if (idmap_load_remote(r.ep, &r.src_ids) < 0)
-		goto lost;
-	idmap_load_local(r.root, &r.dst_ids);
-	r.owners.src = &r.src_ids;
-	r.owners.dst = &r.dst_ids;
-
 	/* 1. What the old server has. */
-	{
-		char **paths = xcalloc(r.n, sizeof *paths);
-
-		for (i = 0; i < r.n; i++)
-			paths[i] = r.v[i].rel;
-		rc = remote_stat(r.ep, paths, r.n, stat_cb, &r);
-		free(paths);
-		if (rc < 0)
-			goto lost;
-	}
+	rc = files_list(&r);
+	if (rc)
+		goto out;
 	for (i = 0; i < r.n; i++) {
 		struct fpath *p = &r.v[i];
 
@@ -784,14 +207,12 @@ int cmd_files(struct mm_ctx *ctx, int argc, char **argv)
 			}
 			continue;
 		}
-		rc = find_ancestor(&r, p);
+		rc = files_plan_path(&r, p);
 		if (rc)
 			goto out;
-		if (plan_path(&r, p) < 0)
-			goto lost;
 	}
 	/* 2. Every owner exists here, or nothing is written. */
-	bad = check_owners(&r);
+	bad = files_check_owners(r.v, r.n, &r.owners);
 	if (bad) {
 		log_error("%zu entries have owners missing on this server; "
 			  "nothing was written (create the users and groups, "
@@ -801,10 +222,10 @@ int cmd_files(struct mm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	/* 3. Symlinks are copied as symlinks, never followed. */
-	if (check_links(&r) < 0)
+	if (files_check_links(r.ep, r.v, r.n, &r.warnings) < 0)
 		goto lost;
 	/* 4. The copy. */
-	rc = sync_all(&r);
+	rc = files_sync_all(&r);
 	if (rc != MM_OK && rc != MM_EDIFF)
 		goto out;
 	/* 5. The checks, on what is now on this server. */
@@ -813,7 +234,7 @@ int cmd_files(struct mm_ctx *ctx, int argc, char **argv)
 			 "real copy");
 	} else {
 		log_out("\n");
-		if (run_checks(&r, &cc) == MM_OK)
+		if (files_check_copied(r.root, r.v, r.n, &cc) == MM_OK)
 			checked = 1;
 		if (cc.failed)
 			rc = MM_EDIFF;

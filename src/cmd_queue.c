@@ -24,115 +24,13 @@
 #include "log.h"
 #include "mailmove.h"
 #include "postfix.h"
+#include "queue.h"
 #include "remote.h"
 #include "switch_state.h"
 #include "banned.h"
 
 /* The most of postqueue's output and of the log that is read. */
 #define QUEUE_MAX	(256u << 20)
-#define LOG_TAIL	(64u << 20)
-
-static const char *const queue_names[] = {
-	"active", "deferred", "hold", "incoming", "maildrop",
-};
-#define NQUEUES (sizeof queue_names / sizeof queue_names[0])
-
-struct qrcpt {
-	char *address;
-	char *reason;		/* "" when none */
-};
-
-struct qmsg {
-	char *id, *queue, *sender;
-	int64_t arrival, size;
-	struct qrcpt *rcpt;
-	size_t nrcpt;
-};
-
-struct qlist {
-	struct qmsg *m;
-	size_t n;
-};
-
-static void qlist_release(struct qlist *q)
-{
-	size_t i, k;
-
-	for (i = 0; i < q->n; i++) {
-		for (k = 0; k < q->m[i].nrcpt; k++) {
-			free(q->m[i].rcpt[k].address);
-			free(q->m[i].rcpt[k].reason);
-		}
-		free(q->m[i].rcpt);
-		free(q->m[i].id);
-		free(q->m[i].queue);
-		free(q->m[i].sender);
-	}
-	free(q->m);
-	memset(q, 0, sizeof *q);
-}
-
-static char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return xstrdup(s ? s : "");
-}
-
-/* Parses postqueue -j output into q.  Returns the number of lines that
- * were not a queue entry (reported by the caller). */
-static size_t qlist_parse(const char *text, struct qlist *q)
-{
-	const char *line = text, *nl;
-	size_t bad = 0, cap = 0, k;
-
-	memset(q, 0, sizeof *q);
-	for (; *line; line = nl ? nl + 1 : line + strlen(line)) {
-		json_error_t jerr;
-		json_t *o, *rcpts, *r;
-		struct qmsg *m;
-
-		nl = strchr(line, '\n');
-		if (line[0] == '\n' || !line[0])
-			continue;
-		o = json_loadb(line, nl ? (size_t)(nl - line) : strlen(line),
-			       0, &jerr);
-		if (!o || !json_is_object(o) ||
-		    !json_is_string(json_object_get(o, "queue_id")) ||
-		    !pf_queue_id_ok(json_string_value(
-			    json_object_get(o, "queue_id")))) {
-			bad++;
-			json_decref(o);
-			continue;
-		}
-		if (q->n == cap) {
-			cap = cap ? 2 * cap : 64;
-			q->m = xrealloc(q->m, cap * sizeof *q->m);
-		}
-		m = &q->m[q->n++];
-		memset(m, 0, sizeof *m);
-		m->id = jstr(o, "queue_id");
-		m->queue = jstr(o, "queue_name");
-		m->sender = jstr(o, "sender");
-		m->arrival = json_integer_value(json_object_get(o,
-							"arrival_time"));
-		m->size = json_integer_value(json_object_get(o,
-							"message_size"));
-		rcpts = json_object_get(o, "recipients");
-		if (json_is_array(rcpts) && json_array_size(rcpts)) {
-			m->rcpt = xcalloc(json_array_size(rcpts),
-					  sizeof *m->rcpt);
-			json_array_foreach(rcpts, k, r) {
-				m->rcpt[m->nrcpt].address = jstr(r, "address");
-				m->rcpt[m->nrcpt].reason = jstr(r,
-								"delay_reason");
-				m->nrcpt++;
-			}
-		}
-		json_decref(o);
-	}
-	return bad;
-}
 
 struct queue_opts {
 	const char *config_dir;
@@ -234,17 +132,6 @@ static void print_quoted(const char *prefix, const char *s, const char *suffix)
 	buf_release(&q);
 }
 
-/* Adds n to the counter `key` of the jansson object used as a map. */
-static void count_add(json_t *map, const char *key, json_int_t n)
-{
-	json_t *v = json_object_get(map, key);
-
-	if (v)
-		json_integer_set(v, json_integer_value(v) + n);
-	else
-		json_object_set_new(map, key, json_integer(n));
-}
-
 struct counted {
 	const char *key;
 	json_int_t n;
@@ -294,62 +181,19 @@ static json_t *counted_report(json_t *map, const char *key_name,
 	return arr;
 }
 
-/* The reason with the recipient's own address taken out, so that the
- * same refusal for many recipients is one group. */
-static char *reason_key(const char *reason, const char *address)
-{
-	struct buf b = BUF_INIT;
-	const char *p = reason, *hit;
-	size_t alen = strlen(address);
-
-	if (!*reason)
-		return xstrdup("(no reason given yet)");
-	while (alen && (hit = strstr(p, address))) {
-		buf_add(&b, p, (size_t)(hit - p));
-		buf_addstr(&b, "RECIPIENT");
-		p = hit + alen;
-	}
-	buf_addstr(&b, p);
-	return buf_detach(&b);
-}
-
 /* Counts, reasons, age and domains of the queue; fields go into res. */
 static void report_queue(const struct qlist *q, json_t *res)
 {
-	json_t *queues = json_object(), *reasons = json_object(),
-	       *domains = json_object();
-	int64_t now = (int64_t)time(NULL), oldest = 0;
-	const char *oldest_id = NULL;
-	size_t counts[NQUEUES], i, k, nrcpt = 0, other = 0;
+	json_t *queues = json_object();
+	struct queue_summary qs;
+	int64_t now = (int64_t)time(NULL);
+	size_t k, *counts = qs.counts, nrcpt, other;
 	char age[32];
 
-	memset(counts, 0, sizeof counts);
-	for (i = 0; i < q->n; i++) {
-		const struct qmsg *m = &q->m[i];
-		int found = 0;
-
-		for (k = 0; k < NQUEUES; k++)
-			if (!strcmp(m->queue, queue_names[k])) {
-				counts[k]++;
-				found = 1;
-			}
-		other += !found;
-		if (m->arrival && (!oldest || m->arrival < oldest)) {
-			oldest = m->arrival;
-			oldest_id = m->id;
-		}
-		for (k = 0; k < m->nrcpt; k++) {
-			const char *at = strrchr(m->rcpt[k].address, '@');
-			char *key = reason_key(m->rcpt[k].reason,
-					       m->rcpt[k].address);
-
-			nrcpt++;
-			count_add(reasons, key, 1);
-			count_add(domains, at ? at + 1 : "(no domain)", 1);
-			free(key);
-		}
-	}
-	for (k = 0; k < NQUEUES; k++)
+	queue_summarize(q, &qs);
+	nrcpt = qs.nrcpt;
+	other = qs.other;
+	for (k = 0; k < QUEUE_NNAMES; k++)
 		json_object_set_new(queues, queue_names[k],
 				    json_integer((json_int_t)counts[k]));
 	log_out("Queue: %zu message%s, %zu recipient%s (active %zu, "
@@ -358,118 +202,26 @@ static void report_queue(const struct qlist *q, json_t *res)
 		counts[0], counts[1], counts[2], counts[3], counts[4]);
 	if (other)
 		log_out("  %zu in other queues\n", other);
-	if (oldest) {
-		mm_format_span(now - oldest, 0, age, sizeof age);
-		log_out("Oldest message: %s old (%s)\n", age, oldest_id);
-		json_object_set_new(res, "oldest_id", json_string(oldest_id));
-		json_object_set_new(res, "oldest_arrival", json_integer(oldest));
+	if (qs.oldest) {
+		mm_format_span(now - qs.oldest, 0, age, sizeof age);
+		log_out("Oldest message: %s old (%s)\n", age, qs.oldest_id);
+		json_object_set_new(res, "oldest_id", json_string(qs.oldest_id));
+		json_object_set_new(res, "oldest_arrival",
+				    json_integer(qs.oldest));
 		json_object_set_new(res, "oldest_age",
-				    json_integer(now - oldest));
+				    json_integer(now - qs.oldest));
 	}
 	json_object_set_new(res, "messages", json_integer((json_int_t)q->n));
 	json_object_set_new(res, "recipients", json_integer((json_int_t)nrcpt));
 	json_object_set_new(res, "queues", queues);
 	json_object_set_new(res, "delay_reasons",
-			    counted_report(reasons, "reason",
+			    counted_report(qs.reasons, "reason",
 					   "Recipients by delay reason",
 					   "rcpt"));
 	json_object_set_new(res, "recipient_domains",
-			    counted_report(domains, "domain",
+			    counted_report(qs.domains, "domain",
 					   "Recipients by domain", "rcpt"));
-	json_decref(reasons);
-	json_decref(domains);
-}
-
-/* The mail log's last LOG_TAIL bytes, from --log FILE, /var/log/mail.log,
- * or the journal since `since`.  Returns 0 (text in out, source named in
- * *source), or -1 when the old server is unreachable. */
-static int read_mail_log(struct pf_runner *pr, const struct queue_opts *o,
-			 int64_t since, struct buf *out, struct buf *source)
-{
-	struct buf err = BUF_INIT;
-	const char *file = o->log_file;
-	int rc = 0, status = 0;
-
-	buf_reset(out);
-	buf_reset(source);
-	if (!file) {
-		if (pr->ep) {
-			struct buf probe = BUF_INIT, perr = BUF_INIT;
-			static char *test_argv[] = { "test", "-f",
-						     "/var/log/mail.log", NULL };
-			rc = pf_run_argv(pr->ep, test_argv, NULL, &probe,
-					 &perr, 4096, &status);
-			buf_release(&probe);
-			buf_release(&perr);
-			if (rc < 0)
-				goto out;
-			if (rc == 0 && status == 0)
-				file = "/var/log/mail.log";
-		} else if (access("/var/log/mail.log", R_OK) == 0) {
-			file = "/var/log/mail.log";
-		}
-	}
-	if (file && !pr->ep) {
-		struct stat st;
-		char chunk[65536];
-		ssize_t n;
-		int fd, e;
-
-		buf_addstr(source, file);
-		e = fs_open_file(file, 0, &fd);
-		if (!e && fstat(fd, &st) < 0) {
-			e = errno;
-			close(fd);
-		}
-		if (e) {
-			log_warn("queue: cannot read %s: %s", file,
-				 mm_strerror(e));
-			goto out;
-		}
-		if (st.st_size > (off_t)LOG_TAIL)
-			lseek(fd, st.st_size - (off_t)LOG_TAIL, SEEK_SET);
-		while ((n = read(fd, chunk, sizeof chunk)) > 0)
-			buf_add(out, chunk, (size_t)n);
-		close(fd);
-	} else if (file) {
-		char size[32];
-		char *argv[] = { "tail", "-c", size, (char *)file, NULL };
-
-		snprintf(size, sizeof size, "%u", LOG_TAIL);
-		buf_addstr(source, file);
-		rc = pf_run_argv(pr->ep, argv, NULL, out, &err, LOG_TAIL + 4096,
-				 &status);
-		if (rc < 0)
-			goto out;
-		if (rc > 0 || status != 0)
-			log_warn("queue: cannot read %s on the old server: %s",
-				 file, rc ? strerror(rc) : buf_cstr(&err));
-	} else {
-		char since_arg[48];
-		char *argv[] = { "journalctl", "-q", "--no-pager", "-o",
-				 "short-iso", "-u", "postfix", "-u",
-				 "postfix@-", "--since", since_arg, NULL };
-
-		snprintf(since_arg, sizeof since_arg, "@%lld",
-			 (long long)(since ? since : (int64_t)time(NULL) -
-				     86400));
-		buf_addstr(source, "the journal (journalctl -u postfix)");
-		rc = pf_run_argv(pr->ep, argv, NULL, out, &err, LOG_TAIL,
-				 &status);
-		if (rc < 0)
-			goto out;
-		if (rc > 0 || status != 0) {
-			log_warn("queue: no /var/log/mail.log and journalctl "
-				 "failed: %s", rc ? strerror(rc)
-				 : buf_cstr(&err));
-			buf_reset(out);
-		}
-	}
-	rc = 0;
-out:
-	buf_cstr(out);
-	buf_release(&err);
-	return rc;
+	queue_summary_release(&qs);
 }
 
 /* The soft_bounce period: from the state, else Postfix's setting. */
@@ -501,55 +253,17 @@ static void softbounce_period(struct pf_runner *pr, const struct queue_opts *o,
 	buf_release(&err);
 }
 
-/* Adds `rcpt` to the set (an object's keys) of recipients of `key`. */
-static void rcpt_add(json_t *map, const char *key, const char *rcpt)
-{
-	json_t *set = json_object_get(map, key);
-
-	if (!set) {
-		set = json_object();
-		json_object_set_new(map, key, set);
-	}
-	json_object_set_new(set, rcpt, json_true());
-}
-
 /* The refusals in the log within [from, until), grouped by reason. */
 static void report_rejections(const char *log_text, const char *source,
 			      int64_t from, int64_t until, json_t *res)
 {
 	json_t *reasons = json_object(), *list = json_array(),
 	       *who = json_object(), *arr, *g;
-	const char *line = log_text, *nl;
-	int64_t now = (int64_t)time(NULL);
-	struct buf l = BUF_INIT;
-	size_t n = 0, k;
+	size_t n, k;
 	char when[64];
 
-	for (; *line; line = nl ? nl + 1 : line + strlen(line)) {
-		struct pf_reject r;
-		char *key;
-
-		nl = strchr(line, '\n');
-		buf_reset(&l);
-		buf_add(&l, line, nl ? (size_t)(nl - line) : strlen(line));
-		if (!pf_parse_reject(buf_cstr(&l), now, &r))
-			continue;
-		if ((from && r.when < from) || (until && r.when >= until)) {
-			pf_reject_release(&r);
-			continue;
-		}
-		key = reason_key(r.reason, r.recipient);
-		count_add(reasons, key, 1);
-		rcpt_add(who, key, r.recipient);
-		free(key);
-		json_array_append_new(list, json_pack("{s:I,s:s,s:s,s:s,s:s,"
-			"s:s}", "time", (json_int_t)r.when, "recipient",
-			r.recipient, "sender", r.sender, "client", r.client,
-			"code", r.code, "reason", r.reason));
-		n++;
-		pf_reject_release(&r);
-	}
-	buf_release(&l);
+	n = queue_group_rejections(log_text, (int64_t)time(NULL), from, until,
+				   reasons, who, list);
 	if (from) {
 		mm_format_time(from, when, sizeof when);
 		log_out("Refused recipients since soft_bounce was turned on "
@@ -620,7 +334,7 @@ static int queue_report(struct pf_runner *pr, const struct queue_opts *o,
 	if (from)
 		json_object_set_new(res, "soft_bounce_since", json_integer(from));
 	if (on || from) {
-		if (read_mail_log(pr, o, from, &logtext, &source) < 0) {
+		if (pf_read_log(pr, o->log_file, from, &logtext, &source) < 0) {
 			rc = ep_exit_code(pr->ep);
 			json_decref(res);
 			goto out;

@@ -285,23 +285,99 @@ static void report(const struct redis_copy_result *res,
 			     "exit", rc));
 }
 
+static const struct option redis_options[] = {
+	{ "src", required_argument, NULL, OPT_SRC },
+	{ "dest", required_argument, NULL, OPT_DEST },
+	{ "db", required_argument, NULL, OPT_DB },
+	{ "match", required_argument, NULL, OPT_MATCH },
+	{ "replace", no_argument, NULL, OPT_REPLACE },
+	{ "rename-history", required_argument, NULL,
+	  OPT_RENAME_HISTORY },
+	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+	{ "dest-password-file", required_argument, NULL,
+	  OPT_DEST_PASSWORD_FILE },
+	{ "no-check", no_argument, NULL, OPT_NO_VERIFY },
+	{ "batch", required_argument, NULL, OPT_BATCH },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Checks the operands and the addresses given, reads the password files
+ * (*spw, *dpw).  Returns MM_OK or MM_EUSAGE (said why). */
+static int take_args(struct mm_ctx *ctx, struct redis_opts *o, int argc,
+		     char **argv, int first, struct redis_conf *sconf,
+		     struct redis_conf *dconf, char **spw, char **dpw)
+{
+	const char *why;
+
+	if (first < argc) {
+		log_error("redis: unexpected argument %s (see mailmove redis "
+			  "--help)", argv[first]);
+		return MM_EUSAGE;
+	}
+	if (!ctx->from && !o->src) {
+		log_error("redis: which old server? Give --from HOST (its Redis "
+			  "is reached through the agent) or --src ADDR");
+		return MM_EUSAGE;
+	}
+	if (o->src && redis_addr_parse(&sconf->addr, o->src, 0, &why) < 0) {
+		log_error("redis: --src %s: %s", o->src, why);
+		return MM_EUSAGE;
+	}
+	sconf->has_addr = o->src != NULL;
+	if (o->dest && redis_addr_parse(&dconf->addr, o->dest, 0, &why) < 0) {
+		log_error("redis: --dest %s: %s", o->dest, why);
+		return MM_EUSAGE;
+	}
+	dconf->has_addr = o->dest != NULL;
+	if (o->password_file && !(*spw = read_password_file(o->password_file)))
+		return MM_EUSAGE;
+	if (o->dest_password_file &&
+	    !(*dpw = read_password_file(o->dest_password_file)))
+		return MM_EUSAGE;
+	return MM_OK;
+}
+
+/* rspamd's database numbers differ on the two servers: say what happens. */
+static void warn_db_numbers(const struct redis_opts *o,
+			    const struct redis_conf *sconf,
+			    const struct redis_conf *dconf)
+{
+	int sdb = sconf->db > 0 ? sconf->db : 0;
+	int ddb = dconf->db > 0 ? dconf->db : 0;
+
+	if (!o->dest && sdb != ddb)
+		log_warn("redis: rspamd uses database %d on the old server and "
+			 "%d on the new one; databases are copied to the same "
+			 "number unless --dest names one (redis://HOST:PORT/%d "
+			 "with --db %d)", sdb, ddb, ddb, sdb);
+}
+
+/* The copy's options from the command's. */
+static void copy_opts(struct redis_copy_opts *co, const struct redis_opts *o,
+		      struct redis_conf *sconf, const struct redis_conf *dconf,
+		      int dry_run)
+{
+	memset(co, 0, sizeof *co);
+	co->match = o->match;
+	co->dbs = o->dbs;
+	co->ndbs = o->ndbs;
+	if (sconf->addr.db >= 0 && o->src) {
+		co->dbs = &sconf->addr.db;
+		co->ndbs = 1;
+	}
+	co->dest_db = o->dest ? dconf->addr.db : -1;
+	co->replace = o->replace;
+	co->dry_run = dry_run;
+	co->verify = !o->no_verify;
+	co->hist_old = o->hist_old;
+	co->hist_new = o->hist_new;
+	co->batch = o->batch;
+	/* Hidden switch for tests and benchmarks: copy by type everywhere. */
+	co->force_fallback = getenv("MAILMOVE_REDIS_BY_TYPE") != NULL;
+}
+
 int cmd_redis(struct mm_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "src", required_argument, NULL, OPT_SRC },
-		{ "dest", required_argument, NULL, OPT_DEST },
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "match", required_argument, NULL, OPT_MATCH },
-		{ "replace", no_argument, NULL, OPT_REPLACE },
-		{ "rename-history", required_argument, NULL,
-		  OPT_RENAME_HISTORY },
-		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
-		{ "dest-password-file", required_argument, NULL,
-		  OPT_DEST_PASSWORD_FILE },
-		{ "no-check", no_argument, NULL, OPT_NO_VERIFY },
-		{ "batch", required_argument, NULL, OPT_BATCH },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct redis_opts o;
 	struct redis_conf sconf, dconf;
 	struct redis_copy_opts co;
@@ -319,41 +395,18 @@ int cmd_redis(struct mm_ctx *ctx, int argc, char **argv)
 	redis_conf_init(&sconf);
 	redis_conf_init(&dconf);
 	redis_copy_result_init(&res);
-	rc = mm_parse_options(ctx, argc, argv, opts, NULL, on_redis_opt, &o,
-			      &first);
+	rc = mm_parse_options(ctx, argc, argv, redis_options, NULL,
+			      on_redis_opt, &o, &first);
 	if (rc) {
 		rc = rc < 0 ? MM_OK : rc;
 		goto out;
 	}
 	if (!ctx->dry_run && (rc = mm_lock_command(ctx)))
 		goto out;
+	rc = take_args(ctx, &o, argc, argv, first, &sconf, &dconf, &spw, &dpw);
+	if (rc)
+		goto out;
 	rc = MM_EUSAGE;
-	if (first < argc) {
-		log_error("redis: unexpected argument %s (see mailmove redis "
-			  "--help)", argv[first]);
-		goto out;
-	}
-	if (!ctx->from && !o.src) {
-		log_error("redis: which old server? Give --from HOST (its Redis "
-			  "is reached through the agent) or --src ADDR");
-		goto out;
-	}
-	if (o.src && redis_addr_parse(&sconf.addr, o.src, 0, &why) < 0) {
-		log_error("redis: --src %s: %s", o.src, why);
-		goto out;
-	}
-	sconf.has_addr = o.src != NULL;
-	if (o.dest && redis_addr_parse(&dconf.addr, o.dest, 0, &why) < 0) {
-		log_error("redis: --dest %s: %s", o.dest, why);
-		goto out;
-	}
-	dconf.has_addr = o.dest != NULL;
-	if (o.password_file && !(spw = read_password_file(o.password_file)))
-		goto out;
-	if (o.dest_password_file &&
-	    !(dpw = read_password_file(o.dest_password_file)))
-		goto out;
-
 	/* The new server's Redis: --dest, else rspamd's files under --to. */
 	if (discover(NULL, mm_dest_root(ctx), "new", &dconf, &found,
 		     &link_failed) < 0)
@@ -419,32 +472,8 @@ int cmd_redis(struct mm_ctx *ctx, int argc, char **argv)
 	}
 	log_info("redis: %s%s -> %s", ctx->dry_run ? "(dry run) " : "",
 		 sdesc.data, ddesc.data);
-	if (!o.dest && (sconf.db > 0 ? sconf.db : 0) !=
-		       (dconf.db > 0 ? dconf.db : 0))
-		log_warn("redis: rspamd uses database %d on the old server and "
-			 "%d on the new one; databases are copied to the same "
-			 "number unless --dest names one (redis://HOST:PORT/%d "
-			 "with --db %d)", sconf.db > 0 ? sconf.db : 0,
-			 dconf.db > 0 ? dconf.db : 0, dconf.db > 0 ? dconf.db : 0,
-			 sconf.db > 0 ? sconf.db : 0);
-
-	memset(&co, 0, sizeof co);
-	co.match = o.match;
-	co.dbs = o.dbs;
-	co.ndbs = o.ndbs;
-	if (sconf.addr.db >= 0 && o.src) {
-		co.dbs = &sconf.addr.db;
-		co.ndbs = 1;
-	}
-	co.dest_db = o.dest ? dconf.addr.db : -1;
-	co.replace = o.replace;
-	co.dry_run = ctx->dry_run;
-	co.verify = !o.no_verify;
-	co.hist_old = o.hist_old;
-	co.hist_new = o.hist_new;
-	co.batch = o.batch;
-	/* Hidden switch for tests and benchmarks: copy by type everywhere. */
-	co.force_fallback = getenv("MAILMOVE_REDIS_BY_TYPE") != NULL;
+	warn_db_numbers(&o, &sconf, &dconf);
+	copy_opts(&co, &o, &sconf, &dconf, ctx->dry_run);
 	rc = redis_copy(src, dst, &co, &res);
 	if (rc == MM_OK || rc == MM_EDIFF)
 		report(&res, &co, rc);

@@ -8,12 +8,22 @@
 #include "db_discover.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include "log.h"
 #include "base.h"
+#include "endpoint.h"
+#include "fsops.h"
+#include "log.h"
+#include "remote.h"
 #include "banned.h"
+
+extern char **environ;
 
 #define DEFAULT_MYSQL_SOCKET "/run/mysqld/mysqld.sock"
 #define CFG_MAX (1024 * 1024)
@@ -631,4 +641,109 @@ int db_discover_mail_host(const struct cfg_reader *r, struct buf *host)
 		rc = 1;
 	buf_release(&text);
 	return rc;
+}
+
+/* ---- reading configuration on either server ---- */
+
+/* Reads root/path on this machine (a regular file of at most 1 MiB). */
+static int local_read(void *arg, const char *path, struct buf *out)
+{
+	return fs_read_under(arg, path, out, CFG_MAX);
+}
+
+/* Runs argv on this machine (no shell) and collects its stdout. */
+static int local_capture(char *const *argv, struct buf *out)
+{
+	posix_spawn_file_actions_t fa;
+	int pipefd[2], status = 0, rc = 1;
+	char chunk[4096];
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return 1;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return 1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	buf_reset(out);
+	while ((n = read(pipefd[0], chunk, sizeof chunk)) > 0)
+		buf_add(out, chunk, (size_t)n);
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		rc = 0;
+	return rc;
+}
+
+/* postconf on this machine: only when the root is "/" (another root's
+ * main.cf would be read with the paths of this machine's Postfix). */
+static int local_postconf(void *arg, char *const *keys, struct buf *out)
+{
+	const char *root = arg;
+	char *argv[8];
+	int i = 0;
+
+	if (strcmp(root, "/"))
+		return 1;
+	argv[i++] = "postconf";
+	argv[i++] = "-h";
+	while (*keys && i < 7)
+		argv[i++] = *keys++;
+	argv[i] = NULL;
+	return local_capture(argv, out);
+}
+
+static int remote_cfg_read(void *arg, const char *path, struct buf *out)
+{
+	return remote_read_file(arg, path, out, CFG_MAX, NULL);
+}
+
+/* postconf on the old server; for a --from DIR root, with -c DIR/etc/postfix
+ * (run on this machine, reading that root's main.cf). */
+static int remote_postconf(void *arg, char *const *keys, struct buf *out)
+{
+	struct endpoint *ep = arg;
+	struct buf err = BUF_INIT, conf = BUF_INIT;
+	char *argv[10];
+	int i = 0, status, rc;
+
+	argv[i++] = "postconf";
+	if (ep->local) {
+		buf_printf(&conf, "%s/etc/postfix", ep->info.root);
+		argv[i++] = "-c";
+		argv[i++] = conf.data;
+	}
+	argv[i++] = "-h";
+	while (*keys && i < 9)
+		argv[i++] = *keys++;
+	argv[i] = NULL;
+	rc = remote_run(ep, argv, NULL, out, &err, 65536, &status);
+	buf_release(&err);
+	buf_release(&conf);
+	if (rc < 0)
+		return MM_LOST;
+	return rc == 0 && status == 0 ? 0 : 1;
+}
+
+void cfg_reader_local(struct cfg_reader *r, const char *root)
+{
+	r->read = local_read;
+	r->postconf = local_postconf;
+	r->arg = (void *)root;
+}
+
+void cfg_reader_remote(struct cfg_reader *r, struct endpoint *ep)
+{
+	r->read = remote_cfg_read;
+	r->postconf = remote_postconf;
+	r->arg = ep;
 }

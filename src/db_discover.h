@@ -20,6 +20,8 @@
 #include "buf.h"
 #include "db.h"
 
+struct endpoint;
+
 struct cfg_reader {
 	/* Reads a file by its absolute path on that server: 0, a positive
 	 * errno (missing, unreadable), or -1 (connection lost). */
@@ -29,6 +31,12 @@ struct cfg_reader {
 	int (*postconf)(void *arg, char *const *keys, struct buf *out);
 	void *arg;
 };
+
+/* This machine's files under `root` ("/" or --to; postconf only for
+ * "/"), read as regular files only (fsops.h); `root` must outlive r. */
+void cfg_reader_local(struct cfg_reader *r, const char *root);
+/* The old server's, through its agent (or a --from DIR root). */
+void cfg_reader_remote(struct cfg_reader *r, struct endpoint *ep);
 
 /* What a configuration file says about one database. */
 struct db_found {

@@ -6,10 +6,11 @@
  * root, by running the agent as a child over a socketpair.  Both speak the
  * same frames (proto.h); the rest of mailmove never knows which it has.
  *
- * Return convention for everything that talks to the agent: 0 on success,
- * a positive errno for a failure of one item (file missing, program not
- * found), and -1 when the connection itself failed (already reported; the
- * caller should give up with ep_exit_code()).
+ * Return convention for everything that talks to the agent (base.h): 0 on
+ * success, a positive errno for a failure of one item (file missing,
+ * program not found), and MM_LOST (-1) when the connection itself failed
+ * (already reported; the caller gives up with ep_exit_code(), the one
+ * place that turns a lost connection into an exit code).
  */
 #ifndef MM_ENDPOINT_H
 #define MM_ENDPOINT_H

@@ -11,11 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "endpoint.h"
+#include "fsops.h"
 #include "log.h"
 #include "postfix.h"
 #include "remote.h"
@@ -366,4 +369,92 @@ void pf_reject_release(struct pf_reject *rej)
 	free(rej->sender);
 	free(rej->recipient);
 	memset(rej, 0, sizeof *rej);
+}
+
+int pf_read_log(struct pf_runner *pr, const char *file, int64_t since,
+		struct buf *out, struct buf *source)
+{
+	struct buf err = BUF_INIT;
+	int rc = 0, status = 0;
+
+	buf_reset(out);
+	buf_reset(source);
+	if (!file) {
+		if (pr->ep) {
+			struct buf probe = BUF_INIT, perr = BUF_INIT;
+			static char *test_argv[] = { "test", "-f",
+						     "/var/log/mail.log", NULL };
+			rc = pf_run_argv(pr->ep, test_argv, NULL, &probe,
+					 &perr, 4096, &status);
+			buf_release(&probe);
+			buf_release(&perr);
+			if (rc < 0)
+				goto out;
+			if (rc == 0 && status == 0)
+				file = "/var/log/mail.log";
+		} else if (access("/var/log/mail.log", R_OK) == 0) {
+			file = "/var/log/mail.log";
+		}
+	}
+	if (file && !pr->ep) {
+		struct stat st;
+		char chunk[65536];
+		ssize_t n;
+		int fd, e;
+
+		buf_addstr(source, file);
+		e = fs_open_file(file, 0, &fd);
+		if (!e && fstat(fd, &st) < 0) {
+			e = errno;
+			close(fd);
+		}
+		if (e) {
+			log_warn("queue: cannot read %s: %s", file,
+				 mm_strerror(e));
+			goto out;
+		}
+		if (st.st_size > (off_t)PF_LOG_TAIL)
+			lseek(fd, st.st_size - (off_t)PF_LOG_TAIL, SEEK_SET);
+		while ((n = read(fd, chunk, sizeof chunk)) > 0)
+			buf_add(out, chunk, (size_t)n);
+		close(fd);
+	} else if (file) {
+		char size[32];
+		char *argv[] = { "tail", "-c", size, (char *)file, NULL };
+
+		snprintf(size, sizeof size, "%u", PF_LOG_TAIL);
+		buf_addstr(source, file);
+		rc = pf_run_argv(pr->ep, argv, NULL, out, &err, PF_LOG_TAIL + 4096,
+				 &status);
+		if (rc < 0)
+			goto out;
+		if (rc > 0 || status != 0)
+			log_warn("queue: cannot read %s on the old server: %s",
+				 file, rc ? strerror(rc) : buf_cstr(&err));
+	} else {
+		char since_arg[48];
+		char *argv[] = { "journalctl", "-q", "--no-pager", "-o",
+				 "short-iso", "-u", "postfix", "-u",
+				 "postfix@-", "--since", since_arg, NULL };
+
+		snprintf(since_arg, sizeof since_arg, "@%lld",
+			 (long long)(since ? since : (int64_t)time(NULL) -
+				     86400));
+		buf_addstr(source, "the journal (journalctl -u postfix)");
+		rc = pf_run_argv(pr->ep, argv, NULL, out, &err, PF_LOG_TAIL,
+				 &status);
+		if (rc < 0)
+			goto out;
+		if (rc > 0 || status != 0) {
+			log_warn("queue: no /var/log/mail.log and journalctl "
+				 "failed: %s", rc ? strerror(rc)
+				 : buf_cstr(&err));
+			buf_reset(out);
+		}
+	}
+	rc = 0;
+out:
+	buf_cstr(out);
+	buf_release(&err);
+	return rc;
 }

@@ -66,6 +66,19 @@ struct pf_reject {
 int pf_parse_reject(const char *line, int64_t now, struct pf_reject *rej);
 void pf_reject_release(struct pf_reject *rej);
 
+/* The most of the mail log that is read. */
+#define PF_LOG_TAIL (64u << 20)
+
+/*
+ * The mail log's last PF_LOG_TAIL bytes, from `file` (--log), else
+ * /var/log/mail.log, else the journal since `since` (0: a day back), on
+ * this machine or the old server.  A local file is read only when it is
+ * a regular one.  Returns 0 (text in out, possibly empty after a warning;
+ * the source named in `source`), or -1 when the old server is unreachable.
+ */
+int pf_read_log(struct pf_runner *pr, const char *file, int64_t since,
+		struct buf *out, struct buf *source);
+
 /* The time at the start of a log line (syslog or ISO 8601), 0 if none. */
 int64_t pf_log_time(const char *line, int64_t now);
 

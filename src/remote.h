@@ -6,8 +6,9 @@
  * counts are within the request.  A violation ends the connection
  * (ep_fail) and the call returns -1.
  *
- * Return convention (as in endpoint.h): 0 success, > 0 an errno for this
- * one item or request, -1 the connection failed (reported already).
+ * Return convention (base.h, as in endpoint.h): 0 success, > 0 an errno
+ * for this one item or request, MM_LOST (-1) the connection failed
+ * (reported already).
  */
 #ifndef MM_REMOTE_H
 #define MM_REMOTE_H

@@ -2,6 +2,7 @@
 #include "secret.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,19 +27,45 @@ static int refuse(const char *path, struct buf *out, int e, const char *why)
 	return e;
 }
 
-int secret_read_file(const char *path, struct buf *out)
+/* Opens a regular file or a pipe (`--password-file <(pass show db)`):
+ * O_NONBLOCK, so that a FIFO nobody writes to does not block the open; its
+ * read then finds nothing.  Anything else is MM_ENOTREG or EISDIR. */
+static int open_secret(const char *path, int *fd)
 {
 	struct stat st;
+	int fl, e = 0;
+
+	*fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (*fd < 0)
+		return errno;
+	if (fstat(*fd, &st) < 0)
+		e = errno;
+	else if (S_ISDIR(st.st_mode))
+		e = EISDIR;
+	else if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+		e = MM_ENOTREG;
+	else if ((fl = fcntl(*fd, F_GETFL)) < 0 ||
+		 fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		e = errno;
+	else if (S_ISREG(st.st_mode) && (st.st_mode & 0004))
+		log_warn("password file %s is readable by every user", path);
+	if (e) {
+		close(*fd);
+		*fd = -1;
+	}
+	return e;
+}
+
+int secret_read_file(const char *path, struct buf *out)
+{
 	const char *nl;
 	size_t line;
 	int fd, e;
 
 	buf_reset(out);
-	e = fs_open_file(path, 0, &fd);
+	e = open_secret(path, &fd);
 	if (e)
 		return refuse(path, out, e, NULL);
-	if (fstat(fd, &st) == 0 && (st.st_mode & 0004))
-		log_warn("password file %s is readable by every user", path);
 	e = fs_read_fd(fd, out, SECRET_FILE_MAX);
 	if (e)
 		return refuse(path, out, e, e == EFBIG

@@ -11,9 +11,11 @@
 
 /*
  * Reads the password in `path`: its first line, without "\n" or "\r\n".
- * Only a regular file is opened (a FIFO never blocks the run); a file
- * that others may read is warned about; an empty first line, a NUL byte
- * or more than SECRET_FILE_MAX bytes are refused.  Returns 0, or an errno
+ * A regular file or a pipe (a shell's `<(command)`) is read; anything else
+ * is refused, and a FIFO nobody writes to reads as empty instead of
+ * blocking the run.  A file that others may read is warned about; an
+ * empty first line, a NUL byte or more than SECRET_FILE_MAX bytes are
+ * refused.  Returns 0, or an errno
  * (EINVAL: no password on the first line) after saying why.  No message
  * ever holds the content.  Release `out` with secret_release().
  */

@@ -154,10 +154,15 @@ static void os_pretty_name(struct agent *a, struct buf *out)
 	size_t i;
 
 	for (i = 0; i < 2 && n < 0; i++) {
-		int fd = agent_open(a, paths[i], O_RDONLY);
+		/* A regular file only: a FIFO there must not block. */
+		int fd = agent_open(a, paths[i], O_RDONLY | O_NONBLOCK |
+				    O_NOCTTY);
+		struct stat st;
+
 		if (fd < 0)
 			continue;
-		n = read(fd, text, sizeof text - 1);
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+			n = read(fd, text, sizeof text - 1);
 		close(fd);
 	}
 	if (n < 0)

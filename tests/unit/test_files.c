@@ -80,8 +80,22 @@ static void test_secret(void)
 	CHECK(quiet_secret(path_of("missing"), &b) == ENOENT);
 	CHECK(quiet_secret(dir, &b) == EISDIR);
 	CHECK(mkfifo(path_of("fifo"), 0600) == 0);
-	/* Returns at once: a FIFO without a writer is never waited for. */
-	CHECK(quiet_secret(path_of("fifo"), &b) == MM_ENOTREG);
+	/* Returns at once: a FIFO without a writer reads as empty. */
+	CHECK(quiet_secret(path_of("fifo"), &b) == EINVAL);
+	CHECK(quiet_secret("/dev/null", &b) == MM_ENOTREG);
+	{
+		/* A pipe, as a shell's <(command) gives it. */
+		int p[2];
+		char fdpath[64];
+
+		CHECK(pipe(p) == 0);
+		CHECK(write(p[1], "piped\n", 6) == 6);
+		close(p[1]);
+		snprintf(fdpath, sizeof fdpath, "/dev/fd/%d", p[0]);
+		CHECK(quiet_secret(fdpath, &b) == 0);
+		CHECK_STR(buf_cstr(&b), "piped");
+		close(p[0]);
+	}
 	secret_release(&b);
 }
 

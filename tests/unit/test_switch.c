@@ -9,6 +9,7 @@
 #include "dns.h"
 #include "mail_domains.h"
 #include "postfix.h"
+#include "queue.h"
 #include "switch_state.h"
 
 static void test_ttl_advice(void)
@@ -153,6 +154,41 @@ static void test_dkim_and_conf(void)
 	CHECK(!dns_name_ok(""));
 }
 
+/* postqueue -j parsed and grouped as `mailmove queue` shows it. */
+static void test_queue_grouping(void)
+{
+	static const char text[] =
+		"{\"queue_name\":\"deferred\",\"queue_id\":\"4AbC1\","
+		"\"arrival_time\":1000,\"message_size\":10,\"sender\":\"s@x\","
+		"\"recipients\":[{\"address\":\"a@ex.org\",\"delay_reason\":"
+		"\"550 a@ex.org unknown\"},{\"address\":\"b@ex.org\","
+		"\"delay_reason\":\"550 b@ex.org unknown\"}]}\n"
+		"not json\n"
+		"{\"queue_name\":\"hold\",\"queue_id\":\"ALL\"}\n"
+		"{\"queue_name\":\"odd\",\"queue_id\":\"5B\",\"arrival_time\":900,"
+		"\"recipients\":[{\"address\":\"c@ex.net\"}]}\n";
+	struct qlist q;
+	struct queue_summary qs;
+	char *k;
+
+	CHECK(qlist_parse(text, &q) == 2);	/* a bad line, postsuper's ALL */
+	CHECK(q.n == 2 && q.m[0].nrcpt == 2);
+	queue_summarize(&q, &qs);
+	CHECK(qs.counts[1] == 1 && qs.other == 1 && qs.nrcpt == 3);
+	CHECK(qs.oldest == 900 && !strcmp(qs.oldest_id, "5B"));
+	/* One refusal for two recipients is one group. */
+	CHECK(json_integer_value(json_object_get(qs.reasons,
+		"550 RECIPIENT unknown")) == 2);
+	CHECK(json_integer_value(json_object_get(qs.reasons,
+		"(no reason given yet)")) == 1);
+	CHECK(json_integer_value(json_object_get(qs.domains, "ex.org")) == 2);
+	k = queue_reason_key("x", "");
+	CHECK_STR(k, "x");
+	free(k);
+	queue_summary_release(&qs);
+	qlist_release(&q);
+}
+
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
@@ -162,5 +198,6 @@ int main(void)
 	test_reject();
 	test_ids_and_addrs();
 	test_dkim_and_conf();
+	test_queue_grouping();
 	return unit_done("test_switch");
 }
