@@ -419,10 +419,9 @@ static int sync_steps(struct sync *s)
 			    !(n && (n->listed || n->is_new)))
 				continue;
 			rc = sync_plan_folder(s, d, byparent[i], nby[i]);
-			/* Not while a row waits for the inode probe_inodes()
-			 * learns at the copies: it would be committed without. */
+			/* Not while a deletion waits for the run's count. */
 			if (s->nready >= FLUSH_FOLDERS && !s->njobs &&
-			    !s->nprobes && !s->ndels && !rc)
+			    !s->ndels && !rc)
 				rc = sync_flush(s);
 		}
 		for (i = 0; i < s->ndv; i++)
@@ -569,9 +568,6 @@ static void sync_release(struct sync *s)
 		free(u->user);
 		free(u);
 	}
-	for (i = 0; i < s->nprobes; i++)
-		free(s->probes[i].rel);
-	free(s->probes);
 	strmap_release(&s->links);
 	strmap_release(&s->users);
 	for (pos = 0; (en = strmap_next(&s->intent_folders, &pos)); )
@@ -588,6 +584,23 @@ static void sync_release(struct sync *s)
 	free(s->dest_name);
 }
 
+/* Whether a local source (below --from) is the destination itself. */
+static int same_tree(const struct mm_ctx *ctx, const char *src,
+		     const char *dest)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	struct stat sa, sb;
+	int same;
+
+	buf_printf(&a, "%s/%s", ctx->from ? ctx->from : "/", src);
+	buf_printf(&b, "%s/%s", mm_dest_root(ctx), dest);
+	same = stat(a.data, &sa) == 0 && stat(b.data, &sb) == 0 &&
+		sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	buf_release(&a);
+	buf_release(&b);
+	return same;
+}
+
 int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 {
 	struct sync s;
@@ -598,6 +611,12 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 	rc = ep_open_ctx(ctx, &s.ep);
 	if (rc)
 		goto out_nostate;
+	if (s.ep->local && same_tree(ctx, s.src, o->dest)) {
+		log_error("sync: the source and the destination are the same "
+			  "directory");
+		rc = MM_EUSAGE;
+		goto out_nostate;
+	}
 	if (o->state_path)
 		buf_addstr(&state_path, o->state_path);
 	else

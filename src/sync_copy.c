@@ -636,48 +636,6 @@ static int job_stat_cb(void *arg, uint32_t index, int err,
 	return 0;
 }
 
-struct probectx {
-	struct sync *s;
-	struct probe *v;
-};
-
-static int probe_cb(void *arg, uint32_t index, int err,
-		    const struct mm_stat *st)
-{
-	struct probectx *c = arg;
-	struct probe *p = &c->v[index];
-	struct finrow *r = &p->fo->rows[p->row];
-
-	if (err || !S_ISREG(st->mode))
-		return 0;
-	r->m.dev = st->dev;
-	r->m.ino = st->ino;
-	r->m.size = st->size;
-	sync_link_register(c->s, st, NULL, p->rel);
-	return 0;
-}
-
-static int probe_inodes(struct sync *s)
-{
-	size_t i, k;
-	int rc = 0;
-
-	for (i = 0; i < s->nprobes && !rc; i += STAT_BATCH) {
-		size_t cnt = s->nprobes - i < STAT_BATCH ? s->nprobes - i :
-			STAT_BATCH;
-		char **paths = xcalloc(cnt, sizeof *paths);
-		struct probectx c = { s, s->probes + i };
-
-		for (k = 0; k < cnt; k++)
-			paths[k] = sync_src_abs(s, s->probes[i + k].rel);
-		rc = remote_stat(s->ep, paths, cnt, probe_cb, &c);
-		for (k = 0; k < cnt; k++)
-			free(paths[k]);
-		free(paths);
-	}
-	return rc < 0 ? ep_exit_code(s->ep) : MM_OK;
-}
-
 /* Stats the new messages of directories listed by name only. */
 static int stat_jobs(struct sync *s)
 {
@@ -887,9 +845,7 @@ int sync_run_jobs(struct sync *s)
 	int rc = MM_OK;
 
 	memset(q, 0, sizeof q);
-	rc = probe_inodes(s);
-	if (!rc)
-		rc = stat_jobs(s);
+	rc = stat_jobs(s);
 	if (!rc)
 		rc = prove_state_twins(s);
 	if (rc)

@@ -228,13 +228,6 @@ struct folder {
 				   this run made there */
 };
 
-/* A destination message whose source inode is to be learnt. */
-struct probe {
-	struct folder *fo;
-	size_t row;
-	char *rel;
-};
-
 /* The counts of the report, per user and in total. */
 struct ustats {
 	char *user;
@@ -278,8 +271,6 @@ struct sync {
 	struct job **jobs;
 	size_t njobs, capjobs;
 	struct strmap links;	/* "dev:ino" -> a placed job or dest path */
-	struct probe *probes;
-	size_t nprobes, capprobes;
 	struct strmap users;
 
 	struct folder **ready;	/* finished folders waiting for a commit */

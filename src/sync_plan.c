@@ -461,9 +461,10 @@ static void apply_rename(struct sync *s, struct folder *fo,
 	free(rel);
 }
 
-/* A message on both sides, under the source's name now: its inode for
- * the hard links of this run, its state row when the state lacks it or
- * names it otherwise, and a probe of its inode when nothing knows it. */
+/* A message on both sides that the state knows, under the source's name
+ * now: its inode for the hard links of this run, and its state row when
+ * the state names it otherwise.  (One the state does not know is proven
+ * first: SYNC_PROVE.) */
 static void keep_in_place(struct sync *s, struct folder *fo,
 			  const struct msgent *e)
 {
@@ -483,16 +484,6 @@ static void keep_in_place(struct sync *s, struct folder *fo,
 			0, NULL, 0);
 		fo->rows[fo->nrows - 1].rename_only = e->has_p &&
 			!e->p_gone && !e->s_has_stat;
-	}
-	if (!e->has_p && !e->s_has_stat) {
-		/* On the destination but unknown to the state
-		 * (a run killed before its commit): its inode
-		 * may be a hard-link twin of a new message. */
-		struct probe pr;
-		pr.fo = fo;
-		pr.row = fo->nrows - 1;
-		pr.rel = sync_msg_rel(fo, e->s_sub, e->s_name);
-		VEC_PUSH(s->probes, s->nprobes, s->capprobes, pr);
 	}
 }
 

@@ -7,7 +7,7 @@
 # outside the tree is copied and named.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-sync.sh"
-plan 16
+plan 17
 
 sync_roots
 mkdir -p "$M/cur" "$M/new" "$M/tmp" "$M/.Odd/cur" "$M/.Odd/new" "$M/.Odd/tmp"
@@ -49,3 +49,7 @@ sync_vv
 is "$rc" 0 "a hard link to outside the tree: copied (exit 0)"
 ok "$(cmp "$T/old/outside-file" "$NO/cur/1700000012.M3P1.old:2,S" >&2 && echo 0)" "its content arrived"
 like "$err" "1700000012.M3P1.old.*hard link.*outside" "and it is named"
+
+# The same directory as source and destination is refused.
+run_mm sync --from "$T/old" --to "$T/old" --state "$T/same.sqlite"
+is "$rc" 2 "the source as its own destination: refused (exit 2)"
