@@ -244,6 +244,7 @@ CONF
 dovecot_24() {
 	if [ -z "${_dovecot_ver:-}" ]; then
 		_dovecot_ver=$(dovecot --version 2>/dev/null | cut -d' ' -f1)
+		_dovecot_ver=${_dovecot_ver%%-*}
 	fi
 	case $_dovecot_ver in
 	2.[0-3].*|1.*|'') return 1 ;;
