@@ -28,8 +28,11 @@ mkdir -p "$T/out"
 make -s -C "$TOP" B="$T/build" DEB_OUT="$T/out" deb >"$T/deb.log" 2>&1
 st=$?
 is "$st" 0 "make deb builds the package, lintian finds no error"
-[ "$st" = 0 ] || diag "$(tail -20 "$T/deb.log")"
 deb=$(ls "$T"/out/mailmove_*.deb 2>/dev/null | head -1)
+if [ "$st" != 0 ] || [ -z "$deb" ]; then
+	diag "$(tail -20 "$T/deb.log")" "no package: nothing more to test"
+	exit 1
+fi
 like "${deb##*/}" "^mailmove_[0-9][^_]*_$(dpkg --print-architecture)\.deb\$" "named mailmove_VERSION_ARCH.deb"
 list=$(dpkg-deb -c "$deb" 2>&1 | awk '{ print $6 }')
 like "$list" '^\./usr/bin/mailmove$' "the controller in /usr/bin"
@@ -53,7 +56,10 @@ in_root() { env -u MAILMOVE_AGENT_BINARY -u XDG_CACHE_HOME DEBIAN_FRONTEND=nonin
 in_root sh -c 'timeout 300 apt-get -qq update && cd /tmp && timeout 300 apt install -y ./mailmove_*.deb' >"$T/apt.log" 2>&1
 st=$?
 is "$st" 0 "apt install ./mailmove_*.deb installs it into a fresh Debian 12 root"
-[ "$st" = 0 ] || diag "$(tail -15 "$T/apt.log")"
+if [ "$st" != 0 ]; then
+	diag "$(tail -15 "$T/apt.log")" "not installed: nothing more to test"
+	exit 1
+fi
 
 out=$(in_root mailmove --version 2>&1)
 like "$out" '^mailmove [0-9]' "the installed mailmove runs: $out"
