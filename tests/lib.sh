@@ -6,6 +6,7 @@
 #   start_bg NAME CMD...   run CMD in the background, remember its pid
 #   stop_bg NAME           stop it (TERM, then KILL) by that pid
 #   free_port              a TCP port on 127.0.0.1 nobody listens on
+#   kill9 PID              SIGKILL a background job and reap it, quietly
 #   wait_for [-t SECS] CMD...  retry CMD for up to SECS (default 30) seconds
 #                          in all, each try cut off at the deadline
 #
@@ -150,6 +151,17 @@ stop_bg() {
 	_same_proc "$pid" "$start" && kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	return 0
+}
+
+# kill9 PID: SIGKILL a background job of this shell and reap it, without
+# bash's "line N: PID Killed ..." notice (printed to the shell's stderr when
+# the job dies before `wait` runs, so stderr is /dev/null for the while).
+kill9() {
+	local e
+	exec {e}>&2 2>/dev/null
+	kill -9 "$1"
+	wait "$1"
+	exec 2>&$e {e}>&-
 }
 
 # The pid of a service that daemonized itself: remembered like start_bg's.
