@@ -68,7 +68,8 @@ $(B)/agent-inc/xxhash.h: $(wildcard /usr/include/xxhash.h)
 	cp /usr/include/xxhash.h $@
 
 mailmove-agent: $(AGENT_SRC) $(HDRS) $(B)/agent-inc/xxhash.h
-	$(DEPS_OK)$(MUSL_CC) -static -std=c11 -O2 $(WARN) $(DEFS) -I$(B)/agent-inc \
+	@: $(DEPS_OK)
+	$(MUSL_CC) -static -std=c11 -O2 $(WARN) $(DEFS) -I$(B)/agent-inc \
 		-o $@ $(AGENT_SRC)
 
 $(B)/unit/%: tests/unit/%.c $(B)/libmm.a

@@ -100,6 +100,24 @@ local:
 	return MM_LOC_LOCAL;
 }
 
+/* --from and the host or directory of SRC name the same old server. */
+static int same_from(const char *a, const char *b)
+{
+	char *ra, *rb;
+	int same;
+
+	if (!strcmp(a, b))
+		return 1;
+	if (!is_dir(a) || !is_dir(b))
+		return 0;
+	ra = realpath(a, NULL);
+	rb = realpath(b, NULL);
+	same = ra && rb && !strcmp(ra, rb);
+	free(ra);
+	free(rb);
+	return same;
+}
+
 static char *absolute(const char *p)
 {
 	struct buf b = BUF_INIT;
@@ -126,7 +144,7 @@ int mm_resolve_src(struct mm_ctx *ctx, const char *cmd, const char *arg,
 		return MM_EUSAGE;
 	}
 	if (k != MM_LOC_LOCAL) {
-		if (ctx->from && strcmp(ctx->from, from)) {
+		if (ctx->from && !same_from(ctx->from, from)) {
 			log_error("%s: SRC %s names another old server than "
 				  "--from %s", cmd, arg, ctx->from);
 			free(from);

@@ -6,6 +6,7 @@
 #   start_bg NAME CMD...   run CMD in the background, remember its pid
 #   stop_bg NAME           stop it (TERM, then KILL) by that pid
 #   free_port              a TCP port on 127.0.0.1 nobody listens on
+#   kill9 PID              SIGKILL a background job and reap it, quietly
 #   wait_for [-t SECS] CMD...  retry CMD for up to SECS (default 30) seconds
 #                          in all, each try cut off at the deadline
 #
@@ -153,6 +154,17 @@ stop_bg() {
 	return 0
 }
 
+# kill9 PID: SIGKILL a background job of this shell and reap it, without
+# bash's "line N: PID Killed ..." notice (printed to the shell's stderr when
+# the job dies before `wait` runs, so stderr is /dev/null for the while).
+kill9() {
+	local e
+	exec {e}>&2 2>/dev/null
+	kill -9 "$1"
+	wait "$1"
+	exec 2>&$e {e}>&-
+}
+
 # The pid of a service that daemonized itself: remembered like start_bg's.
 adopt_pid() { echo "$2 $(_pid_start "$2")" >"$T/.pid.$1"; }
 
@@ -245,6 +257,7 @@ CONF
 dovecot_24() {
 	if [ -z "${_dovecot_ver:-}" ]; then
 		_dovecot_ver=$(dovecot --version 2>/dev/null | cut -d' ' -f1)
+		_dovecot_ver=${_dovecot_ver%%-*}
 	fi
 	case $_dovecot_ver in
 	2.[0-3].*|1.*|'') return 1 ;;

@@ -41,8 +41,7 @@ kill_mid_copy() {
 	MAILMOVE_TEST_STALL_ROWS=12000 start_bg "$name" "$MM" db "$@"
 	wait_for grep -q 'stalling after 12000 rows' "$T/$name.out"
 	bg_pid "$name"
-	kill -9 "$pid"
-	wait "$pid" 2>/dev/null	# reaped here: bash's "Killed" notice unsaid
+	kill9 "$pid"
 	rm -f "$T/.pid.$name"
 }
 
@@ -53,7 +52,7 @@ wait_for grep -q 'stalling after 12000 rows' "$T/k1.out"
 like "$(cat "$T/k1.out")" 'stalling after 12000 rows' "the copy is under way"
 ok "$([ "$(my -N -e 'SELECT MAX(trx_rows_modified) FROM information_schema.INNODB_TRX')" -ge 12000 ] && echo 0 || echo 1)" \
 	"12000 rows are in the destination's open transaction"
-bg_pid k1; kill -9 "$pid"; wait "$pid" 2>/dev/null; rm -f "$T/.pid.k1"
+bg_pid k1; kill9 "$pid"; rm -f "$T/.pid.k1"
 wait_for sh -c "[ \"\$(mariadb --no-defaults -S '$MY_SOCK' -uroot -N -e 'SELECT COUNT(*) FROM information_schema.INNODB_TRX')\" = 0 ]"
 is "$(mydump dst)" "$before" "killed mid-copy: the MariaDB destination is unchanged"
 run_mm db --src "$(url big)" --dest "$(url dst)"

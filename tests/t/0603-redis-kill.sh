@@ -34,8 +34,7 @@ like "$(cat "$T/bg.out")" "interrupted; a rerun finishes the copy" "and says a r
 
 first=$(rcli dst DBSIZE)
 start_copy_until $((first + 5000))
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
+kill9 "$pid"
 n=$(rcli dst DBSIZE)
 ok "$([ "$n" -gt "$first" ] && [ "$n" -lt 200000 ] && echo 0 || echo 1)" "a second run killed (-9) part-way ($n of 200000 keys there)"
 

@@ -27,15 +27,13 @@ for _ in $(seq 1 2000); do
 	kill -STOP "$pid" 2>/dev/null || break
 	if find "$new/$a" -name '.mailmove.*.tmp' ! -name ".mailmove.$$.*" | grep -q .; then
 		seen=0
-		kill -9 "$pid"
-		wait "$pid" 2>/dev/null	# reaped here: no "Killed" notice
+		kill9 "$pid"
 		break
 	fi
 	kill -CONT "$pid"
 	sleep 0.005
 done
-kill -9 "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
+kill9 "$pid"
 ok "$seen" "the run was killed while a temporary file was being written"
 partial=$(find "$new/$a" -name '.mailmove.*.tmp' ! -name ".mailmove.$$.*" | head -1)
 ok "$([ -n "$partial" ] && echo 0 || echo 1)" \

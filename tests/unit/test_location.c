@@ -119,6 +119,13 @@ int main(void)
 		CHECK_STR(p, "/v/");
 		free(p);
 		CHECK(mm_resolve_src(&ctx, "t", "v/", &p, &keep) == MM_EUSAGE);
+		/* The same directory, spelled two ways, is the same server. */
+		ctx.from = "./old-root/";
+		CHECK(mm_resolve_src(&ctx, "t", "old-root:/v/", &p, &keep) ==
+		      MM_OK);
+		CHECK_STR(p, "/v/");
+		free(p);
+		free(keep);
 
 		CHECK(mm_check_dest("t", "/var/vmail/") == MM_OK);
 		CHECK(mm_check_dest("t", "./x:y") == MM_OK);
