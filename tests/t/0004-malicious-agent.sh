@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 evil="$TOP/$B/evil-agent"
-[ -x "$evil" ] || { echo "Bail out! $evil not built (make helpers)"; exit 1; }
+[ -x "$evil" ] || { give_up "$evil not built (make helpers)"; }
 modes="slash dotdot nul empty parent fileparent longname kind otherid oversize unknown truncated shortrec version caps remote die garbage"
 plan $(( $(echo $modes | wc -w) * 2 + 3 ))
 

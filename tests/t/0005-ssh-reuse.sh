@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 plan 20
 
-SSHD_LOGLEVEL=INFO start_sshd || { echo "Bail out! sshd did not start"; exit 1; }
+SSHD_LOGLEVEL=INFO start_sshd || { give_up "sshd did not start"; }
 host="root@127.0.0.1:$SSH_PORT"
 auths() { grep -c 'Accepted publickey' "$T/sshd.out"; }
 master() { $RSH -p "$SSH_PORT" -o ControlPath=/run/mailmove/ssh-%C -O "$1" root@127.0.0.1 2>&1; }

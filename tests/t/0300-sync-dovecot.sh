@@ -17,8 +17,8 @@ for r in old new; do
 	printf 'root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n' >"$T/$r/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$T/$r/etc/group"
 done
-dc_start src "$T/old/var/vmail" || { echo "Bail out! dovecot (src) did not start"; exit 1; }
-dc_start dst "$T/new/var/vmail" || { echo "Bail out! dovecot (dst) did not start"; exit 1; }
+dc_start src "$T/old/var/vmail" || { give_up "dovecot (src) did not start"; }
+dc_start dst "$T/new/var/vmail" || { give_up "dovecot (dst) did not start"; }
 for n in src dst; do
 	dc_user $n bob@example.org
 	dc_user $n carol@example.net "$(dovecot_userdb_fs)"
@@ -42,7 +42,7 @@ build_user() {
 	dc src expunge -u "$u" mailbox INBOX uid 7
 	dc src mailbox subscribe -u "$u" INBOX Sent 'Entwürfe'
 }
-build_user bob@example.org || { echo "Bail out! cannot build the source"; exit 1; }
+build_user bob@example.org || { give_up "cannot build the source"; }
 build_user carol@example.net
 home="$T/old/var/vmail/example.org/bob"
 mkdir -p "$home/sieve"

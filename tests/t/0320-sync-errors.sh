@@ -45,7 +45,7 @@ ok "$([ -f "$T/new/var/vmail/example.org/u/Maildir/.Secret/cur/1700000102.M3P1.o
 
 # Disk full: a 5 MiB tmpfs holding 3 MiB of other data; 3.6 MB of mail.
 mkdir -p "$T/full"
-mount -t tmpfs -o size=5m tmpfs "$T/full" || { echo "Bail out! cannot mount a tmpfs"; exit 1; }
+mount -t tmpfs -o size=5m tmpfs "$T/full" || { give_up "cannot mount a tmpfs"; }
 trap 'umount "$T/full" 2>/dev/null; _cleanup' EXIT
 cp -a "$T/new/etc" "$T/full/"
 head -c 3000000 /dev/zero >"$T/full/filler"

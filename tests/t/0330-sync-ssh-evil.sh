@@ -4,7 +4,7 @@
 # destination.
 . "$(dirname "$0")/../lib.sh"
 evil="$TOP/$B/evil-agent"
-[ -x "$evil" ] || { echo "Bail out! $evil not built (make helpers)"; exit 1; }
+[ -x "$evil" ] || { give_up "$evil not built (make helpers)"; }
 modes="slash dotdot nul empty parent fileparent longname kind otherid oversize unknown truncated shortrec die garbage version caps"
 plan $(( $(echo $modes | wc -w) + 1 + 6 ))
 
@@ -21,7 +21,7 @@ is "$changed" "" "nothing was written outside the destination"
 
 # Over ssh.
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || { for i in 1 2 3 4 5 6; do ok 0 "# SKIP no sshd"; done; exit 0; }
-start_sshd || { echo "Bail out! sshd did not start"; exit 1; }
+start_sshd || { give_up "sshd did not start"; }
 src="$T/srv/vmail"
 M="$src/example.org/u/Maildir"
 mkdir -p "$M/cur" "$M/new" "$M/tmp" "$M/.Sent/cur" "$M/.Sent/new" "$M/.Sent/tmp" "$T/new/etc"

@@ -29,7 +29,7 @@ printf 'draft three\n' >"$M/.Drafts/new/1700000013.M3P1.old"
 printf '3 V1700000000 N4 G0123456789abcdef\n1 :1700000011.M1P1.old\n2 :1700000012.M2P1.old\n3 :1700000013.M3P1.old\n' \
 	>"$M/.Drafts/dovecot-uidlist"
 printf '0 Junk\n1 Later\n' >"$M/.Drafts/dovecot-keywords"
-chattr +i "$N/new" || { echo "Bail out! chattr +i does not work here"; exit 1; }
+chattr +i "$N/new" || { give_up "chattr +i does not work here"; }
 trap 'chattr -i "$N/new" 2>/dev/null; _cleanup' EXIT
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"
 chattr -i "$N/new"

@@ -7,7 +7,7 @@
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || skip_all "no sshd"
 plan 8
 
-start_sshd || { echo "Bail out! sshd did not start"; exit 1; }
+start_sshd || { give_up "sshd did not start"; }
 host="root@127.0.0.1:$SSH_PORT"
 
 make_pair s

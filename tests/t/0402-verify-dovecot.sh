@@ -11,8 +11,8 @@ command -v doveadm >/dev/null 2>&1 || skip_all "no doveadm"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
 plan 22
 
-dovecot_start src || { echo "Bail out! dovecot (src) did not start"; exit 1; }
-dovecot_start dst || { echo "Bail out! dovecot (dst) did not start"; exit 1; }
+dovecot_start src || { give_up "dovecot (src) did not start"; }
+dovecot_start dst || { give_up "dovecot (dst) did not start"; }
 
 msg() { printf 'From: s%s@example.net\r\nSubject: m%s\r\nMessage-ID: <%s.%s@example.net>\r\n\r\nbody %s\r\n' "$1" "$1" "$1" "$RANDOM" "$1"; }
 for i in 1 2 3; do msg "$i" | dva src save -u alice@example.org; done

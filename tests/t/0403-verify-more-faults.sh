@@ -111,7 +111,7 @@ is "$(diffs)" "$(printf 'error\texample.org/bob\tEntwürfe\t')" \
 # with it the lost answers stop verify with an error (exit 3), never 0.
 evil="$TOP/$B/evil-agent"
 [ -x "$evil" ] || make -s -C "$TOP" helpers >/dev/null 2>&1
-[ -x "$evil" ] || { echo "Bail out! $evil not built (make helpers)"; exit 1; }
+[ -x "$evil" ] || { give_up "$evil not built (make helpers)"; }
 mkdir -p "$T/evil/old" "$T/evil/new/var/vmail"
 EVIL_MODE=maildir MAILMOVE_AGENT_BINARY=$evil run_mm verify \
 	--from "$T/evil/old" --to "$T/evil/new" --json

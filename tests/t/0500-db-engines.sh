@@ -14,7 +14,7 @@ command -v sqlite3 >/dev/null || skip_all "no sqlite3"
 plan 54
 
 D="$TOP/tests/data"
-start_mariadb || { echo "Bail out! MariaDB did not start"; exit 1; }
+start_mariadb || { give_up "MariaDB did not start"; }
 
 cols_d="id name"
 cols_u="id domain_id email password quota"

@@ -13,7 +13,7 @@ command -v sqlite3 >/dev/null || skip_all "no sqlite3"
 plan 27
 
 R="$TOP/tests/data/roundcube"
-start_mariadb || { echo "Bail out! MariaDB did not start"; exit 1; }
+start_mariadb || { give_up "MariaDB did not start"; }
 my -e "CREATE DATABASE rc14; CREATE DATABASE rc16; CREATE DATABASE rc16b;
        CREATE USER 'roundcube'@'127.0.0.1' IDENTIFIED BY 'rc\"pa\$\$'; GRANT ALL ON rc16.* TO 'roundcube'@'127.0.0.1'"
 my rc14 <"$R/1.4-mysql.initial.sql"

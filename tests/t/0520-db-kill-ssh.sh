@@ -12,7 +12,7 @@ command -v sqlite3 >/dev/null || skip_all "no sqlite3"
 plan 19
 
 D="$TOP/tests/data"
-start_mariadb || { echo "Bail out! MariaDB did not start"; exit 1; }
+start_mariadb || { give_up "MariaDB did not start"; }
 mydump() { mysqldump --no-defaults -S "$MY_SOCK" -uroot --no-create-info \
 	--skip-extended-insert --compact --skip-comments --order-by-primary --single-transaction "$@"; }
 url() { printf 'mysql://root@/%s?socket=%s' "$1" "$MY_SOCK"; }
@@ -90,7 +90,7 @@ if ! { command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; }; then
 	for i in 1 2 3 4 5 6 7; do ok 0 "# SKIP no sshd"; done
 	exit 0
 fi
-start_sshd || { echo "Bail out! sshd did not start"; exit 1; }
+start_sshd || { give_up "sshd did not start"; }
 host="root@127.0.0.1:$SSH_PORT"
 my -e "CREATE USER 'mailserver'@'127.0.0.1' IDENTIFIED BY 's3cr\$t'; GRANT SELECT ON mailserver.* TO 'mailserver'@'127.0.0.1'"
 printf 's3cr$t\n' >"$T/pw"; chmod 600 "$T/pw"

@@ -9,8 +9,8 @@
 . "$(dirname "$0")/../lib-redis.sh"
 plan 42
 
-start_redis src || { echo "Bail out! redis-server did not start"; exit 1; }
-start_redis dst || { echo "Bail out! redis-server did not start"; exit 1; }
+start_redis src || { give_up "redis-server did not start"; }
+start_redis dst || { give_up "redis-server did not start"; }
 S="unix:$T/src.sock"
 D="unix:$T/dst.sock"
 
@@ -97,7 +97,7 @@ is "$rc:$(rcli dst DBSIZE):$(rcli dst -n 5 DBSIZE)" "0:0:1" "--db 5 --match 'in*
 
 # TCP on 127.0.0.1, and a database named in the destination address.
 port=$(free_port)
-start_redis tcp "port $port" "bind 127.0.0.1" || { echo "Bail out! redis-server did not start"; exit 1; }
+start_redis tcp "port $port" "bind 127.0.0.1" || { give_up "redis-server did not start"; }
 run_mm redis --src "$S" --dest "redis://127.0.0.1:$port/2" --db 5
 is "$rc" 0 "a TCP destination with /2 in its address: exit 0"
 is "$(rcli tcp -n 2 GET in5):$(rcli tcp -n 5 DBSIZE)" "five:0" "database 5 of the old server lands in database 2"

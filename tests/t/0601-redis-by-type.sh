@@ -10,8 +10,8 @@
 . "$(dirname "$0")/../lib-redis.sh"
 plan 18
 
-start_redis src || { echo "Bail out! redis-server did not start"; exit 1; }
-start_redis dst 'rename-command RESTORE ""' || { echo "Bail out! redis-server did not start"; exit 1; }
+start_redis src || { give_up "redis-server did not start"; }
+start_redis dst 'rename-command RESTORE ""' || { give_up "redis-server did not start"; }
 S="unix:$T/src.sock"
 D="unix:$T/dst.sock"
 rcli dst RESTORE x2 0 junk >"$T/probe" 2>&1

@@ -14,8 +14,8 @@ dpw='new-S3cret'
 printf '%s\n' "$spw" >"$T/src.pw"
 printf '%s\n' "$dpw" >"$T/dst.pw"
 chmod 600 "$T/src.pw" "$T/dst.pw"
-start_redis src "requirepass \"old-S3cret pass\\\"word\"" || { echo "Bail out! redis-server did not start"; exit 1; }
-start_redis dst "requirepass $dpw" || { echo "Bail out! redis-server did not start"; exit 1; }
+start_redis src "requirepass \"old-S3cret pass\\\"word\"" || { give_up "redis-server did not start"; }
+start_redis dst "requirepass $dpw" || { give_up "redis-server did not start"; }
 S="unix:$T/src.sock"
 D="unix:$T/dst.sock"
 resp_keys 2000 k 4 >"$T/k.resp"
@@ -65,7 +65,7 @@ unlike "$err$out" "S3cret" "no password is printed"
 like "$err" "rspamd uses database 0 on the old server and 4 on the new one" "rspamd's databases that differ are pointed out"
 
 # A Redis 6 ACL user (rspamd's `username`), no default user.
-start_redis acl "user default off" "user rspamd on >acl-S3cret ~* &* +@all" || { echo "Bail out! redis-server did not start"; exit 1; }
+start_redis acl "user default off" "user rspamd on >acl-S3cret ~* &* +@all" || { give_up "redis-server did not start"; }
 mkdir -p "$T/new2/etc/rspamd/local.d"
 cat >"$T/new2/etc/rspamd/local.d/redis.conf" <<CONF
 servers = "$T/acl.sock";

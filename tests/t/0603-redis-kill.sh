@@ -7,8 +7,8 @@
 . "$(dirname "$0")/../lib-redis.sh"
 plan 8
 
-start_redis src || { echo "Bail out! redis-server did not start"; exit 1; }
-start_redis dst || { echo "Bail out! redis-server did not start"; exit 1; }
+start_redis src || { give_up "redis-server did not start"; }
+start_redis dst || { give_up "redis-server did not start"; }
 mkdir -p "$T/old"
 resp_keys 200000 k 5 >"$T/k.resp"
 load_keys src "$T/k.resp"

@@ -7,9 +7,9 @@
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || skip_all "no sshd"
 plan 4
 
-start_sshd || { echo "Bail out! sshd did not start"; exit 1; }
-start_redis src || { echo "Bail out! redis-server did not start"; exit 1; }
-start_redis dst || { echo "Bail out! redis-server did not start"; exit 1; }
+start_sshd || { give_up "sshd did not start"; }
+start_redis src || { give_up "redis-server did not start"; }
+start_redis dst || { give_up "redis-server did not start"; }
 resp_keys 20000 k 3 >"$T/k.resp"
 { resp_cmd HSET 'h\x00' a 1; resp_cmd XADD s 5-5 f v; resp_cmd ZADD z 2 x; } >>"$T/k.resp"
 load_keys src "$T/k.resp"

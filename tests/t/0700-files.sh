@@ -14,7 +14,7 @@ plan 66
 
 old="$T/old"
 new="$T/new"
-make_old_root "$old" webroot || { echo "Bail out! openssl failed"; exit 1; }
+make_old_root "$old" webroot || { give_up "openssl failed"; }
 le="$old/etc/letsencrypt"
 # A certificate whose private key belongs to another certificate.
 le_cert "$le" bad.example.org 1 "$le/archive/mail.example.org/privkey1.pem"

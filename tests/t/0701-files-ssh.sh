@@ -8,11 +8,11 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || skip_all "no sshd"
 command -v openssl >/dev/null || skip_all "no openssl"
 plan 9
 
-start_sshd || { echo "Bail out! sshd did not start"; exit 1; }
+start_sshd || { give_up "sshd did not start"; }
 host="root@127.0.0.1:$SSH_PORT"
 old="$T/old"
 new="$T/new"
-make_old_root "$old" standalone || { echo "Bail out! openssl failed"; exit 1; }
+make_old_root "$old" standalone || { give_up "openssl failed"; }
 # Over ssh the old root is "/": files owned by root, which both sides know.
 chown -R 0:0 "$old"
 rm "$old/etc/letsencrypt/live/mail.example.org/extra.pem" \

@@ -13,7 +13,7 @@ trap 'umount "$new" 2>/dev/null; _cleanup' EXIT
 plan 13
 
 old="$T/old"
-make_old_root "$old" standalone || { echo "Bail out! openssl failed"; exit 1; }
+make_old_root "$old" standalone || { give_up "openssl failed"; }
 make_new_root "$new"
 le="$old/etc/letsencrypt"
 nle="$new/etc/letsencrypt"

@@ -10,7 +10,7 @@ plan 10
 
 old="$T/old"
 new="$T/new"
-make_old_root "$old" standalone || { echo "Bail out! openssl failed"; exit 1; }
+make_old_root "$old" standalone || { give_up "openssl failed"; }
 make_new_root "$new"
 a="etc/letsencrypt/archive/mail.example.org"
 # A large file keeps the copy busy long enough to be killed mid-write.

@@ -13,7 +13,7 @@ plan 10
 
 old="$T/old"
 new="$T/new"
-make_old_root "$old" standalone || { echo "Bail out! openssl failed"; exit 1; }
+make_old_root "$old" standalone || { give_up "openssl failed"; }
 le="$old/etc/letsencrypt"
 mkdir -p "$le/live/fifo.example.org" "$old/run"
 mkfifo "$old/run/initctl"
@@ -21,7 +21,7 @@ for p in cert chain fullchain privkey; do
 	ln -s /run/initctl "$le/live/fifo.example.org/$p.pem"
 done
 # A real certificate whose key link names the FIFO.
-le_cert "$le" key.example.org 1 || { echo "Bail out! openssl failed"; exit 1; }
+le_cert "$le" key.example.org 1 || { give_up "openssl failed"; }
 le_live "$le" key.example.org 1
 ln -sfn /run/initctl "$le/live/key.example.org/privkey.pem"
 printf 'example.com fifo\n' >>"$old/etc/rspamd/dkim_selectors.map"

@@ -16,7 +16,7 @@ plan 18
 
 # The old server's Postfix: virtual mail for example.org goes to an LMTP
 # socket that is gone (its Dovecot is stopped); retries only after 300 s.
-start_postfix || { echo "Bail out! the old Postfix did not start"; exit 1; }
+start_postfix || { give_up "the old Postfix did not start"; }
 postconf -c "$PF_CONF" -e "virtual_mailbox_domains = example.org" \
 	"virtual_transport = lmtp:unix:$T/no-lmtp" "minimal_backoff_time = 300s" \
 	"maximal_backoff_time = 600s" "queue_run_delay = 300s"
@@ -44,7 +44,7 @@ postconf -c "$nd/etc" -e "virtual_transport = virtual" "minimal_backoff_time = 3
 	"queue_run_delay = 300s" "maillog_file = $nd/maillog" "maillog_file_prefixes = $nd"
 sed -e "s|^127.0.0.1:[0-9]* inet|127.0.0.1:$NEW_SMTP inet|" "$OLD_CONF/master.cf" >"$nd/etc/master.cf"
 echo "virtual   unix  -       n       n       -       -       virtual" >>"$nd/etc/master.cf"
-postfix -c "$nd/etc" start >"$T/pfnew.out" 2>&1 || { cat "$T/pfnew.out" | sed 's/^/# /'; echo "Bail out! the new Postfix did not start"; exit 1; }
+postfix -c "$nd/etc" start >"$T/pfnew.out" 2>&1 || { cat "$T/pfnew.out" | sed 's/^/# /'; give_up "the new Postfix did not start"; }
 wait_for test -s "$nd/spool/pid/master.pid"
 adopt_pid postfix-new "$(tr -d ' ' <"$nd/spool/pid/master.pid")"
 trap 'postfix -c "$nd/etc" stop >/dev/null 2>&1; postfix -c "$OLD_CONF" stop >/dev/null 2>&1; _cleanup' EXIT

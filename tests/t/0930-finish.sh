@@ -23,7 +23,7 @@ printf 'mail_location = maildir:~/Maildir\n' >"$old/etc/dovecot/conf.d/10-mail.c
 ln -s ../dovecot.conf "$old/etc/dovecot/conf.d/link"
 head -c 300000 /dev/urandom >"$old/var/lib/rspamd/bayes.bin"
 
-start_mariadb || { echo "Bail out! MariaDB did not start"; exit 1; }
+start_mariadb || { give_up "MariaDB did not start"; }
 my -e "CREATE DATABASE mailserver; CREATE TABLE mailserver.virtual_users (id INT PRIMARY KEY, email VARCHAR(100)); INSERT INTO mailserver.virtual_users VALUES (1, 'ann@example.org')"
 
 fin() { run_mm finish --from "$old" --to "$new" --db-socket "$MY_SOCK" "$@"; }
