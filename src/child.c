@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "lock.h"
 #include "log.h"
 #include "banned.h"
 
@@ -35,6 +36,12 @@ int mm_run_wait(char *const *argv)
 	if (pid < 0)
 		return 127;
 	if (pid == 0) {
+		char self[4096];
+
+		/* A step of ours works under our lock, even if we die. */
+		if (mm_self_path(self, sizeof self) == 0 &&
+		    !strcmp(self, argv[0]))
+			mm_lock_inherit();
 		execvp(argv[0], argv);
 		fprintf(stderr, "mailmove: %s: %s\n", argv[0], strerror(errno));
 		_exit(127);

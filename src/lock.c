@@ -103,7 +103,26 @@ static long lock_holder(int fd)
 	return pid;
 }
 
+/* The destination's lock, once taken (mm_lock_command). */
+static int dest_lock_fd = -1;
+
+void mm_lock_inherit(void)
+{
+	if (dest_lock_fd >= 0)
+		fcntl(dest_lock_fd, F_SETFD, 0);
+}
+
+/* Takes the lock at `path`; *fdp gets its fd (kept open). */
+static int lock_path_fd(const char *path, const char *what, int *fdp);
+
 int mm_lock_path(const char *path, const char *what)
+{
+	int fd;
+
+	return lock_path_fd(path, what, &fd);
+}
+
+static int lock_path_fd(const char *path, const char *what, int *fdp)
 {
 	char held[256];
 	ssize_t n;
@@ -129,6 +148,7 @@ int mm_lock_path(const char *path, const char *what)
 		buf_printf(&b, "%ld", (long)getpid());
 		setenv("MAILMOVE_LOCK_HOLDER", b.data, 1);
 		buf_release(&b);
+		*fdp = fd;
 		return MM_OK;	/* the fd stays open until the process ends */
 	}
 	if (errno != EWOULDBLOCK) {
@@ -188,6 +208,7 @@ int mm_lock_command(const struct mm_ctx *ctx)
 	const char *dir = getenv("MAILMOVE_LOCK_DIR");
 	struct buf p = BUF_INIT;
 	int rc;
+	int fd = -1;
 
 	if (dir && *dir) {
 		buf_printf(&p, "%s/mailmove.lock", dir);
@@ -197,7 +218,9 @@ int mm_lock_command(const struct mm_ctx *ctx)
 			p.data[--p.len] = '\0';	/* "/" becomes "" */
 		buf_addstr(&p, "/var/lib/mailmove/mailmove.lock");
 	}
-	rc = mm_lock_path(p.data, ctx->cmd->name);
+	rc = lock_path_fd(p.data, ctx->cmd->name, &fd);
+	if (!rc && fd >= 0)
+		dest_lock_fd = fd;
 	buf_release(&p);
 	return rc;
 }

@@ -21,4 +21,10 @@ int mm_lock_path(const char *path, const char *what);
  * its pid): `run` and `cutover` run their steps under their own lock. */
 int mm_lock_command(const struct mm_ctx *ctx);
 
+/* In a child about to become a mailmove step of this command (run,
+ * cutover): the destination's lock fd stays open across the exec, so the
+ * lock outlives this process while the step runs (a killed `run` leaves
+ * no sync running unlocked). */
+void mm_lock_inherit(void);
+
 #endif
