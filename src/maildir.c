@@ -376,8 +376,7 @@ int md_symlink_hides_mail(const char *path)
 	return depth <= 2 && name[0] != '.';
 }
 
-void md_conflict_base(const char *host, const char *base, unsigned n,
-		      struct buf *out)
+void md_conflict_base(const char *base, unsigned n, struct buf *out)
 {
 	uint64_t h = XXH3_64bits(base, strlen(base));
 	const char *ext = strchr(base, ',');
@@ -385,16 +384,11 @@ void md_conflict_base(const char *host, const char *base, unsigned n,
 
 	if (secs <= 0)
 		secs = 1000000000 + (long long)(h % 1000000000);
-	buf_printf(out, "%lld.M%06lluP%lluQ%u.", secs,
+	buf_printf(out, "%lld.M%06lluP%lluQ%u.mailmove", secs,
 		   (unsigned long long)(h % 1000000),
 		   (unsigned long long)((h >> 24) % 90000 + 10000), n);
-	if (!host || !*host)
-		host = "localhost";
-	for (; *host; host++)
-		buf_putc(out, (*host >= 'a' && *host <= 'z') ||
-			 (*host >= 'A' && *host <= 'Z') ||
-			 (*host >= '0' && *host <= '9') || *host == '-' ||
-			 *host == '.' ? *host : '_');
-	if (ext)
+	/* The ",S=..." fields while the name stays well within NAME_MAX,
+	 * flags included. */
+	if (ext && out->len + md_base_len(ext) <= 200)
 		buf_add(out, ext, md_base_len(ext));
 }

@@ -52,14 +52,14 @@ int md_is_message_name(const char *name);
 int md_symlink_hides_mail(const char *path);
 
 /* The n-th base name (from 1) mailmove gives the old server's message
- * `base` when this server (named `host`) has another message under that
- * base name: named as Dovecot names a delivery (seconds, microseconds,
- * pid, a counter, the host) from a hash of `base` rather than the clock,
- * so that a run that lost its state, and verify, find the copy placed
- * earlier; with the source's ",S=..." fields, which describe the same
- * content. */
-void md_conflict_base(const char *host, const char *base, unsigned n,
-		      struct buf *out);
+ * `base` when this server has another message under that base name:
+ * named as Dovecot names a delivery (seconds, microseconds, pid, a
+ * counter, the writer: "mailmove"), from a hash of `base` rather than the
+ * clock or this host's name, so that a run that lost its state, and
+ * verify, find the copy placed earlier even after the host is renamed;
+ * with the source's ",S=..." fields (the same content) while the name
+ * stays short. */
+void md_conflict_base(const char *base, unsigned n, struct buf *out);
 
 /* dovecot-uidlist, version 3. */
 struct uid_rec {

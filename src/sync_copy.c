@@ -474,7 +474,7 @@ static int prove_batch(struct sync *s)
 				job_adopted(s, j);
 			}
 		} else {
-			sync_job_conflict(s, j, sync_conflict_name(s, j->base,
+			sync_job_conflict(s, j, sync_conflict_name(j->base,
 					  j->name, j->conflict_n), here);
 			conflicts++;
 		}

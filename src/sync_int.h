@@ -402,8 +402,7 @@ enum sync_action {
 enum sync_action sync_plan_decide(const struct msgent *e, int delete);
 /* A fresh name for the source's message `name` (of base `base`) beside
  * another message here with its base name; the caller frees it. */
-char *sync_conflict_name(struct sync *s, const char *base, const char *name,
-			 unsigned n);
+char *sync_conflict_name(const char *base, const char *name, unsigned n);
 /* Job `j` is placed under the conflict name `name` (taken), the file
  * `here` with its base name left alone; said and counted. */
 void sync_job_conflict(struct sync *s, struct job *j, char *name,

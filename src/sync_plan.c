@@ -487,12 +487,11 @@ static void keep_in_place(struct sync *s, struct folder *fo,
 	}
 }
 
-char *sync_conflict_name(struct sync *s, const char *base, const char *name,
-			 unsigned n)
+char *sync_conflict_name(const char *base, const char *name, unsigned n)
 {
 	struct buf b = BUF_INIT;
 
-	md_conflict_base(s->hostname, base, n, &b);
+	md_conflict_base(base, n, &b);
 	buf_addstr(&b, name + md_base_len(name));
 	return buf_detach(&b);
 }
@@ -516,7 +515,7 @@ static struct job *queue_copy(struct sync *s, struct folder *fo,
 	j->need_stat = !e->s_has_stat;
 	if (kind == JOB_PROVE) {
 		j->d_sub = e->d_sub;
-		j->d_name = xstrdup(e->d_name);
+		j->d_name = e->d_name ? xstrdup(e->d_name) : NULL;
 	}
 	if (e->s_has_stat && sync_job_meta(s, j) < 0) {
 		free(j->base);
@@ -575,61 +574,88 @@ void sync_job_conflict(struct sync *s, struct job *j, char *name,
  * (sync_copy.c: the same is adopted, a strict prefix is a broken copy and
  * replaced, anything else a conflict).
  */
-static void plan_prove(struct sync *s, struct folder *fo, struct msgtab *t,
-		       size_t ei)
+/* A conflict copy of `e` that an earlier run placed here and the state
+ * forgot: the entry of its n-th conflict name, here and known to nothing
+ * else (*n set), or NULL; *free_n the first conflict name not here. */
+static struct msgent *find_conflict_copy(struct msgtab *t,
+					 const struct msgent *e, unsigned *n,
+					 unsigned *free_n)
 {
-	struct msgent *e = &t->v[ei], *y = NULL;
 	struct buf cb = BUF_INIT;
-	struct job *j;
-	struct stat st;
-	unsigned n, free_n = 0;
-	int dfd;
+	struct msgent *y = NULL;
 
-	for (n = 1; n <= 3; n++) {
+	*free_n = 0;
+	for (*n = 1; *n <= 3 && !y; ++*n) {
 		struct msgent *c;
 
 		buf_reset(&cb);
-		md_conflict_base(s->hostname, e->base, n, &cb);
+		md_conflict_base(e->base, *n, &cb);
 		c = sync_msgtab_find(t, cb.data);
 		if (!c) {
-			if (!free_n)
-				free_n = n;
-			continue;
-		}
-		if (c->d_sub && !c->has_p && !c->s_sub && !c->claimed) {
+			if (!*free_n)
+				*free_n = *n;
+		} else if (c->d_sub && !c->has_p && !c->s_sub && !c->claimed) {
 			y = c;
 			break;
 		}
 	}
 	buf_release(&cb);
+	if (!*free_n)
+		*free_n = 4;
+	return y;
+}
+
+/* Queues `e`'s copy to be proven against conflict copy `y` (its n-th
+ * conflict name): the same content is adopted under that name. */
+static void prove_conflict_copy(struct sync *s, struct folder *fo,
+				const struct msgent *e, struct msgent *y,
+				unsigned n, unsigned free_n)
+{
+	struct job *j;
+	struct buf rn = BUF_INIT;
+
+	y->claimed = 1;
+	fo->inexact[y->d_sub == 'n'] = 1;
+	j = queue_copy(s, fo, e, JOB_PROVE);
+	if (!j)
+		return;
+	free(j->name);
+	j->name = sync_conflict_name(e->base, e->s_name, n);
+	j->d_sub = y->d_sub;
+	free(j->d_name);
+	j->d_name = xstrdup(y->d_name);
+	buf_printf(&rn, "%s/%s", j->sub == 'c' ? "cur" : "new", j->name);
+	free((char *)fo->rows[j->row].m.name);
+	fo->rows[j->row].m.name = buf_detach(&rn);
+	j->conflict_n = free_n;
+}
+
+/*
+ * A message on both sides that the state never saw placed here: a run
+ * whose state was lost, or another message of the same base name (a
+ * delivery here, a restored backup).  A copy this tool placed beside
+ * another message under a conflict name (md_conflict_base) and forgot is
+ * proven first; else the file under the base name: one larger than the
+ * source's message is another message at once; one the same size or
+ * smaller is compared with the source's content once that is read
+ * (sync_copy.c: the same is adopted, a strict prefix is a broken copy and
+ * replaced, anything else a conflict).
+ */
+static void plan_prove(struct sync *s, struct folder *fo, struct msgtab *t,
+		       size_t ei)
+{
+	struct msgent *e = &t->v[ei], *y;
+	struct job *j;
+	struct stat st;
+	unsigned n, free_n;
+	int dfd;
+
 	/* The file here under the base name is not ours: the rows will not
 	 * list it. */
 	fo->inexact[e->d_sub == 'n'] = 1;
+	y = find_conflict_copy(t, e, &n, &free_n);
 	if (y) {
-		char *name = sync_conflict_name(s, e->base, e->s_name, n);
-
-		y->claimed = 1;
-		fo->inexact[y->d_sub == 'n'] = 1;
-		j = queue_copy(s, fo, e, JOB_PROVE);
-		if (j) {
-			free(j->name);
-			j->name = name;
-			j->d_sub = y->d_sub;
-			free(j->d_name);
-			j->d_name = xstrdup(y->d_name);
-			free((char *)fo->rows[j->row].m.name);
-			fo->rows[j->row].m.name = NULL;
-			{
-				struct buf rn = BUF_INIT;
-
-				buf_printf(&rn, "%s/%s", j->sub == 'c' ? "cur" :
-					   "new", name);
-				fo->rows[j->row].m.name = buf_detach(&rn);
-			}
-			j->conflict_n = free_n ? free_n : 4;
-		} else {
-			free(name);
-		}
+		prove_conflict_copy(s, fo, &t->v[ei], y, n, free_n);
 		return;
 	}
 	dfd = sync_sub_fd(s, fo, e->d_sub);
@@ -641,14 +667,31 @@ static void plan_prove(struct sync *s, struct folder *fo, struct msgtab *t,
 
 		j = queue_copy(s, fo, e, JOB_COPY);
 		if (j && !(s->dry && dfd < 0))
-			sync_job_conflict(s, j, sync_conflict_name(s, e->base,
-					  e->s_name, free_n ? free_n : 4), here);
+			sync_job_conflict(s, j, sync_conflict_name(e->base,
+					  e->s_name, free_n), here);
 		free(here);
 		return;
 	}
 	j = queue_copy(s, fo, e, JOB_PROVE);
 	if (j)
-		j->conflict_n = free_n ? free_n : 4;
+		j->conflict_n = free_n;
+}
+
+/* A message only on the source that the state does not know: a copy,
+ * unless an earlier run placed it here under a conflict name and the
+ * state forgot (the other message of its base name gone since). */
+static void plan_copy(struct sync *s, struct folder *fo, struct msgtab *t,
+		      size_t ei)
+{
+	struct msgent *y = NULL;
+	unsigned n, free_n;
+
+	if (!t->v[ei].has_p)
+		y = find_conflict_copy(t, &t->v[ei], &n, &free_n);
+	if (y)
+		prove_conflict_copy(s, fo, &t->v[ei], y, n, free_n);
+	else
+		(void)queue_copy(s, fo, &t->v[ei], JOB_COPY);
 }
 
 /* The messages the source has: renamed, kept in place or queued. */
@@ -669,7 +712,7 @@ static void plan_source_side(struct sync *s, struct folder *fo,
 			keep_in_place(s, fo, e);
 			break;
 		case SYNC_COPY:
-			(void)queue_copy(s, fo, e, JOB_COPY);
+			plan_copy(s, fo, t, i);
 			break;
 		case SYNC_PROVE:
 			plan_prove(s, fo, t, i);

@@ -1073,7 +1073,7 @@ static size_t find_base(const struct vside *D, const struct vbox *db,
 /*
  * The conflict copies of a folder: where this server had another message
  * under an old-server message's base name, the sync placed the old one
- * under a conflict name (md_conflict_base, from this host's name) with the
+ * under a conflict name (md_conflict_base) with the
  * same size and mtime.  *alt (per source message: the destination index
  * of its copy, or SIZE_MAX) and *taken (per destination message) stay
  * NULL when there is none.
@@ -1083,12 +1083,10 @@ static void conflict_copies(struct vcmp *c, const struct vbox *sb,
 {
 	const struct vside *S = c->src, *D = c->dst;
 	struct buf b = BUF_INIT, cb = BUF_INIT;
-	char host[256] = "";
 	size_t i;
 
 	if (!sb->n || !db->n)
 		return;
-	gethostname(host, sizeof host - 1);
 	for (i = 0; i < sb->n; i++) {
 		const struct vmsg *m = &S->m[sb->first + i];
 		unsigned n;
@@ -1099,7 +1097,7 @@ static void conflict_copies(struct vcmp *c, const struct vbox *sb,
 			size_t y;
 
 			buf_reset(&cb);
-			md_conflict_base(host, buf_cstr(&b), n, &cb);
+			md_conflict_base(buf_cstr(&b), n, &cb);
 			y = find_base(D, db, buf_cstr(&cb));
 			if (y == SIZE_MAX || D->m[y].size != m->size ||
 			    D->m[y].mtime != m->mtime ||
