@@ -75,6 +75,19 @@ static void fentry_add(struct sync *s, const char *path, const struct rentry *e,
 	VEC_PUSH(s->fv, s->nfv, s->capfv, f);
 }
 
+/* `d` and everything below it: seen, but not read this run. */
+static void mark_unread(struct dnode *d)
+{
+	struct dnode *c;
+
+	d->seen = 1;
+	d->failed = 1;
+	d->listed = 0;
+	d->vanished = 0;
+	for (c = d->child; c; c = c->sibling)
+		mark_unread(c);
+}
+
 static int list_cb(void *arg, const struct rentry *e)
 {
 	struct listctx *c = arg;
@@ -146,6 +159,13 @@ static int list_cb(void *arg, const struct rentry *e)
 			d->now = e->st;
 			d->listed = 1;
 		}
+	} else if ((d = sync_dnode_get(s, path, 0)) && !d->vanished) {
+		/* A directory the state knows is something else now (a
+		 * symlink to another disk, say): not gone, only unread.
+		 * Nothing under it is deleted; the entry is reported. */
+		mark_unread(d);
+		if (e->kind == 'f' || e->kind == 'l')
+			fentry_add(s, path, e, parent);
 	} else if (e->kind == 'f' || e->kind == 'l') {
 		fentry_add(s, path, e, parent);
 	} else {
@@ -268,8 +288,15 @@ static int stat_cb(void *arg, uint32_t index, int err, const struct mm_stat *st)
 	struct statctx *c = arg;
 	struct dnode *d = c->v[index];
 
-	if (err == ENOENT || err == ENOTDIR || (!err && !S_ISDIR(st->mode))) {
+	if (err == ENOENT) {
 		d->vanished = 1;
+	} else if (err == ENOTDIR || err == ELOOP ||
+		   (!err && !S_ISDIR(st->mode))) {
+		/* Something else where a directory was, or a path through
+		 * one (a symlink to another disk): unread, not gone; nothing
+		 * under it is deleted.  Its parent's listing names it. */
+		d->failed = 1;
+		d->listed = 0;
 	} else if (err) {
 		sync_item_failed(c->s, SYNC_ITEM_BAD, NULL, d->path,
 				 "cannot stat on the old server", err);
