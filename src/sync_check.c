@@ -177,6 +177,106 @@ static const struct dnode *mailbox_of(const struct dnode *d)
 	return d;
 }
 
+void sync_mailbox_name(const struct dnode *d, struct buf *out)
+{
+	const struct dnode *m = mailbox_of(d);
+
+	md_user_of(m->path, out);
+	if (!out->len)
+		buf_addstr(out, *m->path ? m->path : "(top)");
+}
+
+/* Messages per mailbox: those the state knows came from the source, and
+ * those the planned deletions and the vanished folders would remove. */
+struct mbox_count {
+	char *name;
+	int64_t known, gone;
+};
+
+static struct mbox_count *mbox_of(struct strmap *m, const struct dnode *d)
+{
+	struct buf name = BUF_INIT;
+	struct mbox_count *c;
+
+	sync_mailbox_name(d, &name);
+	c = strmap_get(m, name.data);
+	if (!c) {
+		c = xcalloc(1, sizeof *c);
+		c->name = buf_detach(&name);
+		strmap_put(m, c->name, c);
+	}
+	buf_release(&name);
+	return c;
+}
+
+int sync_guard_mailboxes(struct sync *s)
+{
+	struct strmap m;
+	struct buf list = BUF_INIT;
+	const struct strmap_entry *en;
+	size_t i, pos, nlost = 0;
+	int64_t lost_msgs = 0;
+
+	if (!s->o->delete || s->o->force_delete)
+		return MM_OK;
+	memset(&m, 0, sizeof m);
+	for (i = 0; i < s->ndels; i++)
+		mbox_of(&m, s->dels[i].fo->dir)->gone++;
+	for (i = 0; i < s->ndv; i++) {
+		struct dnode *d = s->dv[i];
+
+		if (d->kind == DN_FOLDER && d->vanished && d->in_state)
+			mbox_of(&m, d)->gone += state_msgs_count(&s->state,
+								 d->path);
+	}
+	/* What each of those mailboxes holds (its folders the state knows,
+	 * gone or not). */
+	for (i = 0; i < s->ndv && m.n; i++) {
+		struct dnode *d = s->dv[i];
+		struct buf name = BUF_INIT;
+		struct mbox_count *c;
+
+		if (d->kind != DN_FOLDER || !d->in_state)
+			continue;
+		sync_mailbox_name(d, &name);
+		c = strmap_get(&m, name.data);
+		if (c && c->gone)
+			c->known += state_msgs_count(&s->state, d->path);
+		buf_release(&name);
+	}
+	for (pos = 0; (en = strmap_next(&m, &pos)); ) {
+		struct mbox_count *c = en->val;
+
+		/* All of it, or all but a tenth of at least ten: the old
+		 * server lost this mailbox (new deliveries do not hide it). */
+		if (c->gone > 0 && (c->gone >= c->known ||
+		    (c->known >= 10 && c->gone * 10 >= c->known * 9))) {
+			if (nlost < 20)
+				buf_printf(&list, "  %s: %lld of its %lld "
+					   "messages here would go\n", c->name,
+					   (long long)c->gone,
+					   (long long)c->known);
+			nlost++;
+			lost_msgs += c->gone;
+		}
+		free(c->name);
+		free(c);
+	}
+	strmap_release(&m);
+	if (nlost)
+		log_error("--delete refused: the old server lost all or nearly "
+			  "all (90 %% or more) of the mail of %zu mailbox%s "
+			  "that came from it (%lld messages here would "
+			  "go):\n%s%sNothing was deleted.  Check the old server "
+			  "(a moved or emptied Maildir?); to delete them all "
+			  "the same, add --force-delete", nlost,
+			  nlost > 1 ? "es" : "", (long long)lost_msgs,
+			  list.data ? list.data : "", nlost > 20 ? "  ...\n" :
+			  "");
+	buf_release(&list);
+	return nlost ? MM_EDIFF : MM_OK;
+}
+
 int sync_guard_source(struct sync *s)
 {
 	struct strmap users;

@@ -359,6 +359,13 @@ void sync_item_skipped(struct sync *s, const char *rel, const char *why);
 int sync_check_source(struct sync *s);
 void sync_check_links(struct sync *s);
 int sync_guard_source(struct sync *s);
+/* The name of the mailbox folder `d` belongs to (its top-most folder's
+ * user, or that folder's path). */
+void sync_mailbox_name(const struct dnode *d, struct buf *out);
+/* With --delete, once the deletions are planned and before any is done:
+ * MM_EDIFF (said why) when a mailbox would lose all or nearly all of the
+ * messages the state knows came from the source. */
+int sync_guard_mailboxes(struct sync *s);
 /* sync_discover.c: step 1 */
 int sync_discover(struct sync *s);
 

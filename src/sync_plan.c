@@ -846,7 +846,8 @@ int sync_plan_deletions(struct sync *s)
 	size_t i;
 	int rc = MM_OK;
 
-	if (s->o->delete && !s->o->force_delete) {
+	rc = sync_guard_mailboxes(s);
+	if (rc == MM_OK && s->o->delete && !s->o->force_delete) {
 		for (i = 0; i < s->ndv; i++) {
 			struct dnode *d = s->dv[i];
 
