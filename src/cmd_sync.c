@@ -110,12 +110,24 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 			    "meant for the cold sync between equal Dovecot "
 			    "versions");
 	{
-		/* "/var/vmail/" and "/var/vmail" are the same directory. */
-		char *d = strdup(o.dest);
-		size_t l = strlen(d);
+		/* "/var/vmail/", "/var//vmail" and "/var/./vmail" are
+		 * the same directory as "/var/vmail". */
+		char *d = xstrdup(o.dest);
+		size_t r, w = 0, l = strlen(d);
 
-		while (l > 1 && d[l - 1] == '/')
-			d[--l] = '\0';
+		for (r = 0; r < l; r++) {
+			if (d[r] == '/' && w && d[w - 1] == '/')
+				continue;
+			if (d[r] == '.' && (!w || d[w - 1] == '/') &&
+			    (d[r + 1] == '/' || !d[r + 1])) {
+				r += d[r + 1] == '/';
+				continue;
+			}
+			d[w++] = d[r];
+		}
+		d[w] = '\0';
+		while (w > 1 && d[w - 1] == '/')
+			d[--w] = '\0';
 		o.dest = d;
 		rc = sync_run(ctx, &o);
 		free(d);

@@ -242,6 +242,42 @@ static void canonical_from(const char *from, struct buf *out)
 		out->data[out->len -= 3] = '\0';
 }
 
+/* `path` resolved as realpath(3) does, also when its last components do
+ * not exist yet (the deepest existing directory resolved, the rest as
+ * written), so a state named before the destination is made keeps its
+ * name once it is. */
+static void real_path_of(const char *path, struct buf *out)
+{
+	struct buf p = BUF_INIT, rest = BUF_INIT;
+	char real[PATH_MAX];
+
+	clean_path(path, &p);
+	while (!realpath(p.data, real)) {
+		char *slash = strrchr(p.data, '/');
+		struct buf r = BUF_INIT;
+
+		if (!slash || slash == p.data) {
+			buf_addstr(out, p.data);
+			buf_addstr(out, rest.len ? rest.data : "");
+			goto out;
+		}
+		buf_printf(&r, "%s%s", slash, rest.len ? rest.data : "");
+		buf_reset(&rest);
+		buf_addstr(&rest, r.data);
+		buf_release(&r);
+		*slash = '\0';
+		p.len = (size_t)(slash - p.data);
+	}
+	buf_addstr(out, real);
+	if (strcmp(real, "/") || !rest.len)
+		buf_addstr(out, rest.len ? rest.data : "");
+	else
+		buf_addstr(out, rest.data + 1);
+out:
+	buf_release(&p);
+	buf_release(&rest);
+}
+
 static void path_for_key(const char *dest_root, const char *from,
 			 const char *src, const char *dest, int canonical,
 			 struct buf *out)
@@ -254,7 +290,15 @@ static void path_for_key(const char *dest_root, const char *from,
 		buf_putc(&key, '\0');
 		clean_path(src, &key);
 		buf_putc(&key, '\0');
-		clean_path(dest, &key);
+		{
+			/* The destination as it really is (a symlink under
+			 * the root is the directory it names), made or not. */
+			struct buf full = BUF_INIT;
+
+			buf_printf(&full, "%s/%s", dest_root, dest);
+			real_path_of(full.data, &key);
+			buf_release(&full);
+		}
 	} else {
 		buf_printf(&key, "%s%c%s%c%s", from ? from : "", 0, src, 0,
 			   dest);
