@@ -174,6 +174,7 @@ const struct cmd mm_commands[] = {
 	  "  --indexes auto|yes|no  copy Dovecot's index files in the cold sync,\n"
 	  "                         which keeps the save dates (auto: when the\n"
 	  "                         old Dovecot is not newer than this one)\n"
+	  "  --old-doveadm-config FILE  doveadm -c FILE on the old server\n"
 	  "  --relay-to HOST[:PORT] then make the old Postfix relay the mail that\n"
 	  "                         still reaches it to HOST, and flush its queue;\n"
 	  "                         checked first: HOST must answer SMTP there\n"

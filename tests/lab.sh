@@ -4,12 +4,12 @@
 # Dovecot 2.3.13 run chrooted in it.  This host is the new server.
 # Sourced after tests/lib.sh.
 #
-#   lab_start   sets LAB (the root), LAB_IP, LAB_RUN (private dir inside the
+#   lab_start   (root: scripts/lab-root ${LAB_SUITE:-bullseye}) sets LAB (the root), LAB_IP, LAB_RUN (private dir inside the
 #               root, also as seen inside: $LAB_IN), LAB_FROM, LAB_RSH
 #   lab_doveadm ARGS...   doveadm of the old server on its own config
 
 lab_start() {
-	LAB=$("$TOP/scripts/lab-root" bullseye) || return 1
+	LAB=$("$TOP/scripts/lab-root" "${LAB_SUITE:-bullseye}") || return 1
 	local id=$$ n=$((RANDOM % 200 + 20))
 	LAB_NS="mmlab$id"
 	LAB_IP="10.231.$n.2"

@@ -115,7 +115,7 @@ printf 'any\n' >"$T/pw"
 run_mm cutover "${common[@]}" --yes --json --imap "127.0.0.1:$imap" \
 	--login alice@example.org --password-file "$T/pw" \
 	--old-stop "doveadm -c $T/src/dovecot.conf stop" \
-	--new-stop "doveadm -c $T/dst/dovecot.conf stop" \
+	--new-stop "doveadm -c $T/dst/dovecot.conf stop" --old-doveadm-config "$T/src/dovecot.conf" \
 	--new-start "dovecot -c $T/dst/dovecot.conf" --postfix-start true \
 	--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *" \
 	--postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/

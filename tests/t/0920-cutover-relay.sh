@@ -85,6 +85,7 @@ cut() {
 		--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *" \
 		--imap "127.0.0.1:$imap" --postfix-config "$T/sb" \
 		--switch-state "$T/switch.sqlite" --old-postfix-config "$OLD_CONF" \
+		--old-doveadm-config "$T/src/dovecot.conf" \
 		--no-verify "$@" /home/ /home/
 }
 
