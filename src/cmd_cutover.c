@@ -409,7 +409,7 @@ static int tcp_connect(const char *host, unsigned port)
 static int imap_probe(const struct cutover *c, struct buf *why)
 {
 	struct buf line = BUF_INIT, cmd = BUF_INIT;
-	int fd = tcp_connect(c->imap_host, c->imap_port), rc = -1;
+	int fd = tcp_connect(c->imap_host, c->imap_port), rc = -1, n;
 
 	buf_reset(why);
 	if (fd < 0) {
@@ -430,8 +430,9 @@ static int imap_probe(const struct cutover *c, struct buf *why)
 		buf_addstr(&cmd, "\r\n");
 		if (write_all(fd, cmd.data, cmd.len) < 0)
 			goto out;
+		n = 0;
 		do {
-			if (read_line_fd(fd, &line, 10) < 0) {
+			if (++n > 100 || read_line_fd(fd, &line, 10) < 0) {
 				buf_addstr(why, "no answer to LOGIN");
 				goto out;
 			}
@@ -619,6 +620,18 @@ static int step_preflight(struct mm_ctx *ctx, struct cutover *c)
 		log_error("cutover: only %s free at %s on this server: the "
 			  "cold sync needs room; free some first",
 			  mm_human_bytes(avail, hb, sizeof hb), p.data);
+		rc = MM_EDEST;
+		goto out;
+	}
+
+	/* The new Dovecot answers now as it must after the downtime: a wrong
+	 * --imap or password is found before anything stops. */
+	if (imap_probe(c, &why) < 0) {
+		log_error("cutover: the new Dovecot does not answer %s on %s:%u "
+			  "now (%s); the downtime would end only when it does. "
+			  "Start it, or give the right --imap, --login and "
+			  "--password-file", c->login ? "a login" : "IMAP",
+			  c->imap_host, c->imap_port, why.data);
 		rc = MM_EDEST;
 		goto out;
 	}

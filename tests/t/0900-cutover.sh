@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-dovecot-verify.sh"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
-plan 34
+plan 37
 
 dovecot_start src
 dovecot_start dst
@@ -60,44 +60,8 @@ want_saved=$(dva src fetch -u alice@example.org 'uid date.saved' ALL 2>/dev/null
 src_pid=$(cat "$T/src/run/master.pid" 2>/dev/null)
 old_alive() { kill -0 "$src_pid" 2>/dev/null && echo 0 || echo 1; }
 
-# The preflight: nothing is stopped when an option or the relay target is bad.
-run_mm cutover "${common[@]}" --yes --old-stop false --relay-to 'evil;host' /home/ /home/
-is "$rc" 2 "a --relay-to that is not a host is a usage error (exit 2)"
-like "$err" 'relay-to evil;host: not a host name' "and says so"
-dead=$(free_port)
-run_mm cutover "${common[@]}" --yes --old-stop "doveadm -c $T/src/dovecot.conf stop" \
-	--relay-to "127.0.0.1:$dead" --postfix-config "$T/pf" /home/ /home/
-is "$rc" 1 "--relay-to without a running old Postfix fails the preflight (exit 1)"
-like "$err" "Postfix on .* is not running" "and says the old Postfix is not running (the relay needs it)"
-like "$err" 'nothing was stopped' "and says nothing was stopped"
-is "$(old_alive)" 0 "the old Dovecot still runs after the failed preflight"
-run_mm cutover "${common[@]}" --yes --imap nohost:99999 /home/ /home/
-is "$rc" 2 "a bad --imap is a usage error"
-
-# No terminal to ask on and no --yes: refused before anything stops.
-# setsid: a new session has no controlling terminal, even when the test
-# runs from one.
-setsid -w "$MM" cutover "${common[@]}" --old-stop "doveadm -c $T/src/dovecot.conf stop" \
-	--postfix-config "$T/pf" /home/ /home/ </dev/null >"$T/notty.out" 2>"$T/notty.err"
-rc=$?
-is "$rc" 2 "without a terminal and without --yes the cutover refuses (exit 2)"
-like "$(cat "$T/notty.err")" 'give --yes' "and says to give --yes"
-is "$(old_alive)" 0 "the old Dovecot still runs"
-
-# A failing stop: nothing after it happens.
-run_mm cutover "${common[@]}" --yes --old-stop false --new-stop true \
-	--new-start true --postfix-start true --resync true --postfix-config "$T/pf" \
-	--switch-state "$T/switch.sqlite" /home/ /home/
-is "$rc" 1 "a failing stop of the old Dovecot exits 1"
-like "$err" 'nothing else was done' "and says nothing else was done"
-is "$(postconf -c "$T/pf" -h soft_bounce)" no "soft_bounce untouched after the failure"
-
-run_mm cutover "${common[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
-is "$rc" 0 "--dry-run exits 0"
-is "$(postconf -c "$T/pf" -h soft_bounce)" no "--dry-run leaves soft_bounce alone"
-
-dst_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
-# The new Dovecot, once restarted, answers IMAP on a private port.
+# The new Dovecot answers IMAP on a private port (the cutover checks it
+# before anything stops, and waits for it after the cold sync).
 imap=$(free_port)
 sed -i 's/^protocols =.*/protocols = imap/' "$T/dst/dovecot.conf"
 cat >>"$T/dst/dovecot.conf" <<CONF
@@ -112,8 +76,54 @@ service imap-login {
 }
 CONF
 printf 'any\n' >"$T/pw"
-run_mm cutover "${common[@]}" --yes --json --imap "127.0.0.1:$imap" \
-	--login alice@example.org --password-file "$T/pw" \
+stop_bg dovecot-dst
+start_bg dovecot-dst dovecot -F -c "$T/dst/dovecot.conf"
+wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$imap"
+imapopts=(--imap "127.0.0.1:$imap" --login alice@example.org --password-file "$T/pw")
+
+# The preflight: nothing is stopped when an option or the relay target is bad.
+run_mm cutover "${common[@]}" --yes --old-stop false --relay-to 'evil;host' /home/ /home/
+is "$rc" 2 "a --relay-to that is not a host is a usage error (exit 2)"
+like "$err" 'relay-to evil;host: not a host name' "and says so"
+dead=$(free_port)
+run_mm cutover "${common[@]}" "${imapopts[@]}" --yes --old-stop "doveadm -c $T/src/dovecot.conf stop" \
+	--relay-to "127.0.0.1:$dead" --postfix-config "$T/pf" /home/ /home/
+is "$rc" 1 "--relay-to without a running old Postfix fails the preflight (exit 1)"
+like "$err" "Postfix on .* is not running" "and says the old Postfix is not running (the relay needs it)"
+like "$err" 'nothing was stopped' "and says nothing was stopped"
+is "$(old_alive)" 0 "the old Dovecot still runs after the failed preflight"
+run_mm cutover "${common[@]}" --yes --imap nohost:99999 /home/ /home/
+is "$rc" 2 "a bad --imap is a usage error"
+run_mm cutover "${common[@]}" --yes --imap "127.0.0.1:$dead" --old-stop "doveadm -c $T/src/dovecot.conf stop" \
+	--postfix-config "$T/pf" /home/ /home/
+is "$rc" 4 "a new Dovecot that does not answer on --imap fails the preflight (exit 4)"
+like "$err" "does not answer IMAP on 127.0.0.1:$dead now" "and says so"
+is "$(old_alive)" 0 "the old Dovecot still runs"
+
+# No terminal to ask on and no --yes: refused before anything stops.
+# setsid: a new session has no controlling terminal, even when the test
+# runs from one.
+setsid -w "$MM" cutover "${common[@]}" "${imapopts[@]}" --old-stop "doveadm -c $T/src/dovecot.conf stop" \
+	--postfix-config "$T/pf" /home/ /home/ </dev/null >"$T/notty.out" 2>"$T/notty.err"
+rc=$?
+is "$rc" 2 "without a terminal and without --yes the cutover refuses (exit 2)"
+like "$(cat "$T/notty.err")" 'give --yes' "and says to give --yes"
+is "$(old_alive)" 0 "the old Dovecot still runs"
+
+# A failing stop: nothing after it happens.
+run_mm cutover "${common[@]}" "${imapopts[@]}" --yes --old-stop false --new-stop true \
+	--new-start true --postfix-start true --resync true --postfix-config "$T/pf" \
+	--switch-state "$T/switch.sqlite" /home/ /home/
+is "$rc" 1 "a failing stop of the old Dovecot exits 1"
+like "$err" 'nothing else was done' "and says nothing else was done"
+is "$(postconf -c "$T/pf" -h soft_bounce)" no "soft_bounce untouched after the failure"
+
+run_mm cutover "${common[@]}" "${imapopts[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
+is "$rc" 0 "--dry-run exits 0"
+is "$(postconf -c "$T/pf" -h soft_bounce)" no "--dry-run leaves soft_bounce alone"
+
+dst_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
+run_mm cutover "${common[@]}" --yes --json "${imapopts[@]}" \
 	--old-stop "doveadm -c $T/src/dovecot.conf stop" \
 	--new-stop "doveadm -c $T/dst/dovecot.conf stop" --old-doveadm-config "$T/src/dovecot.conf" \
 	--new-start "dovecot -c $T/dst/dovecot.conf" --postfix-start true \

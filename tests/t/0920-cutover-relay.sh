@@ -74,6 +74,9 @@ service imap-login {
   }
 }
 CONF
+stop_bg dovecot-dst
+start_bg dovecot-dst dovecot -F -c "$T/dst/dovecot.conf"
+wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$imap"
 mkdir -p "$T/sb"
 printf 'compatibility_level = 3.6\nsoft_bounce = no\n' >"$T/sb/main.cf"
 : >"$T/sb/master.cf"
