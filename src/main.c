@@ -205,7 +205,10 @@ const struct cmd mm_commands[] = {
 	  "                     /var/lib/mailmove/run-<hash>.journal)\n"
 	  "  --restart          ignore the journal and run every step\n"
 	  "  --status           show each step's outcome, time and duration\n"
-	  "                     from the journal, and where a rerun resumes\n" },
+	  "                     from the journal, and where a rerun resumes\n"
+	  "  --relay-to, --imap, --login, --password-file,\n"
+	  "  --old-postfix-config, --old-doveadm-config, --postfix-config\n"
+	  "                     handed to the cutover step (see cutover)\n" },
 
 	{ "finish", cmd_finish, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON,
 	  "the last step: a final backup of the old server's data as one "
