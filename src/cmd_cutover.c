@@ -13,7 +13,8 @@
  *
  * Everything that can be checked without stopping anything is checked
  * first (the preflight row): a cutover that fails there fails while mail
- * still flows as before.  Every step is idempotent, so after a failure or
+ * still flows as before.  A hot sync right before the stop (catch-up)
+ * leaves the cold sync only the last seconds' changes.  Every step is idempotent, so after a failure or
  * an interruption the same command picks up where it stopped.  The sync,
  * verify and softbounce steps run this same mailmove binary as a child, so
  * they behave exactly as when run by hand.
@@ -80,6 +81,7 @@ struct cutover {
 	char self[4096];
 	double down_start, down_end;
 	json_t *sync_result;		/* the cold sync's --json result */
+	json_t *catch_up;		/* the catch-up sync's */
 	json_t *relay;			/* what the relay step saw */
 	json_t *steps;			/* [{name, seconds, downtime}] */
 };
@@ -834,7 +836,7 @@ static int step_stop_both(struct mm_ctx *ctx, struct cutover *c)
 
 /* Runs `mailmove sync|verify` as a child with our connection options. */
 static int run_step_child(struct mm_ctx *ctx, struct cutover *c,
-			  const char *cmd, struct buf *capture)
+			  const char *cmd, int cold, struct buf *capture)
 {
 	struct argvb cv = { NULL, 0, 0 };
 	int sync = !strcmp(cmd, "sync"), st;
@@ -843,7 +845,7 @@ static int run_step_child(struct mm_ctx *ctx, struct cutover *c,
 	argvb_add(&cv, cmd);
 	if (sync) {
 		argvb_add(&cv, "--delete");
-		if (c->with_indexes)
+		if (cold && c->with_indexes)
 			argvb_add(&cv, "--with-indexes");
 		if (c->state) {
 			argvb_add(&cv, "--state");
@@ -863,10 +865,35 @@ static int run_step_child(struct mm_ctx *ctx, struct cutover *c,
 	return st;
 }
 
+/*
+ * A hot sync right before the stop, while both Dovecots serve: whatever
+ * changed since the admin's last hot sync (minutes or days ago) moves now,
+ * so the cold sync inside the downtime finds only the last seconds'
+ * changes.  Index files are not copied here (they change while Dovecot
+ * runs); the cold sync copies them.
+ */
+static int step_catch_up(struct mm_ctx *ctx, struct cutover *c)
+{
+	struct buf out = BUF_INIT;
+	json_t *r;
+	int st = run_step_child(ctx, c, "sync", 0, &out);
+
+	r = json_result_of(&out);
+	buf_release(&out);
+	json_decref(c->catch_up);
+	c->catch_up = r;
+	if (st) {
+		log_error("the catch-up sync failed (exit %d); nothing was "
+			  "stopped: fix it and rerun cutover", st);
+		return st == MM_EINTR ? MM_EINTR : st <= 5 ? st : MM_EDIFF;
+	}
+	return MM_OK;
+}
+
 static int step_cold_sync(struct mm_ctx *ctx, struct cutover *c)
 {
 	struct buf out = BUF_INIT;
-	int st = run_step_child(ctx, c, "sync", &out);
+	int st = run_step_child(ctx, c, "sync", 1, &out);
 
 	c->sync_result = json_result_of(&out);
 	buf_release(&out);
@@ -1060,7 +1087,7 @@ out:
 
 static int step_verify(struct mm_ctx *ctx, struct cutover *c)
 {
-	int st = run_step_child(ctx, c, "verify", NULL);
+	int st = run_step_child(ctx, c, "verify", 0, NULL);
 
 	if (st) {
 		log_error("verify found differences (exit %d).  The new "
@@ -1115,6 +1142,8 @@ static const struct cutover_step cutover_steps[] = {
 	{ "preflight", "check both servers before anything stops", 0, 1,
 	  step_preflight, "options valid, old server reached, Dovecot on "
 	  "both, room on both disks, the relay target answers SMTP" },
+	{ "catch-up", "hot sync of what changed since the last one", 0, 0,
+	  step_catch_up, "mailmove sync exits 0" },
 	{ "save-dates", "the old Dovecot caches every save date in its "
 	  "index", 0, 0, step_save_dates, "a failure is a warning" },
 	{ "stop", "stop Dovecot on the old server and here, at once", 1, 0,
@@ -1160,10 +1189,15 @@ static void print_summary(struct cutover *c, int dry)
 			json_is_true(json_object_get(s, "downtime")) ?
 			"downtime" : "", json_real_value(json_object_get(
 			s, "seconds")));
-	if (c->sync_result) {
-		json_t *r = c->sync_result;
-		log_out("cold sync: %lld copied, %lld hard links, %lld "
-			"renamed (flags), %lld deleted, %lld kept only here\n",
+	for (i = 0; i < 2; i++) {
+		json_t *r = i ? c->sync_result : c->catch_up;
+
+		if (!r)
+			continue;
+		log_out("%s: %lld copied, %lld hard links, %lld renamed "
+			"(flags), %lld deleted, %lld kept only here\n",
+			i ? "cold sync (in the downtime)" :
+			"catch-up sync (before it)",
 			(long long)json_integer_value(json_object_get(r, "copied")),
 			(long long)json_integer_value(json_object_get(r, "linked")),
 			(long long)json_integer_value(json_object_get(r, "renamed")),
@@ -1298,8 +1332,8 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 
 		if (!step_wanted(&c, s))
 			continue;
-		/* Ask once, after the preflight and before the first stop. */
-		if (s->downtime && !nstep++ && !ctx->dry_run && !c.yes) {
+		/* Ask once, after the preflight, before anything else. */
+		if (i > 0 && !nstep++ && !ctx->dry_run && !c.yes) {
 			int ok = mm_ask("This stops Dovecot on the old server "
 					"and on this one: mail is not readable "
 					"until the new Dovecot answers.\nGo "
@@ -1334,7 +1368,7 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 			"downtime", s->downtime, "exit", rc));
 		if (rc) {
 			if (!c.down_start)
-				log_error("cutover: stopped at %s; nothing was "
+				log_error("cutover: ended at %s; no Dovecot was "
 					  "stopped, mail flows as before",
 					  s->name);
 			goto out;
@@ -1361,11 +1395,14 @@ out:
 	json_object_set_new(res, "with_indexes", json_boolean(c.with_indexes));
 	if (c.sync_result)
 		json_object_set(res, "cold_sync", c.sync_result);
+	if (c.catch_up)
+		json_object_set(res, "catch_up", c.catch_up);
 	if (c.relay)
 		json_object_set(res, "relay", c.relay);
 	out_result(res);
 	json_decref(c.steps);
 	json_decref(c.sync_result);
+	json_decref(c.catch_up);
 	json_decref(c.relay);
 	if (c.password) {
 		explicit_bzero(c.password, strlen(c.password));

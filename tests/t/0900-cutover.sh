@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-dovecot-verify.sh"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
-plan 37
+plan 38
 
 dovecot_start src
 dovecot_start dst
@@ -90,7 +90,7 @@ run_mm cutover "${common[@]}" "${imapopts[@]}" --yes --old-stop "doveadm -c $T/s
 	--relay-to "127.0.0.1:$dead" --postfix-config "$T/pf" /home/ /home/
 is "$rc" 1 "--relay-to without a running old Postfix fails the preflight (exit 1)"
 like "$err" "Postfix on .* is not running" "and says the old Postfix is not running (the relay needs it)"
-like "$err" 'nothing was stopped' "and says nothing was stopped"
+like "$err" 'no Dovecot was stopped' "and says no Dovecot was stopped"
 is "$(old_alive)" 0 "the old Dovecot still runs after the failed preflight"
 run_mm cutover "${common[@]}" --yes --imap nohost:99999 /home/ /home/
 is "$rc" 2 "a bad --imap is a usage error"
@@ -135,7 +135,8 @@ result=$(printf '%s\n' "$out" | grep '"event": *"result"')
 like "$result" '"downtime_seconds": *[0-9.]+' "--json gives the IMAP downtime"
 like "$result" '"step": *"cold-sync", *"seconds": *[0-9.]+, *"downtime": *true' "and each step's time, the cold sync inside the downtime"
 like "$result" '"step": *"resync", *"seconds": *[0-9.]+, *"downtime": *false' "the index rebuild after it"
-like "$result" '"cold_sync": *\{[^}]*"copied": *1,' "and how many messages the cold sync copied"
+like "$result" '"catch_up": *\{"copied": *[0-9]+,' "and what the catch-up sync before the downtime moved"
+like "$result" '"cold_sync": *\{[^}]*"copied": *0,' "and what the cold sync moved (nothing left)"
 like "$err" 'IMAP downtime: [0-9.]+ s \(old Dovecot stopping to the new Dovecot answering a login\)' "the downtime is printed"
 like "$result" '"with_indexes": *true' "Dovecot's index files came along (same version)"
 wait_for bash -c "! kill -0 $src_pid 2>/dev/null"
