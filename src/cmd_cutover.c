@@ -606,6 +606,8 @@ static int step_preflight(struct mm_ctx *ctx, struct cutover *c)
 
 		if (pf_run(&pr, "postconf", args, NULL, &out, &err, 1u << 16,
 			   &st) || st) {
+			if (err.len)
+				err.data[strcspn(err.data, "\r\n")] = '\0';
 			log_error("cutover: Postfix here does not answer "
 				  "(postconf%s%s: %s)", c->postfix_config ?
 				  " -c " : "", c->postfix_config ?
@@ -1183,6 +1185,15 @@ static void print_summary(struct cutover *c, int dry)
 	size_t i;
 	json_t *s;
 
+	if (dry) {
+		log_out("the cutover's steps, in order:\n");
+		for (i = 0; i < NSTEPS; i++)
+			log_out("  %-14s %-9s %s; checked: %s\n",
+				cutover_steps[i].name,
+				cutover_steps[i].downtime ? "downtime" : "",
+				cutover_steps[i].what, cutover_steps[i].check);
+		return;
+	}
 	json_array_foreach(c->steps, i, s)
 		log_out("  %-14s %-9s %7.2f s\n",
 			json_string_value(json_object_get(s, "step")),

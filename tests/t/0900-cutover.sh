@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-dovecot-verify.sh"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
-plan 38
+plan 39
 
 dovecot_start src
 dovecot_start dst
@@ -120,6 +120,7 @@ is "$(postconf -c "$T/pf" -h soft_bounce)" no "soft_bounce untouched after the f
 
 run_mm cutover "${common[@]}" "${imapopts[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
 is "$rc" 0 "--dry-run exits 0"
+like "$out" 'cold-sync +downtime +cold sync with --delete; checked: ' "--dry-run shows the steps, which are in the downtime, and their checks"
 is "$(postconf -c "$T/pf" -h soft_bounce)" no "--dry-run leaves soft_bounce alone"
 
 dst_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
