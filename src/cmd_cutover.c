@@ -465,6 +465,7 @@ static int smtp_probe(struct cutover *c, struct buf *why)
 	struct fwd *f = NULL;
 	int fd = -1, rc;
 
+	buf_reset(why);
 	buf_printf(&target, "tcp:%s:%u", c->relay_host, c->relay_port);
 	rc = fwd_start(c->ep, target.data, &f);
 	buf_release(&target);
@@ -630,7 +631,12 @@ static int step_preflight(struct mm_ctx *ctx, struct cutover *c)
 
 	/* The new Dovecot answers now as it must after the downtime: a wrong
 	 * --imap or password is found before anything stops. */
-	if (imap_probe(c, &why) < 0) {
+	if (imap_probe(c, &why) < 0 && downtime_marked(ctx)) {
+		log_warn("cutover: the new Dovecot does not answer on %s:%u "
+			 "(%s): an earlier cutover stopped it and did not "
+			 "finish; this one goes on from there", c->imap_host,
+			 c->imap_port, why.data);
+	} else if (why.len) {
 		log_error("cutover: the new Dovecot does not answer %s on %s:%u "
 			  "now (%s); the downtime would end only when it does. "
 			  "Start it, or give the right --imap, --login and "
@@ -812,9 +818,16 @@ static int step_save_dates(struct mm_ctx *ctx, struct cutover *c)
 
 static int step_stop_both(struct mm_ctx *ctx, struct cutover *c)
 {
-	pid_t pid = spawn_local_cmd(c->new_stop, stop_dovecot_sh);
+	pid_t pid;
 	int rc, st = 0, lst;
 
+	rc = downtime_mark(ctx);
+	if (rc) {
+		log_error("cutover: cannot write %s/var/lib/mailmove/cutover-"
+			  "downtime: %s", mm_dest_root(ctx), strerror(rc));
+		return MM_EDEST;
+	}
+	pid = spawn_local_cmd(c->new_stop, stop_dovecot_sh);
 	if (pid < 0)
 		return MM_EDEST;
 	rc = run_remote_cmd(c->ep, c->old_stop, stop_dovecot_sh, &st);
@@ -938,6 +951,9 @@ static int step_start_new(struct mm_ctx *ctx, struct cutover *c)
 	}
 	buf_release(&why);
 	c->down_end = mm_now();
+	if (downtime_clear(ctx))
+		log_warn("cutover: cannot remove %s/var/lib/mailmove/cutover-"
+			 "downtime", mm_dest_root(ctx));
 	log_info("the new Dovecot answers %s on %s:%u", c->login ?
 		 "a login" : "IMAP", c->imap_host, c->imap_port);
 	return MM_OK;

@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-dovecot-verify.sh"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
-plan 39
+plan 43
 
 dovecot_start src
 dovecot_start dst
@@ -123,15 +123,25 @@ is "$rc" 0 "--dry-run exits 0"
 like "$out" 'cold-sync +downtime +cold sync with --delete; checked: ' "--dry-run shows the steps, which are in the downtime, and their checks"
 is "$(postconf -c "$T/pf" -h soft_bounce)" no "--dry-run leaves soft_bounce alone"
 
-dst_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
-run_mm cutover "${common[@]}" --yes --json "${imapopts[@]}" \
+# A cutover that fails inside the downtime (the new Dovecot does not start):
+# both Dovecots stay stopped; the rerun goes on from there.
+run_mm cutover "${common[@]}" --yes "${imapopts[@]}" \
 	--old-stop "doveadm -c $T/src/dovecot.conf stop" \
 	--new-stop "doveadm -c $T/dst/dovecot.conf stop" --old-doveadm-config "$T/src/dovecot.conf" \
+	--new-start false --postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/
+is "$rc" 4 "a new Dovecot that does not start fails the cutover (exit 4)"
+ok "$([ -e "$T/dst/var/lib/mailmove/cutover-downtime" ] && echo 0 || echo 1)" "the downtime is marked"
+dst_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
+run_mm cutover "${common[@]}" --yes --json "${imapopts[@]}" \
+	--old-stop "sh -c 'doveadm -c $T/src/dovecot.conf stop 2>/dev/null; true'" \
+	--new-stop "sh -c 'doveadm -c $T/dst/dovecot.conf stop 2>/dev/null; true'" --old-doveadm-config "$T/src/dovecot.conf" \
 	--new-start "dovecot -c $T/dst/dovecot.conf" --postfix-start true \
 	--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *" \
 	--postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/
-is "$rc" 0 "the cutover exits 0"
+is "$rc" 0 "the rerun of the cutover exits 0"
 [ "$rc" = 0 ] || diag "$err"
+like "$err" 'an earlier cutover stopped it and did not finish' "it knew the new Dovecot was down on purpose"
+ok "$([ ! -e "$T/dst/var/lib/mailmove/cutover-downtime" ] && echo 0 || echo 1)" "the mark is gone once the new Dovecot answers"
 result=$(printf '%s\n' "$out" | grep '"event": *"result"')
 like "$result" '"downtime_seconds": *[0-9.]+' "--json gives the IMAP downtime"
 like "$result" '"step": *"cold-sync", *"seconds": *[0-9.]+, *"downtime": *true' "and each step's time, the cold sync inside the downtime"
