@@ -851,7 +851,7 @@ static int step_stop_both(struct mm_ctx *ctx, struct cutover *c)
 
 /* Runs `mailmove sync|verify` as a child with our connection options. */
 static int run_step_child(struct mm_ctx *ctx, struct cutover *c,
-			  const char *cmd, int cold, struct buf *capture)
+			  const char *cmd, struct buf *capture)
 {
 	struct argvb cv = { NULL, 0, 0 };
 	int sync = !strcmp(cmd, "sync"), st;
@@ -860,7 +860,7 @@ static int run_step_child(struct mm_ctx *ctx, struct cutover *c,
 	argvb_add(&cv, cmd);
 	if (sync) {
 		argvb_add(&cv, "--delete");
-		if (cold && c->with_indexes)
+		if (c->with_indexes)
 			argvb_add(&cv, "--with-indexes");
 		if (c->state) {
 			argvb_add(&cv, "--state");
@@ -884,14 +884,15 @@ static int run_step_child(struct mm_ctx *ctx, struct cutover *c,
  * A hot sync right before the stop, while both Dovecots serve: whatever
  * changed since the admin's last hot sync (minutes or days ago) moves now,
  * so the cold sync inside the downtime finds only the last seconds'
- * changes.  Index files are not copied here (they change while Dovecot
- * runs); the cold sync copies them.
+ * changes.  Index files come along too: the cold sync copies again only
+ * those that changed since (size, mtime or inode), which makes the set
+ * the old Dovecot left when it stopped.
  */
 static int step_catch_up(struct mm_ctx *ctx, struct cutover *c)
 {
 	struct buf out = BUF_INIT;
 	json_t *r;
-	int st = run_step_child(ctx, c, "sync", 0, &out);
+	int st = run_step_child(ctx, c, "sync", &out);
 
 	r = json_result_of(&out);
 	buf_release(&out);
@@ -908,7 +909,7 @@ static int step_catch_up(struct mm_ctx *ctx, struct cutover *c)
 static int step_cold_sync(struct mm_ctx *ctx, struct cutover *c)
 {
 	struct buf out = BUF_INIT;
-	int st = run_step_child(ctx, c, "sync", 1, &out);
+	int st = run_step_child(ctx, c, "sync", &out);
 
 	c->sync_result = json_result_of(&out);
 	buf_release(&out);
@@ -1105,7 +1106,7 @@ out:
 
 static int step_verify(struct mm_ctx *ctx, struct cutover *c)
 {
-	int st = run_step_child(ctx, c, "verify", 0, NULL);
+	int st = run_step_child(ctx, c, "verify", NULL);
 
 	if (st) {
 		log_error("verify found differences (exit %d).  The new "
@@ -1160,10 +1161,10 @@ static const struct cutover_step cutover_steps[] = {
 	{ "preflight", "check both servers before anything stops", 0, 1,
 	  step_preflight, "options valid, old server reached, Dovecot on "
 	  "both, room on both disks, the relay target answers SMTP" },
-	{ "catch-up", "hot sync of what changed since the last one", 0, 0,
-	  step_catch_up, "mailmove sync exits 0" },
 	{ "save-dates", "the old Dovecot caches every save date in its "
 	  "index", 0, 0, step_save_dates, "a failure is a warning" },
+	{ "catch-up", "hot sync of what changed since the last one", 0, 0,
+	  step_catch_up, "mailmove sync exits 0" },
 	{ "stop", "stop Dovecot on the old server and here, at once", 1, 0,
 	  step_stop_both, "both stop commands exit 0" },
 	{ "cold-sync", "cold sync with --delete", 1, 1,
