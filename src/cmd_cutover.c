@@ -545,6 +545,13 @@ static int read_password(struct cutover *c)
 			  strerror(errno));
 		return -1;
 	}
+	{
+		struct stat st;
+		if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+			log_warn("cutover: --password-file %s can be read by "
+				 "others (mode %04o): chmod 600 it",
+				 c->password_file, (unsigned)(st.st_mode & 07777));
+	}
 	while ((n = read(fd, chunk, sizeof chunk)) > 0 && pw.len < 4096)
 		buf_add(&pw, chunk, (size_t)n);
 	close(fd);

@@ -285,6 +285,7 @@ for i in 1 2; do
 done
 is "$rc" 0 "the hot sync runs twice while mail flows"
 printf 'x\n' >"$T/pw"
+chmod 600 "$T/pw"
 mkdir -p "$T/sb"
 
 # The messages there before the cutover starts: their save dates must

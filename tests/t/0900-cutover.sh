@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-dovecot-verify.sh"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
-plan 43
+plan 44
 
 dovecot_start src
 dovecot_start dst
@@ -76,6 +76,7 @@ service imap-login {
 }
 CONF
 printf 'any\n' >"$T/pw"
+chmod 600 "$T/pw"
 stop_bg dovecot-dst
 start_bg dovecot-dst dovecot -F -c "$T/dst/dovecot.conf"
 wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$imap"
@@ -94,6 +95,10 @@ like "$err" 'no Dovecot was stopped' "and says no Dovecot was stopped"
 is "$(old_alive)" 0 "the old Dovecot still runs after the failed preflight"
 run_mm cutover "${common[@]}" --yes --imap nohost:99999 /home/ /home/
 is "$rc" 2 "a bad --imap is a usage error"
+chmod 644 "$T/pw"
+run_mm cutover "${common[@]}" "${imapopts[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
+like "$err" 'password-file .* can be read by others' "a password file others can read is named"
+chmod 600 "$T/pw"
 run_mm cutover "${common[@]}" --yes --imap "127.0.0.1:$dead" --old-stop "doveadm -c $T/src/dovecot.conf stop" \
 	--postfix-config "$T/pf" /home/ /home/
 is "$rc" 4 "a new Dovecot that does not answer on --imap fails the preflight (exit 4)"
