@@ -13,7 +13,8 @@
  *
  * Everything that can be checked without stopping anything is checked
  * first (the preflight row): a cutover that fails there fails while mail
- * still flows as before.  Every step is idempotent, so after a failure or
+ * still flows as before.  A hot sync right before the stop (catch-up)
+ * leaves the cold sync only the last seconds' changes.  Every step is idempotent, so after a failure or
  * an interruption the same command picks up where it stopped.  The sync,
  * verify and softbounce steps run this same mailmove binary as a child, so
  * they behave exactly as when run by hand.
@@ -50,7 +51,7 @@ enum {
 	OPT_RESYNC, OPT_RELAY, OPT_STATE, OPT_POSTFIX_CONFIG, OPT_NO_VERIFY,
 	OPT_SWITCH_STATE, OPT_POSTFIX_START, OPT_IMAP, OPT_LOGIN,
 	OPT_PASSWORD_FILE, OPT_READY_TIMEOUT, OPT_INDEXES, OPT_OLD_PF_CONFIG,
-	OPT_FLUSH_WAIT,
+	OPT_FLUSH_WAIT, OPT_OLD_DOVEADM_CONFIG,
 };
 
 /* Free space below which a side is refused: the cold sync writes on this
@@ -63,6 +64,7 @@ struct cutover {
 	const char *old_stop, *new_stop, *new_start, *postfix_start, *resync;
 	const char *relay_to, *state, *postfix_config, *switch_state;
 	const char *imap, *login, *password_file, *old_postfix_config;
+	const char *old_doveadm_config;
 	double ready_timeout, flush_wait;
 	char **src_dest;		/* SRC DEST, or NULL */
 
@@ -80,6 +82,7 @@ struct cutover {
 	char self[4096];
 	double down_start, down_end;
 	json_t *sync_result;		/* the cold sync's --json result */
+	json_t *catch_up;		/* the catch-up sync's */
 	json_t *relay;			/* what the relay step saw */
 	json_t *steps;			/* [{name, seconds, downtime}] */
 };
@@ -101,6 +104,7 @@ static int cutover_opt(void *arg, int key, const char *val)
 	case OPT_STATE: c->state = val; break;
 	case OPT_POSTFIX_CONFIG: c->postfix_config = val; break;
 	case OPT_OLD_PF_CONFIG: c->old_postfix_config = val; break;
+	case OPT_OLD_DOVEADM_CONFIG: c->old_doveadm_config = val; break;
 	case OPT_SWITCH_STATE: c->switch_state = val; break;
 	case OPT_IMAP: c->imap = val; break;
 	case OPT_LOGIN: c->login = val; break;
@@ -408,7 +412,7 @@ static int tcp_connect(const char *host, unsigned port)
 static int imap_probe(const struct cutover *c, struct buf *why)
 {
 	struct buf line = BUF_INIT, cmd = BUF_INIT;
-	int fd = tcp_connect(c->imap_host, c->imap_port), rc = -1;
+	int fd = tcp_connect(c->imap_host, c->imap_port), rc = -1, n;
 
 	buf_reset(why);
 	if (fd < 0) {
@@ -429,8 +433,9 @@ static int imap_probe(const struct cutover *c, struct buf *why)
 		buf_addstr(&cmd, "\r\n");
 		if (write_all(fd, cmd.data, cmd.len) < 0)
 			goto out;
+		n = 0;
 		do {
-			if (read_line_fd(fd, &line, 10) < 0) {
+			if (++n > 100 || read_line_fd(fd, &line, 10) < 0) {
 				buf_addstr(why, "no answer to LOGIN");
 				goto out;
 			}
@@ -461,6 +466,7 @@ static int smtp_probe(struct cutover *c, struct buf *why)
 	struct fwd *f = NULL;
 	int fd = -1, rc;
 
+	buf_reset(why);
 	buf_printf(&target, "tcp:%s:%u", c->relay_host, c->relay_port);
 	rc = fwd_start(c->ep, target.data, &f);
 	buf_release(&target);
@@ -540,6 +546,13 @@ static int read_password(struct cutover *c)
 			  strerror(errno));
 		return -1;
 	}
+	{
+		struct stat st;
+		if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+			log_warn("cutover: --password-file %s can be read by "
+				 "others (mode %04o): chmod 600 it",
+				 c->password_file, (unsigned)(st.st_mode & 07777));
+	}
 	while ((n = read(fd, chunk, sizeof chunk)) > 0 && pw.len < 4096)
 		buf_add(&pw, chunk, (size_t)n);
 	close(fd);
@@ -602,6 +615,8 @@ static int step_preflight(struct mm_ctx *ctx, struct cutover *c)
 
 		if (pf_run(&pr, "postconf", args, NULL, &out, &err, 1u << 16,
 			   &st) || st) {
+			if (err.len)
+				err.data[strcspn(err.data, "\r\n")] = '\0';
 			log_error("cutover: Postfix here does not answer "
 				  "(postconf%s%s: %s)", c->postfix_config ?
 				  " -c " : "", c->postfix_config ?
@@ -618,6 +633,23 @@ static int step_preflight(struct mm_ctx *ctx, struct cutover *c)
 		log_error("cutover: only %s free at %s on this server: the "
 			  "cold sync needs room; free some first",
 			  mm_human_bytes(avail, hb, sizeof hb), p.data);
+		rc = MM_EDEST;
+		goto out;
+	}
+
+	/* The new Dovecot answers now as it must after the downtime: a wrong
+	 * --imap or password is found before anything stops. */
+	if (imap_probe(c, &why) < 0 && downtime_marked(ctx)) {
+		log_warn("cutover: the new Dovecot does not answer on %s:%u "
+			 "(%s): an earlier cutover stopped it and did not "
+			 "finish; this one goes on from there", c->imap_host,
+			 c->imap_port, why.data);
+	} else if (why.len) {
+		log_error("cutover: the new Dovecot does not answer %s on %s:%u "
+			  "now (%s); the downtime would end only when it does. "
+			  "Start it, or give the right --imap, --login and "
+			  "--password-file", c->login ? "a login" : "IMAP",
+			  c->imap_host, c->imap_port, why.data);
 		rc = MM_EDEST;
 		goto out;
 	}
@@ -701,29 +733,131 @@ out:
 	return rc;
 }
 
-static int step_stop_old(struct mm_ctx *ctx, struct cutover *c)
+/* Starts a command given as one string, or `sh -c default_sh`, without
+ * waiting.  Returns its pid, or -1 after saying why. */
+static pid_t spawn_local_cmd(const char *cmd, const char *default_sh)
 {
-	(void)ctx;
-	int rc, st;
+	char *shv[] = { "sh", "-c", (char *)default_sh, NULL };
+	char **argv = shv;
+	int argc = 0;
+	pid_t pid;
 
+	if (cmd && mm_split_words(cmd, &argv, &argc) < 0) {
+		log_error("cannot parse command \"%s\"", cmd);
+		return -1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		fprintf(stderr, "mailmove: %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0)
+		log_error("cannot start \"%s\": %s", cmd ? cmd : default_sh,
+			  strerror(errno));
+	if (argv != shv)
+		mm_free_words(argv, argc);
+	return pid;
+}
+
+static int wait_local(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 127;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A sink for output nobody reads. */
+static int discard(void *arg, const void *p, size_t n)
+{
+	(void)arg;
+	(void)p;
+	(void)n;
+	return 0;
+}
+
+/*
+ * Dovecot keeps a message's save date in its index cache, once something
+ * asked for it; otherwise it answers with the file's ctime, which no copy
+ * can keep.  Asking the old Dovecot for every save date while it still
+ * runs puts them all in its index, which the cold sync then copies.  Costs
+ * a stat per message not yet cached, outside the downtime.
+ */
+static int step_save_dates(struct mm_ctx *ctx, struct cutover *c)
+{
+	struct argvb av = { NULL, 0, 0 };
+	struct buf why = BUF_INIT;
+	int rc, st = -1;
+
+	(void)ctx;
+
+	if (!c->with_indexes)
+		return MM_OK;
+	argvb_add(&av, "doveadm");
+	if (c->old_doveadm_config) {
+		argvb_add(&av, "-c");
+		argvb_add(&av, c->old_doveadm_config);
+	}
+	argvb_add(&av, "fetch");
+	argvb_add(&av, "-A");
+	argvb_add(&av, "date.saved");
+	argvb_add(&av, "ALL");
+	rc = remote_run_stream(c->ep, av.v, NULL, discard, discard, NULL, &st,
+			       &why);
+	argvb_release(&av);
+	if (rc < 0) {
+		buf_release(&why);
+		return ep_exit_code(c->ep);
+	}
+	if (rc || st)
+		log_warn("cutover: doveadm fetch -A date.saved on %s failed "
+			 "(%s): save dates the old Dovecot has not cached "
+			 "become the time of the copy", c->ep->desc,
+			 rc ? (why.len ? buf_cstr(&why) : strerror(rc)) :
+			 "exit status not 0");
+	buf_release(&why);
+	return MM_OK;
+}
+
+/*
+ * Stops both Dovecots at once: the old one through the agent while the
+ * new one stops here (a Dovecot takes seconds to stop; one after the other
+ * would double that inside the downtime).  The new Dovecot serves nobody
+ * yet, so stopping it when the old one then refuses to stop costs nothing.
+ */
+static int step_stop_both(struct mm_ctx *ctx, struct cutover *c)
+{
+	pid_t pid;
+	int rc, st = 0, lst;
+
+	rc = downtime_mark(ctx);
+	if (rc) {
+		log_error("cutover: cannot write %s/var/lib/mailmove/cutover-"
+			  "downtime: %s", mm_dest_root(ctx), strerror(rc));
+		return MM_EDEST;
+	}
+	pid = spawn_local_cmd(c->new_stop, stop_dovecot_sh);
+	if (pid < 0)
+		return MM_EDEST;
 	rc = run_remote_cmd(c->ep, c->old_stop, stop_dovecot_sh, &st);
+	lst = wait_local(pid);
 	if (rc)
 		return rc;
 	if (st != 0) {
 		log_error("stopping Dovecot on %s failed (status %d); "
-			  "nothing else was done", c->ep->desc, st);
+			  "nothing else was done%s", c->ep->desc, st,
+			  lst ? "" : " (Dovecot here is stopped: it served "
+			  "nobody yet; the rerun starts it)");
 		return MM_EDIFF;
 	}
-	return MM_OK;
-}
-
-static int step_stop_new(struct mm_ctx *ctx, struct cutover *c)
-{
-	(void)ctx;
-	int st = run_local_cmd(c->new_stop, stop_dovecot_sh);
-
-	if (st) {
-		log_error("stopping Dovecot here failed (status %d)", st);
+	if (lst) {
+		log_error("stopping Dovecot here failed (status %d); the old "
+			  "Dovecot is stopped: fix it and rerun cutover", lst);
 		return MM_EDEST;
 	}
 	return MM_OK;
@@ -758,6 +892,32 @@ static int run_step_child(struct mm_ctx *ctx, struct cutover *c,
 	st = capture ? run_capture(cv.v, capture) : mm_run_wait(cv.v);
 	argvb_release(&cv);
 	return st;
+}
+
+/*
+ * A hot sync right before the stop, while both Dovecots serve: whatever
+ * changed since the admin's last hot sync (minutes or days ago) moves now,
+ * so the cold sync inside the downtime finds only the last seconds'
+ * changes.  Index files come along too: the cold sync copies again only
+ * those that changed since (size, mtime or inode), which makes the set
+ * the old Dovecot left when it stopped.
+ */
+static int step_catch_up(struct mm_ctx *ctx, struct cutover *c)
+{
+	struct buf out = BUF_INIT;
+	json_t *r;
+	int st = run_step_child(ctx, c, "sync", &out);
+
+	r = json_result_of(&out);
+	buf_release(&out);
+	json_decref(c->catch_up);
+	c->catch_up = r;
+	if (st) {
+		log_error("the catch-up sync failed (exit %d); nothing was "
+			  "stopped: fix it and rerun cutover", st);
+		return st == MM_EINTR ? MM_EINTR : st <= 5 ? st : MM_EDIFF;
+	}
+	return MM_OK;
 }
 
 static int step_cold_sync(struct mm_ctx *ctx, struct cutover *c)
@@ -806,6 +966,9 @@ static int step_start_new(struct mm_ctx *ctx, struct cutover *c)
 	}
 	buf_release(&why);
 	c->down_end = mm_now();
+	if (downtime_clear(ctx))
+		log_warn("cutover: cannot remove %s/var/lib/mailmove/cutover-"
+			 "downtime", mm_dest_root(ctx));
 	log_info("the new Dovecot answers %s on %s:%u", c->login ?
 		 "a login" : "IMAP", c->imap_host, c->imap_port);
 	return MM_OK;
@@ -1015,10 +1178,12 @@ static const struct cutover_step cutover_steps[] = {
 	{ "preflight", "check both servers before anything stops", 0, 1,
 	  step_preflight, "options valid, old server reached, Dovecot on "
 	  "both, room on both disks, the relay target answers SMTP" },
-	{ "stop-old", "stop Dovecot on the old server", 1, 0,
-	  step_stop_old, "the stop command exits 0" },
-	{ "stop-new", "stop Dovecot on this server", 1, 0,
-	  step_stop_new, "the stop command exits 0" },
+	{ "save-dates", "the old Dovecot caches every save date in its "
+	  "index", 0, 0, step_save_dates, "a failure is a warning" },
+	{ "catch-up", "hot sync of what changed since the last one", 0, 0,
+	  step_catch_up, "mailmove sync exits 0" },
+	{ "stop", "stop Dovecot on the old server and here, at once", 1, 0,
+	  step_stop_both, "both stop commands exit 0" },
 	{ "cold-sync", "cold sync with --delete", 1, 1,
 	  step_cold_sync, "mailmove sync exits 0 (every folder copied)" },
 	{ "start-new", "start Dovecot on this server", 1, 0,
@@ -1054,16 +1219,30 @@ static void print_summary(struct cutover *c, int dry)
 	size_t i;
 	json_t *s;
 
+	if (dry) {
+		log_out("the cutover's steps, in order:\n");
+		for (i = 0; i < NSTEPS; i++)
+			log_out("  %-14s %-9s %s; checked: %s\n",
+				cutover_steps[i].name,
+				cutover_steps[i].downtime ? "downtime" : "",
+				cutover_steps[i].what, cutover_steps[i].check);
+		return;
+	}
 	json_array_foreach(c->steps, i, s)
 		log_out("  %-14s %-9s %7.2f s\n",
 			json_string_value(json_object_get(s, "step")),
 			json_is_true(json_object_get(s, "downtime")) ?
 			"downtime" : "", json_real_value(json_object_get(
 			s, "seconds")));
-	if (c->sync_result) {
-		json_t *r = c->sync_result;
-		log_out("cold sync: %lld copied, %lld hard links, %lld "
-			"renamed (flags), %lld deleted, %lld kept only here\n",
+	for (i = 0; i < 2; i++) {
+		json_t *r = i ? c->sync_result : c->catch_up;
+
+		if (!r)
+			continue;
+		log_out("%s: %lld copied, %lld hard links, %lld renamed "
+			"(flags), %lld deleted, %lld kept only here\n",
+			i ? "cold sync (in the downtime)" :
+			"catch-up sync (before it)",
 			(long long)json_integer_value(json_object_get(r, "copied")),
 			(long long)json_integer_value(json_object_get(r, "linked")),
 			(long long)json_integer_value(json_object_get(r, "renamed")),
@@ -1145,6 +1324,8 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		{ "old-postfix-config", required_argument, NULL,
 		  OPT_OLD_PF_CONFIG },
 		{ "flush-wait", required_argument, NULL, OPT_FLUSH_WAIT },
+		{ "old-doveadm-config", required_argument, NULL,
+		  OPT_OLD_DOVEADM_CONFIG },
 		{ "state", required_argument, NULL, OPT_STATE },
 		{ "postfix-config", required_argument, NULL, OPT_POSTFIX_CONFIG },
 		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
@@ -1201,8 +1382,8 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 
 		if (!step_wanted(&c, s))
 			continue;
-		/* Ask once, after the preflight and before the first stop. */
-		if (s->downtime && !nstep++ && !ctx->dry_run && !c.yes) {
+		/* Ask once, after the preflight, before anything else. */
+		if (i > 0 && !nstep++ && !ctx->dry_run && !c.yes) {
 			int ok = mm_ask("This stops Dovecot on the old server "
 					"and on this one: mail is not readable "
 					"until the new Dovecot answers.\nGo "
@@ -1237,7 +1418,7 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 			"downtime", s->downtime, "exit", rc));
 		if (rc) {
 			if (!c.down_start)
-				log_error("cutover: stopped at %s; nothing was "
+				log_error("cutover: ended at %s; no Dovecot was "
 					  "stopped, mail flows as before",
 					  s->name);
 			goto out;
@@ -1264,11 +1445,14 @@ out:
 	json_object_set_new(res, "with_indexes", json_boolean(c.with_indexes));
 	if (c.sync_result)
 		json_object_set(res, "cold_sync", c.sync_result);
+	if (c.catch_up)
+		json_object_set(res, "catch_up", c.catch_up);
 	if (c.relay)
 		json_object_set(res, "relay", c.relay);
 	out_result(res);
 	json_decref(c.steps);
 	json_decref(c.sync_result);
+	json_decref(c.catch_up);
 	json_decref(c.relay);
 	if (c.password) {
 		explicit_bzero(c.password, strlen(c.password));

@@ -97,10 +97,10 @@ static int finish_opt(void *arg, int key, const char *val)
 		}
 		f->db_socket = val;
 		break;
-	case OPT_ONLY: f->only = 1; /* fallthrough */
+	case OPT_ONLY:
 	case OPT_ALSO:
-		if (key == OPT_ONLY && f->only == 1) {
-			f->only = 2;	/* the first --only drops the defaults */
+		if (key == OPT_ONLY && !f->only) {
+			f->only = 1;	/* the first --only drops the defaults */
 			f->npaths = 0;
 		}
 		if (val[0] != '/' || strstr(val, "/../") ||

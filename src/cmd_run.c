@@ -32,8 +32,15 @@
 
 enum {
 	OPT_YES = 3000, OPT_SKIP, OPT_ROUNDCUBE, OPT_JOURNAL, OPT_RESTART,
-	OPT_STATUS,
+	OPT_STATUS, OPT_CUTOVER_OPT,
 };
+
+/* Options of run handed to the cutover step as they are. */
+static const char *const cutover_opts[] = {
+	"--relay-to", "--imap", "--login", "--password-file",
+	"--old-postfix-config", "--old-doveadm-config", "--postfix-config",
+};
+#define NCUTOVER_OPTS (sizeof cutover_opts / sizeof cutover_opts[0])
 
 struct step {
 	const char *name;
@@ -64,6 +71,7 @@ struct jstep {
 struct run {
 	int yes, roundcube, restart, status;
 	const char *journal;
+	const char *cut[NCUTOVER_OPTS];	/* values of cutover_opts */
 	char skip[NSTEPS];
 	struct jstep j[NSTEPS];
 };
@@ -89,6 +97,13 @@ static int run_opt(void *arg, int key, const char *val)
 	case OPT_JOURNAL: r->journal = val; break;
 	case OPT_RESTART: r->restart = 1; break;
 	case OPT_STATUS: r->status = 1; break;
+	default:
+		if (key >= OPT_CUTOVER_OPT &&
+		    key < OPT_CUTOVER_OPT + (int)NCUTOVER_OPTS) {
+			r->cut[key - OPT_CUTOVER_OPT] = val;
+			break;
+		}
+		return -1;
 	case OPT_SKIP:
 		i = step_index(val);
 		if (i < 0) {
@@ -98,8 +113,6 @@ static int run_opt(void *arg, int key, const char *val)
 		}
 		r->skip[i] = 1;
 		break;
-	default:
-		return -1;
 	}
 	return 0;
 }
@@ -237,6 +250,16 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 		{ "journal", required_argument, NULL, OPT_JOURNAL },
 		{ "restart", no_argument, NULL, OPT_RESTART },
 		{ "status", no_argument, NULL, OPT_STATUS },
+		{ "relay-to", required_argument, NULL, OPT_CUTOVER_OPT + 0 },
+		{ "imap", required_argument, NULL, OPT_CUTOVER_OPT + 1 },
+		{ "login", required_argument, NULL, OPT_CUTOVER_OPT + 2 },
+		{ "password-file", required_argument, NULL, OPT_CUTOVER_OPT + 3 },
+		{ "old-postfix-config", required_argument, NULL,
+		  OPT_CUTOVER_OPT + 4 },
+		{ "old-doveadm-config", required_argument, NULL,
+		  OPT_CUTOVER_OPT + 5 },
+		{ "postfix-config", required_argument, NULL,
+		  OPT_CUTOVER_OPT + 6 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run r;
@@ -301,8 +324,17 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 				 (strcmp(steps[i].name, "check") ? CHILD_DRYRUN : 0));
 		if (!strcmp(steps[i].name, "db") && r.roundcube)
 			argvb_add(&cv, "--roundcube");
-		if (!strcmp(steps[i].name, "cutover") && r.yes)
-			argvb_add(&cv, "--yes");
+		if (!strcmp(steps[i].name, "cutover")) {
+			size_t k;
+
+			if (r.yes)
+				argvb_add(&cv, "--yes");
+			for (k = 0; k < NCUTOVER_OPTS; k++)
+				if (r.cut[k]) {
+					argvb_add(&cv, cutover_opts[k]);
+					argvb_add(&cv, r.cut[k]);
+				}
+		}
 		t0 = mm_now();
 		r.j[i].start = (long long)time(NULL);
 		rc = mm_run_wait(cv.v);

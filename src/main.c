@@ -184,6 +184,7 @@ const struct cmd mm_commands[] = {
 	  "  --indexes auto|yes|no  copy Dovecot's index files in the cold sync,\n"
 	  "                         which keeps the save dates (auto: when the\n"
 	  "                         old Dovecot is not newer than this one)\n"
+	  "  --old-doveadm-config FILE  doveadm -c FILE on the old server\n"
 	  "  --relay-to HOST[:PORT] then make the old Postfix relay the mail that\n"
 	  "                         still reaches it to HOST, and flush its queue;\n"
 	  "                         checked first: HOST must answer SMTP there\n"
@@ -214,7 +215,10 @@ const struct cmd mm_commands[] = {
 	  "                     /var/lib/mailmove/run-<hash>.journal)\n"
 	  "  --restart          ignore the journal and run every step\n"
 	  "  --status           show each step's outcome, time and duration\n"
-	  "                     from the journal, and where a rerun resumes\n" },
+	  "                     from the journal, and where a rerun resumes\n"
+	  "  --relay-to, --imap, --login, --password-file,\n"
+	  "  --old-postfix-config, --old-doveadm-config, --postfix-config\n"
+	  "                     handed to the cutover step (see cutover)\n" },
 
 	{ "finish", cmd_finish, CMD_FROM | CMD_TO | CMD_DRYRUN | CMD_JSON | CMD_LOCK,
 	  "the last step: a final backup of the old server's data as one "

@@ -63,3 +63,40 @@ int relay_state_load(const struct mm_ctx *ctx, struct buf *out)
 	buf_addstr(out, data);
 	return 0;
 }
+
+int downtime_mark(const struct mm_ctx *ctx)
+{
+	struct fs_meta m;
+	int fd, e = state_dir(ctx, &fd);
+
+	if (e)
+		return e;
+	memset(&m, 0, sizeof m);
+	m.mode = 0600;
+	e = fs_replace_file(fd, "cutover-downtime", "", 0, &m);
+	close(fd);
+	return e;
+}
+
+int downtime_clear(const struct mm_ctx *ctx)
+{
+	int fd, e = state_dir(ctx, &fd);
+
+	if (e)
+		return e;
+	if (unlinkat(fd, "cutover-downtime", 0) < 0 && errno != ENOENT)
+		e = errno;
+	close(fd);
+	return e;
+}
+
+int downtime_marked(const struct mm_ctx *ctx)
+{
+	int fd, r;
+
+	if (fs_open_base(mm_dest_root(ctx), "var/lib/mailmove", 0, &fd))
+		return 0;
+	r = faccessat(fd, "cutover-downtime", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	close(fd);
+	return r;
+}

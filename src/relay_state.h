@@ -1,8 +1,9 @@
 /*
- * relay_state.h: what `cutover --relay-to` changed on the old Postfix
- * (its virtual_transport before), kept on this server so that `finish
- * --relay remove` can restore it.  One line in
- * /var/lib/mailmove/relay-saved under the destination root, mode 0600.
+ * relay_state.h: what the cutover leaves for a later command on this
+ * server: the old Postfix's virtual_transport before `cutover --relay-to`
+ * (so that `finish --relay remove` can restore it; one line in
+ * /var/lib/mailmove/relay-saved under the destination root, mode 0600),
+ * and whether a cutover is inside its downtime.
  */
 #ifndef MM_RELAY_STATE_H
 #define MM_RELAY_STATE_H
@@ -15,5 +16,14 @@
 int relay_state_save(const struct mm_ctx *ctx, const char *value);
 /* The recorded value into `out`.  0, or an errno (ENOENT: none). */
 int relay_state_load(const struct mm_ctx *ctx, struct buf *out);
+
+/*
+ * The cutover's downtime marker, /var/lib/mailmove/cutover-downtime: made
+ * when the cutover stops the Dovecots, removed when the new one answers.
+ * A rerun that finds it knows the new Dovecot is down on purpose.
+ */
+int downtime_mark(const struct mm_ctx *ctx);	/* 0 or errno */
+int downtime_clear(const struct mm_ctx *ctx);	/* 0 or errno */
+int downtime_marked(const struct mm_ctx *ctx);	/* 1 when marked */
 
 #endif

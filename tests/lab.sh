@@ -8,9 +8,10 @@
 #               that network namespaces work, including `ip netns exec`
 #               remounting / (a chroot needs `mount --bind R R` for that);
 #               else returns 1 with the reason in LAB_ERR
-#   lab_start   sets LAB (the root), LAB_IP, LAB_RUN (private dir inside the
-#               root, also as seen inside: $LAB_IN), LAB_FROM, LAB_RSH;
-#               returns 1 with the reason in LAB_ERR, within seconds
+#   lab_start   (root: scripts/lab-root ${LAB_SUITE:-bullseye}) sets LAB (the
+#               root), LAB_IP, LAB_RUN (private dir inside the root, also as
+#               seen inside: $LAB_IN), LAB_FROM, LAB_RSH; returns 1 with the
+#               reason in LAB_ERR, within seconds
 #   lab_doveadm ARGS...   doveadm of the old server on its own config
 
 lab_preflight() {
@@ -33,7 +34,8 @@ lab_preflight() {
 lab_fail() { LAB_ERR=$1; return 1; }
 
 lab_start() {
-	LAB=$("$TOP/scripts/lab-root" bullseye) || lab_fail "no Debian 11 root" || return 1
+	LAB=$("$TOP/scripts/lab-root" "${LAB_SUITE:-bullseye}") ||
+		lab_fail "no Debian ${LAB_SUITE:-bullseye} root" || return 1
 	local id=$$ n=$((RANDOM % 200 + 20))
 	LAB_NS="mmlab$id"
 	LAB_IP="10.231.$n.2"

@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-dovecot-verify.sh"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
-plan 34
+plan 44
 
 dovecot_start src
 dovecot_start dst
@@ -60,44 +60,8 @@ want_saved=$(dva src fetch -u alice@example.org 'uid date.saved' ALL 2>/dev/null
 src_pid=$(cat "$T/src/run/master.pid" 2>/dev/null)
 old_alive() { kill -0 "$src_pid" 2>/dev/null && echo 0 || echo 1; }
 
-# The preflight: nothing is stopped when an option or the relay target is bad.
-run_mm cutover "${common[@]}" --yes --old-stop false --relay-to 'evil;host' /home/ /home/
-is "$rc" 2 "a --relay-to that is not a host is a usage error (exit 2)"
-like "$err" 'relay-to evil;host: not a host name' "and says so"
-dead=$(free_port)
-run_mm cutover "${common[@]}" --yes --old-stop "doveadm -c $T/src/dovecot.conf stop" \
-	--relay-to "127.0.0.1:$dead" --postfix-config "$T/pf" /home/ /home/
-is "$rc" 1 "--relay-to without a running old Postfix fails the preflight (exit 1)"
-like "$err" "Postfix on .* is not running" "and says the old Postfix is not running (the relay needs it)"
-like "$err" 'nothing was stopped' "and says nothing was stopped"
-is "$(old_alive)" 0 "the old Dovecot still runs after the failed preflight"
-run_mm cutover "${common[@]}" --yes --imap nohost:99999 /home/ /home/
-is "$rc" 2 "a bad --imap is a usage error"
-
-# No terminal to ask on and no --yes: refused before anything stops.
-# setsid: a new session has no controlling terminal, even when the test
-# runs from one.
-setsid -w "$MM" cutover "${common[@]}" --old-stop "doveadm -c $T/src/dovecot.conf stop" \
-	--postfix-config "$T/pf" /home/ /home/ </dev/null >"$T/notty.out" 2>"$T/notty.err"
-rc=$?
-is "$rc" 2 "without a terminal and without --yes the cutover refuses (exit 2)"
-like "$(cat "$T/notty.err")" 'give --yes' "and says to give --yes"
-is "$(old_alive)" 0 "the old Dovecot still runs"
-
-# A failing stop: nothing after it happens.
-run_mm cutover "${common[@]}" --yes --old-stop false --new-stop true \
-	--new-start true --postfix-start true --resync true --postfix-config "$T/pf" \
-	--switch-state "$T/switch.sqlite" /home/ /home/
-is "$rc" 1 "a failing stop of the old Dovecot exits 1"
-like "$err" 'nothing else was done' "and says nothing else was done"
-is "$(postconf -c "$T/pf" -h soft_bounce)" no "soft_bounce untouched after the failure"
-
-run_mm cutover "${common[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
-is "$rc" 0 "--dry-run exits 0"
-is "$(postconf -c "$T/pf" -h soft_bounce)" no "--dry-run leaves soft_bounce alone"
-
-dst_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
-# The new Dovecot, once restarted, answers IMAP on a private port.
+# The new Dovecot answers IMAP on a private port (the cutover checks it
+# before anything stops, and waits for it after the cold sync).
 imap=$(free_port)
 sed -i 's/^protocols =.*/protocols = imap/' "$T/dst/dovecot.conf"
 cat >>"$T/dst/dovecot.conf" <<CONF
@@ -112,20 +76,83 @@ service imap-login {
 }
 CONF
 printf 'any\n' >"$T/pw"
-run_mm cutover "${common[@]}" --yes --json --imap "127.0.0.1:$imap" \
-	--login alice@example.org --password-file "$T/pw" \
+chmod 600 "$T/pw"
+stop_bg dovecot-dst
+start_bg dovecot-dst dovecot -F -c "$T/dst/dovecot.conf"
+wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$imap"
+imapopts=(--imap "127.0.0.1:$imap" --login alice@example.org --password-file "$T/pw")
+
+# The preflight: nothing is stopped when an option or the relay target is bad.
+run_mm cutover "${common[@]}" --yes --old-stop false --relay-to 'evil;host' /home/ /home/
+is "$rc" 2 "a --relay-to that is not a host is a usage error (exit 2)"
+like "$err" 'relay-to evil;host: not a host name' "and says so"
+dead=$(free_port)
+run_mm cutover "${common[@]}" "${imapopts[@]}" --yes --old-stop "doveadm -c $T/src/dovecot.conf stop" \
+	--relay-to "127.0.0.1:$dead" --postfix-config "$T/pf" /home/ /home/
+is "$rc" 1 "--relay-to without a running old Postfix fails the preflight (exit 1)"
+like "$err" "Postfix on .* is not running" "and says the old Postfix is not running (the relay needs it)"
+like "$err" 'no Dovecot was stopped' "and says no Dovecot was stopped"
+is "$(old_alive)" 0 "the old Dovecot still runs after the failed preflight"
+run_mm cutover "${common[@]}" --yes --imap nohost:99999 /home/ /home/
+is "$rc" 2 "a bad --imap is a usage error"
+chmod 644 "$T/pw"
+run_mm cutover "${common[@]}" "${imapopts[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
+like "$err" 'password-file .* can be read by others' "a password file others can read is named"
+chmod 600 "$T/pw"
+run_mm cutover "${common[@]}" --yes --imap "127.0.0.1:$dead" --old-stop "doveadm -c $T/src/dovecot.conf stop" \
+	--postfix-config "$T/pf" /home/ /home/
+is "$rc" 4 "a new Dovecot that does not answer on --imap fails the preflight (exit 4)"
+like "$err" "does not answer IMAP on 127.0.0.1:$dead now" "and says so"
+is "$(old_alive)" 0 "the old Dovecot still runs"
+
+# No terminal to ask on and no --yes: refused before anything stops.
+# setsid: a new session has no controlling terminal, even when the test
+# runs from one.
+setsid -w "$MM" cutover "${common[@]}" "${imapopts[@]}" --old-stop "doveadm -c $T/src/dovecot.conf stop" \
+	--postfix-config "$T/pf" /home/ /home/ </dev/null >"$T/notty.out" 2>"$T/notty.err"
+rc=$?
+is "$rc" 2 "without a terminal and without --yes the cutover refuses (exit 2)"
+like "$(cat "$T/notty.err")" 'give --yes' "and says to give --yes"
+is "$(old_alive)" 0 "the old Dovecot still runs"
+
+# A failing stop: nothing after it happens.
+run_mm cutover "${common[@]}" "${imapopts[@]}" --yes --old-stop false --new-stop true \
+	--new-start true --postfix-start true --resync true --postfix-config "$T/pf" \
+	--switch-state "$T/switch.sqlite" /home/ /home/
+is "$rc" 1 "a failing stop of the old Dovecot exits 1"
+like "$err" 'nothing else was done' "and says nothing else was done"
+is "$(postconf -c "$T/pf" -h soft_bounce)" no "soft_bounce untouched after the failure"
+
+run_mm cutover "${common[@]}" "${imapopts[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
+is "$rc" 0 "--dry-run exits 0"
+like "$out" 'cold-sync +downtime +cold sync with --delete; checked: ' "--dry-run shows the steps, which are in the downtime, and their checks"
+is "$(postconf -c "$T/pf" -h soft_bounce)" no "--dry-run leaves soft_bounce alone"
+
+# A cutover that fails inside the downtime (the new Dovecot does not start):
+# both Dovecots stay stopped; the rerun goes on from there.
+run_mm cutover "${common[@]}" --yes "${imapopts[@]}" \
 	--old-stop "doveadm -c $T/src/dovecot.conf stop" \
-	--new-stop "doveadm -c $T/dst/dovecot.conf stop" \
+	--new-stop "doveadm -c $T/dst/dovecot.conf stop" --old-doveadm-config "$T/src/dovecot.conf" \
+	--new-start false --postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/
+is "$rc" 4 "a new Dovecot that does not start fails the cutover (exit 4)"
+ok "$([ -e "$T/dst/var/lib/mailmove/cutover-downtime" ] && echo 0 || echo 1)" "the downtime is marked"
+dst_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
+run_mm cutover "${common[@]}" --yes --json "${imapopts[@]}" \
+	--old-stop "sh -c 'doveadm -c $T/src/dovecot.conf stop 2>/dev/null; true'" \
+	--new-stop "sh -c 'doveadm -c $T/dst/dovecot.conf stop 2>/dev/null; true'" --old-doveadm-config "$T/src/dovecot.conf" \
 	--new-start "dovecot -c $T/dst/dovecot.conf" --postfix-start true \
 	--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *" \
 	--postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/
-is "$rc" 0 "the cutover exits 0"
+is "$rc" 0 "the rerun of the cutover exits 0"
 [ "$rc" = 0 ] || diag "$err"
+like "$err" 'an earlier cutover stopped it and did not finish' "it knew the new Dovecot was down on purpose"
+ok "$([ ! -e "$T/dst/var/lib/mailmove/cutover-downtime" ] && echo 0 || echo 1)" "the mark is gone once the new Dovecot answers"
 result=$(printf '%s\n' "$out" | grep '"event": *"result"')
 like "$result" '"downtime_seconds": *[0-9.]+' "--json gives the IMAP downtime"
 like "$result" '"step": *"cold-sync", *"seconds": *[0-9.]+, *"downtime": *true' "and each step's time, the cold sync inside the downtime"
 like "$result" '"step": *"resync", *"seconds": *[0-9.]+, *"downtime": *false' "the index rebuild after it"
-like "$result" '"cold_sync": *\{[^}]*"copied": *1,' "and how many messages the cold sync copied"
+like "$result" '"catch_up": *\{"copied": *[0-9]+,' "and what the catch-up sync before the downtime moved"
+like "$result" '"cold_sync": *\{[^}]*"copied": *0,' "and what the cold sync moved (nothing left)"
 like "$err" 'IMAP downtime: [0-9.]+ s \(old Dovecot stopping to the new Dovecot answering a login\)' "the downtime is printed"
 like "$result" '"with_indexes": *true' "Dovecot's index files came along (same version)"
 wait_for bash -c "! kill -0 $src_pid 2>/dev/null"

@@ -3,7 +3,7 @@
 # and resumed from its journal, which holds each step's outcome and time;
 # run --status says where the migration stands; --dry-run changes nothing.
 . "$(dirname "$0")/../lib.sh"
-plan 21
+plan 23
 
 "$TOP/scripts/sample-servers" "$T/s" >/dev/null
 old="$T/s/old"
@@ -56,3 +56,9 @@ run_mm verify --from "$old" --to "$new" --content /var/vmail/ /var/vmail/
 is "$rc" 0 "what the plan moved verifies clean"
 ok "$([ -L "$new/etc/letsencrypt/live/mail.example.org/cert.pem" ] && echo 0 || echo 1)" \
 	"certificates came along as links"
+
+# The cutover's own options reach its step.
+run_mm run --from "$old" --to "$new" --journal "$T/j2" --dry-run --skip check --skip db \
+	--skip redis --skip files --skip sync --relay-to 'bad;host'
+is "$rc" 2 "run hands --relay-to to the cutover step, which refuses a bad one"
+like "$err" 'relay-to bad;host: not a host name' "with the cutover's own message"

@@ -74,6 +74,9 @@ service imap-login {
   }
 }
 CONF
+stop_bg dovecot-dst
+start_bg dovecot-dst dovecot -F -c "$T/dst/dovecot.conf"
+wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$imap"
 mkdir -p "$T/sb"
 printf 'compatibility_level = 3.6\nsoft_bounce = no\n' >"$T/sb/main.cf"
 : >"$T/sb/master.cf"
@@ -85,6 +88,7 @@ cut() {
 		--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *" \
 		--imap "127.0.0.1:$imap" --postfix-config "$T/sb" \
 		--switch-state "$T/switch.sqlite" --old-postfix-config "$OLD_CONF" \
+		--old-doveadm-config "$T/src/dovecot.conf" \
 		--no-verify "$@" /home/ /home/
 }
 
