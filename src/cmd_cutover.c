@@ -39,6 +39,7 @@
 #include "endpoint.h"
 #include "fwd.h"
 #include "lock.h"
+#include "location.h"
 #include "log.h"
 #include "mailmove.h"
 #include "postfix.h"
@@ -1337,6 +1338,7 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		{ "indexes", required_argument, NULL, OPT_INDEXES },
 		{ NULL, 0, NULL, 0 },
 	};
+	char *src_path = NULL, *src_keep = NULL, *src_dest[2];
 	struct cutover c;
 	double t0 = mm_now();
 	size_t i;
@@ -1363,8 +1365,19 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		rc = MM_EUSAGE;
 		goto out;
 	}
-	if (argc - first == 2)
-		c.src_dest = argv + first;
+	if (argc - first == 2) {
+		/* SRC as sync reads it (location.h): HOST:/PATH and DIR:/PATH
+		 * set --from; the steps get --from and the path. */
+		rc = mm_resolve_src(ctx, "cutover", argv[first], &src_path,
+				    &src_keep);
+		if (!rc)
+			rc = mm_check_dest("cutover", argv[first + 1]);
+		if (rc)
+			goto out;
+		src_dest[0] = src_path;
+		src_dest[1] = argv[first + 1];
+		c.src_dest = src_dest;
+	}
 	rc = cutover_prepare(ctx, &c);
 	if (rc)
 		goto out;
@@ -1459,5 +1472,7 @@ out:
 		free(c.password);
 	}
 	ep_close(c.ep);
+	free(src_path);
+	free(src_keep);
 	return rc;
 }

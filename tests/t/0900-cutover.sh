@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-dovecot-verify.sh"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
-plan 44
+plan 46
 
 dovecot_start src
 dovecot_start dst
@@ -99,6 +99,12 @@ chmod 644 "$T/pw"
 run_mm cutover "${common[@]}" "${imapopts[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
 like "$err" 'password-file .* can be read by others' "a password file others can read is named"
 chmod 600 "$T/pw"
+run_mm cutover "${common[@]}" "${imapopts[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
+drc=$rc
+run_mm cutover --to "$T/dst" --state "$T/sync.state" "${imapopts[@]}" --dry-run \
+	--postfix-config "$T/pf" "$T/src:/home/" /home/
+is "$rc" "$drc" "SRC as DIR:/PATH without --from: the same dry run as with --from (exit $rc)"
+unlike "$err" 'which old server' "and no question which old server"
 run_mm cutover "${common[@]}" --yes --imap "127.0.0.1:$dead" --old-stop "doveadm -c $T/src/dovecot.conf stop" \
 	--postfix-config "$T/pf" /home/ /home/
 is "$rc" 4 "a new Dovecot that does not answer on --imap fails the preflight (exit 4)"
