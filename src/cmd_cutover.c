@@ -1312,33 +1312,49 @@ static int cutover_prepare(struct mm_ctx *ctx, struct cutover *c)
 	return MM_OK;
 }
 
+/* SRC DEST as sync reads them (location.h): HOST:/PATH and DIR:/PATH
+ * set --from; the steps get --from and the path (sd[0], malloc'd).
+ * MM_OK or MM_EUSAGE (said why). */
+static int take_src_dest(struct mm_ctx *ctx, char **args, char **sd,
+			 char **keep)
+{
+	int rc = mm_resolve_src(ctx, "cutover", args[0], &sd[0], keep);
+
+	if (!rc)
+		rc = mm_check_dest("cutover", args[1]);
+	sd[1] = args[1];
+	return rc;
+}
+
+/* The cutover's own options (the common ones are options.c's). */
+static const struct option cutover_options[] = {
+	{ "yes", no_argument, NULL, OPT_YES },
+	{ "old-stop", required_argument, NULL, OPT_OLD_STOP },
+	{ "new-stop", required_argument, NULL, OPT_NEW_STOP },
+	{ "new-start", required_argument, NULL, OPT_NEW_START },
+	{ "postfix-start", required_argument, NULL, OPT_POSTFIX_START },
+	{ "resync", required_argument, NULL, OPT_RESYNC },
+	{ "relay-to", required_argument, NULL, OPT_RELAY },
+	{ "old-postfix-config", required_argument, NULL,
+	  OPT_OLD_PF_CONFIG },
+	{ "flush-wait", required_argument, NULL, OPT_FLUSH_WAIT },
+	{ "old-doveadm-config", required_argument, NULL,
+	  OPT_OLD_DOVEADM_CONFIG },
+	{ "state", required_argument, NULL, OPT_STATE },
+	{ "postfix-config", required_argument, NULL, OPT_POSTFIX_CONFIG },
+	{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
+	{ "switch-state", required_argument, NULL, OPT_SWITCH_STATE },
+	{ "imap", required_argument, NULL, OPT_IMAP },
+	{ "login", required_argument, NULL, OPT_LOGIN },
+	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+	{ "ready-timeout", required_argument, NULL, OPT_READY_TIMEOUT },
+	{ "indexes", required_argument, NULL, OPT_INDEXES },
+	{ NULL, 0, NULL, 0 },
+};
+
 int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "yes", no_argument, NULL, OPT_YES },
-		{ "old-stop", required_argument, NULL, OPT_OLD_STOP },
-		{ "new-stop", required_argument, NULL, OPT_NEW_STOP },
-		{ "new-start", required_argument, NULL, OPT_NEW_START },
-		{ "postfix-start", required_argument, NULL, OPT_POSTFIX_START },
-		{ "resync", required_argument, NULL, OPT_RESYNC },
-		{ "relay-to", required_argument, NULL, OPT_RELAY },
-		{ "old-postfix-config", required_argument, NULL,
-		  OPT_OLD_PF_CONFIG },
-		{ "flush-wait", required_argument, NULL, OPT_FLUSH_WAIT },
-		{ "old-doveadm-config", required_argument, NULL,
-		  OPT_OLD_DOVEADM_CONFIG },
-		{ "state", required_argument, NULL, OPT_STATE },
-		{ "postfix-config", required_argument, NULL, OPT_POSTFIX_CONFIG },
-		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
-		{ "switch-state", required_argument, NULL, OPT_SWITCH_STATE },
-		{ "imap", required_argument, NULL, OPT_IMAP },
-		{ "login", required_argument, NULL, OPT_LOGIN },
-		{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
-		{ "ready-timeout", required_argument, NULL, OPT_READY_TIMEOUT },
-		{ "indexes", required_argument, NULL, OPT_INDEXES },
-		{ NULL, 0, NULL, 0 },
-	};
-	char *src_path = NULL, *src_keep = NULL, *src_dest[2];
+	char *src_keep = NULL, *src_dest[2] = { NULL, NULL };
 	struct cutover c;
 	double t0 = mm_now();
 	size_t i;
@@ -1350,8 +1366,8 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 	c.ready_timeout = 60;
 	c.flush_wait = 15;
 	c.steps = json_array();
-	rc = mm_parse_options(ctx, argc, argv, opts, NULL, cutover_opt, &c,
-			      &first);
+	rc = mm_parse_options(ctx, argc, argv, cutover_options, NULL,
+			      cutover_opt, &c, &first);
 	if (rc) {
 		json_decref(c.steps);
 		return rc < 0 ? MM_OK : rc;
@@ -1365,19 +1381,11 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		rc = MM_EUSAGE;
 		goto out;
 	}
-	if (argc - first == 2) {
-		/* SRC as sync reads it (location.h): HOST:/PATH and DIR:/PATH
-		 * set --from; the steps get --from and the path. */
-		rc = mm_resolve_src(ctx, "cutover", argv[first], &src_path,
-				    &src_keep);
-		if (!rc)
-			rc = mm_check_dest("cutover", argv[first + 1]);
-		if (rc)
-			goto out;
-		src_dest[0] = src_path;
-		src_dest[1] = argv[first + 1];
+	if (argc - first == 2 &&
+	    (rc = take_src_dest(ctx, argv + first, src_dest, &src_keep)))
+		goto out;
+	if (argc - first == 2)
 		c.src_dest = src_dest;
-	}
 	rc = cutover_prepare(ctx, &c);
 	if (rc)
 		goto out;
@@ -1472,7 +1480,7 @@ out:
 		free(c.password);
 	}
 	ep_close(c.ep);
-	free(src_path);
+	free(src_dest[0]);
 	free(src_keep);
 	return rc;
 }

@@ -597,6 +597,75 @@ static int relay_remove(struct mm_ctx *ctx, struct finish *f)
 	return rc;
 }
 
+/* Where the archive goes: --archive, or a dated name in
+ * /var/backups/mailmove/ under the destination root. */
+static void archive_path(const struct mm_ctx *ctx, const struct finish *f,
+			 struct buf *out)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (f->archive) {
+		buf_addstr(out, f->archive);
+		return;
+	}
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+	buf_addstr(out, mm_dest_root(ctx));
+	while (out->len && out->data[out->len - 1] == '/')
+		out->data[--out->len] = '\0';
+	buf_printf(out, "/var/backups/mailmove/old-server-%s.tar.gz", stamp);
+}
+
+/* The archive written into `afd`: every tree of the old server, then
+ * its databases (dumped through `tmpdir`).  MM_OK or an exit code. */
+static int write_archive(struct finish *f, int afd, const char *tmpdir)
+{
+	size_t i;
+	int rc = MM_OK;
+
+	f->a = archive_write_new();
+	archive_write_add_filter_gzip(f->a);
+	archive_write_set_format_pax_restricted(f->a);
+	if (archive_write_open_fd(f->a, afd) != ARCHIVE_OK) {
+		arch_fail(f, "open");
+		return MM_EDEST;
+	}
+	for (i = 0; i < f->npaths && !rc; i++) {
+		log_info("finish: archiving %s:%s", f->ep->desc, f->paths[i]);
+		rc = archive_tree(f, f->paths[i]);
+	}
+	if (!rc && !f->no_databases)
+		rc = archive_databases(f, tmpdir);
+	if (!rc && archive_write_close(f->a) != ARCHIVE_OK) {
+		arch_fail(f, "close");
+		rc = MM_EDEST;
+	}
+	return rc;
+}
+
+/* What the archive holds, and what could not go in it. */
+static void say_archived(const struct finish *f, int afd, const char *path,
+			 uint64_t entries)
+{
+	struct stat sb;
+	char hb[32], hb2[32];
+
+	if (fstat(afd, &sb) < 0)
+		sb.st_size = 0;
+	log_out("archive %s: %llu entries (%llu files, %s of data, %s "
+		"compressed), read back and identical\n", path,
+		(unsigned long long)entries, (unsigned long long)f->files,
+		mm_human_bytes(f->bytes, hb, sizeof hb),
+		mm_human_bytes((uint64_t)sb.st_size, hb2, sizeof hb2));
+	if (f->changed || f->unreadable)
+		log_warn("finish: %llu files changed while read, %llu could "
+			 "not be read (see above)",
+			 (unsigned long long)f->changed,
+			 (unsigned long long)f->unreadable);
+}
+
 int cmd_finish(struct mm_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -614,9 +683,6 @@ int cmd_finish(struct mm_ctx *ctx, int argc, char **argv)
 	struct buf apath = BUF_INIT, dir = BUF_INIT, tmpname = BUF_INIT,
 		   tmpdir = BUF_INIT;
 	const char *slash, *name;
-	char stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
 	uint64_t entries = 0;
 	int first, rc, dfd = -1, afd = -1;
 	size_t i;
@@ -635,17 +701,7 @@ int cmd_finish(struct mm_ctx *ctx, int argc, char **argv)
 	}
 	if (!ctx->dry_run && (rc = mm_lock_command(ctx)))
 		return rc;
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-	if (f.archive) {
-		buf_addstr(&apath, f.archive);
-	} else {
-		buf_addstr(&apath, mm_dest_root(ctx));
-		while (apath.len && apath.data[apath.len - 1] == '/')
-			apath.len--;
-		buf_printf(&apath, "/var/backups/mailmove/old-server-%s.tar.gz",
-			   stamp);
-	}
+	archive_path(ctx, &f, &apath);
 	if (apath.data[0] != '/' || apath.data[apath.len - 1] == '/') {
 		log_error("finish: --archive %s: give an absolute file name",
 			  apath.data);
@@ -699,25 +755,7 @@ int cmd_finish(struct mm_ctx *ctx, int argc, char **argv)
 		rc = MM_EDEST;
 		goto out;
 	}
-
-	f.a = archive_write_new();
-	archive_write_add_filter_gzip(f.a);
-	archive_write_set_format_pax_restricted(f.a);
-	if (archive_write_open_fd(f.a, afd) != ARCHIVE_OK) {
-		arch_fail(&f, "open");
-		rc = MM_EDEST;
-		goto out;
-	}
-	for (i = 0; i < f.npaths && !rc; i++) {
-		log_info("finish: archiving %s:%s", f.ep->desc, f.paths[i]);
-		rc = archive_tree(&f, f.paths[i]);
-	}
-	if (!rc && !f.no_databases)
-		rc = archive_databases(&f, tmpdir.data);
-	if (!rc && archive_write_close(f.a) != ARCHIVE_OK) {
-		arch_fail(&f, "close");
-		rc = MM_EDEST;
-	}
+	rc = write_archive(&f, afd, tmpdir.data);
 	if (rc)
 		goto out;
 	if (fsync(afd) < 0) {
@@ -735,23 +773,7 @@ int cmd_finish(struct mm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	buf_reset(&tmpname);
-	{
-		struct stat sb;
-		char hb[32], hb2[32];
-
-		fstat(afd, &sb);
-		log_out("archive %s: %llu entries (%llu files, %s of data, %s "
-			"compressed), read back and identical\n", apath.data,
-			(unsigned long long)entries,
-			(unsigned long long)f.files,
-			mm_human_bytes(f.bytes, hb, sizeof hb),
-			mm_human_bytes((uint64_t)sb.st_size, hb2, sizeof hb2));
-	}
-	if (f.changed || f.unreadable)
-		log_warn("finish: %llu files changed while read, %llu could "
-			 "not be read (see above)",
-			 (unsigned long long)f.changed,
-			 (unsigned long long)f.unreadable);
+	say_archived(&f, afd, apath.data, entries);
 	if (f.relay_remove)
 		rc = relay_remove(ctx, &f);
 	else
