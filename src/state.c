@@ -83,6 +83,26 @@ static int has_tables(sqlite3 *db)
 	return n == 4;
 }
 
+/* Whether the database holds tables and not mailmove's (another
+ * program's database given as --state): nothing may be added to it. */
+static int foreign_db(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int all = 0, ours = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE "
+			       "type='table'", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *n = (const char *)sqlite3_column_text(st, 0);
+
+		all++;
+		ours += n && (!strcmp(n, "dirs") || !strcmp(n, "msgs"));
+	}
+	sqlite3_finalize(st);
+	return all > 0 && !ours;
+}
+
 int state_open(struct state *s, const char *path, int readonly)
 {
 	int flags = readonly ? SQLITE_OPEN_READONLY :
@@ -143,6 +163,12 @@ int state_open(struct state *s, const char *path, int readonly)
 	 * database in memory (both are upper bounds, used as needed). */
 	sqlite3_exec(s->db, "PRAGMA cache_size=-262144;"
 		     "PRAGMA mmap_size=1073741824;", NULL, NULL, NULL);
+	if (want_schema && !readonly && foreign_db(s->db)) {
+		log_error("state database %s holds tables of another program "
+			  "and none of mailmove's: not used (give --state a "
+			  "file of its own)", path);
+		return -1;
+	}
 	if (want_schema) {
 		if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
 			return fail(s, "schema");

@@ -808,10 +808,57 @@ void sync_clean_tmp_dir(struct sync *s, const char *rel)
 	close(fd);
 }
 
+/* Removes our temporaries from every tmp/ below `dfd` (a directory here,
+ * path `rel`), reading folder directories only: cur/ and new/ are not
+ * entered.  For a first run over a destination that an earlier run,
+ * whose state is lost, may have left temporaries in, also in folders the
+ * old server no longer has. */
+static void clean_tmp_tree(struct sync *s, int dfd, const char *rel,
+			   int depth)
+{
+	int dup_fd = dup(dfd);
+	DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	struct dirent *de;
+
+	if (!dir) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return;
+	}
+	while ((de = readdir(dir))) {
+		char *crel;
+		int cfd;
+		struct stat st;
+
+		if (de->d_name[0] == '.' && (!de->d_name[1] ||
+		    (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		if (de->d_type != DT_DIR && (de->d_type != DT_UNKNOWN ||
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode)))
+			continue;
+		if (!strcmp(de->d_name, "cur") || !strcmp(de->d_name, "new"))
+			continue;
+		crel = sync_join(rel, de->d_name);
+		if (!strcmp(de->d_name, "tmp"))
+			sync_clean_tmp_dir(s, crel);
+		else if (depth < 12 && (cfd = openat(dfd, de->d_name,
+				O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+				O_CLOEXEC)) >= 0) {
+			clean_tmp_tree(s, cfd, crel, depth + 1);
+			close(cfd);
+		}
+		free(crel);
+	}
+	closedir(dir);
+}
+
 int sync_clean_tmp(struct sync *s)
 {
 	size_t i;
 
+	if (!s->incremental && !s->dry && s->dst_fd >= 0)
+		clean_tmp_tree(s, s->dst_fd, "", 0);
 	if (!s->tmp_dirty || s->dry)
 		return MM_OK;
 	for (i = 0; i < s->ndv; i++) {

@@ -422,7 +422,8 @@ int sync_job_meta(struct sync *s, struct job *j);
 int sync_flush(struct sync *s);
 int sync_run_jobs(struct sync *s);
 /* After a run that ended with temporaries of its own left (killed, or
- * stopped on a fatal error), removes them from every folder's tmp/. */
+ * stopped on a fatal error), removes them from every folder's tmp/; a
+ * first run (no state) looks in every tmp/ of the destination. */
 int sync_clean_tmp(struct sync *s);
 /* Removes the temporaries of ours from the destination directory `rel`. */
 void sync_clean_tmp_dir(struct sync *s, const char *rel);
