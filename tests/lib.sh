@@ -259,6 +259,8 @@ CONF
 #   dovecot_conf_nopassword    a passdb that lets every user in
 #   dovecot_conf_static_userdb UID GID HOME   HOME in 2.3's %d/%n notation
 #   dovecot_userdb_fs          the passwd-file extra field for LAYOUT=fs
+#   dovecot_conf_imap_listener PORT [ADDR]  IMAP on PORT (ADDR), no imaps
+#   dovecot_conf_cleartext     plaintext logins allowed (no TLS in tests)
 dovecot_24() {
 	if [ -z "${_dovecot_ver:-}" ]; then
 		_dovecot_ver=$(dovecot --version 2>/dev/null | cut -d' ' -f1)
@@ -304,6 +306,20 @@ dovecot_conf_static_userdb() {
 		printf 'userdb static {\n  fields {\n    uid = %s\n    gid = %s\n    home = %s\n  }\n}\n' "$1" "$2" "$home"
 	else
 		printf 'userdb {\n  driver = static\n  args = uid=%s gid=%s home=%s\n}\n' "$1" "$2" "$home"
+	fi
+}
+dovecot_conf_imap_listener() {
+	local key=address
+	dovecot_24 && key=listen
+	printf 'service imap-login {\n  inet_listener imap {\n'
+	[ -n "${2:-}" ] && printf '    %s = %s\n' "$key" "$2"
+	printf '    port = %s\n  }\n  inet_listener imaps {\n    port = 0\n  }\n}\n' "$1"
+}
+dovecot_conf_cleartext() {
+	if dovecot_24; then
+		echo 'auth_allow_cleartext = yes'
+	else
+		echo 'disable_plaintext_auth = no'
 	fi
 }
 dovecot_userdb_fs() {

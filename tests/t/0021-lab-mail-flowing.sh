@@ -34,7 +34,8 @@ old_stop_all() {
 	lab_stop
 }
 trap 'old_stop_all; _cleanup' EXIT
-lab_start || { echo "Bail out! the Debian 11 lab did not start"; exit 1; }
+lab_preflight || skip_all "no lab on this machine: $LAB_ERR"
+lab_start || give_up "the Debian 11 lab did not start: ${LAB_ERR:-}"
 plan 24
 
 # ---- the old server: Dovecot (IMAP, LMTP), Postfix, MariaDB ----
@@ -101,7 +102,7 @@ services() { sed -n '/^pickup/,$p' "$1" | awk '/^[a-z]/ { $5 = "n" } { print }';
 services "$LAB/usr/share/postfix/master.cf.dist" >"$LAB_RUN/pf/etc/master.cf"
 echo "smtp      inet  n       -       n       -       -       smtpd" >>"$LAB_RUN/pf/etc/master.cf"
 ip netns exec "$LAB_NS" chroot "$LAB" postfix -c "$LAB_IN/pf/etc" start >"$T/oldpf.out" 2>&1 ||
-	{ sed 's/^/# /' "$T/oldpf.out"; echo "Bail out! the old Postfix did not start"; exit 1; }
+	{ sed 's/^/# /' "$T/oldpf.out"; give_up "the old Postfix did not start"; }
 wait_for bash -c "exec 3<>/dev/tcp/$LAB_IP/25"
 ok $? "the old server's Postfix answers on $LAB_IP:25"
 
@@ -120,7 +121,7 @@ oldmy -e "$schema INSERT INTO mailserver.virtual_domains VALUES (1,'example.org'
 INSERT INTO mailserver.virtual_users VALUES (1,1,'ann@example.org','{BLF-CRYPT}\$2y\$05\$abc',0);"
 
 # ---- the new server: MariaDB, Postfix (virtual delivery), Dovecot (IMAP) ----
-start_mariadb || { echo "Bail out! MariaDB here did not start"; exit 1; }
+start_mariadb || give_up "MariaDB here did not start"
 my -e "$schema"
 new="$T/new"
 mkdir -p "$new/var/vmail" "$new/run" "$new/etc" "$new/pf/etc" "$new/pf/spool" "$new/pf/data"
@@ -157,34 +158,24 @@ CF
 services /usr/share/postfix/master.cf.dist >"$new/pf/etc/master.cf"
 echo "$LAB_HOST_IP:$NEW_SMTP inet n - n - - smtpd" >>"$new/pf/etc/master.cf"
 postfix -c "$new/pf/etc" start >"$T/newpf.out" 2>&1 ||
-	{ sed 's/^/# /' "$T/newpf.out"; echo "Bail out! the new Postfix did not start"; exit 1; }
-cat >"$new/dovecot.conf" <<CONF
+	{ sed 's/^/# /' "$T/newpf.out"; give_up "the new Postfix did not start"; }
+{
+	dovecot_conf_head
+	cat <<CONF
 protocols = imap
 listen = 127.0.0.1
 ssl = no
-disable_plaintext_auth = no
-mail_location = maildir:$new/var/vmail/%d/%n/Maildir
 base_dir = $new/run
 state_dir = $new/run
 log_path = $new/dovecot.log
 instance_name = mm-lab-new-$$
-userdb {
-  driver = static
-  args = uid=65534 gid=65534 home=$new/var/vmail/%d/%n
-}
-passdb {
-  driver = static
-  args = nopassword=y
-}
-service imap-login {
-  inet_listener imap {
-    port = $NEW_IMAP
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
 CONF
+	dovecot_conf_cleartext
+	dovecot_conf_maildir '~/Maildir'
+	dovecot_conf_static_userdb 65534 65534 "$new/var/vmail/%d/%n"
+	dovecot_conf_nopassword
+	dovecot_conf_imap_listener "$NEW_IMAP"
+} >"$new/dovecot.conf"
 dovecot -c "$new/dovecot.conf" </dev/null >/dev/null 2>&1
 wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$NEW_IMAP"
 ok $? "the new server's Postfix, Dovecot and MariaDB run"

@@ -64,17 +64,7 @@ old_alive() { kill -0 "$src_pid" 2>/dev/null && echo 0 || echo 1; }
 # before anything stops, and waits for it after the cold sync).
 imap=$(free_port)
 sed -i 's/^protocols =.*/protocols = imap/' "$T/dst/dovecot.conf"
-cat >>"$T/dst/dovecot.conf" <<CONF
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $imap
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-CONF
+dovecot_conf_imap_listener "$imap" 127.0.0.1 >>"$T/dst/dovecot.conf"
 printf 'any\n' >"$T/pw"
 chmod 600 "$T/pw"
 stop_bg dovecot-dst

@@ -63,17 +63,7 @@ dovecot_start src
 dovecot_start dst
 imap=$(free_port)
 sed -i 's/^protocols =.*/protocols = imap/' "$T/dst/dovecot.conf"
-cat >>"$T/dst/dovecot.conf" <<CONF
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $imap
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-CONF
+dovecot_conf_imap_listener "$imap" 127.0.0.1 >>"$T/dst/dovecot.conf"
 stop_bg dovecot-dst
 start_bg dovecot-dst dovecot -F -c "$T/dst/dovecot.conf"
 wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$imap"
