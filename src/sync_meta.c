@@ -164,6 +164,20 @@ static int meta_begin(void *arg, uint32_t index, int err,
 	return 0;
 }
 
+/* A Dovecot file that could not be written here: its temporary goes, the
+ * folder keeps its old one.  1 when the run must stop (disk full). */
+static int meta_failed(struct metaread *c, struct mref *r, int err)
+{
+	char *rel = sync_join(r->fo->path, r->m->name);
+
+	unlinkat(r->fo->dir_fd, r->m->tmp, 0);
+	free(r->m->tmp);
+	r->m->tmp = NULL;
+	sync_item_failed(c->s, SYNC_DEST_BAD, r->fo, rel, "cannot write", err);
+	free(rel);
+	return c->s->fatal ? 1 : 0;
+}
+
 static int meta_data(void *arg, uint32_t index, const void *p, size_t n)
 {
 	struct metaread *c = arg;
@@ -174,16 +188,9 @@ static int meta_data(void *arg, uint32_t index, const void *p, size_t n)
 		return 0;
 	e = fs_write_all(c->fd, p, n);
 	if (e) {
-		char *rel = sync_join(r->fo->path, r->m->name);
 		close(c->fd);
 		c->fd = -1;
-		unlinkat(r->fo->dir_fd, r->m->tmp, 0);
-		free(r->m->tmp);
-		r->m->tmp = NULL;
-		sync_item_failed(c->s, SYNC_DEST_BAD, r->fo, rel,
-				 "cannot write", e);
-		free(rel);
-		return c->s->fatal ? 1 : 0;
+		return meta_failed(c, r, e);
 	}
 	return 0;
 }
@@ -212,16 +219,8 @@ static int meta_end(void *arg, uint32_t index, int err, uint64_t total)
 	if (close(c->fd) < 0 && !err)
 		err = errno;
 	c->fd = -1;
-	if (err) {
-		char *rel = sync_join(r->fo->path, r->m->name);
-		unlinkat(r->fo->dir_fd, r->m->tmp, 0);
-		free(r->m->tmp);
-		r->m->tmp = NULL;
-		sync_item_failed(c->s, SYNC_DEST_BAD, r->fo, rel,
-				 "cannot write", err);
-		free(rel);
-		return c->s->fatal ? 1 : 0;
-	}
+	if (err)
+		return meta_failed(c, r, err);
 	return 0;
 }
 
