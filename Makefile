@@ -36,7 +36,7 @@ PKG_CFLAGS = $(DEPS_OK)$(eval PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKG
 PKG_LIBS = $(DEPS_OK)$(eval PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS)))$(PKG_LIBS)
 
 SHARED_SRC = src/buf.c src/proto.c
-AGENT_SRC = src/agent/agent.c src/agent/agent_fs.c src/agent/agent_proc.c $(SHARED_SRC)
+AGENT_SRC = src/agent/agent.c src/agent/agent_fs.c src/agent/agent_proc.c src/agent/agent_dovecot.c $(SHARED_SRC)
 CTL_SRC = $(filter-out src/main.c,$(wildcard src/*.c))
 CTL_OBJ = $(CTL_SRC:src/%.c=$(B)/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)

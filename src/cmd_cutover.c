@@ -59,6 +59,9 @@ enum {
  * server, and the old Postfix queues mail while Dovecot is stopped. */
 #define MIN_FREE_BYTES (64ull << 20)
 
+/* How long the old Dovecot may take to stop (systemd gives 90 s). */
+#define OLD_STOP_TIMEOUT 120
+
 struct cutover {
 	/* options */
 	int yes, no_verify, indexes;	/* indexes: -1 auto, 0 no, 1 yes */
@@ -77,11 +80,15 @@ struct cutover {
 	char *password;
 	char old_version[64], new_version[64];
 	int with_indexes;
+	char *old_pidfile;		/* the old Dovecot's master.pid */
 
 	/* the run */
 	struct endpoint *ep;
 	char self[4096];
 	double down_start, down_end;
+	struct remote_watch watch;	/* the old Dovecot stopping */
+	int watching;			/* quiet, the stop not yet ended */
+	double old_quiet;		/* stop to quiet, seconds; 0 unknown */
 	json_t *sync_result;		/* the cold sync's --json result */
 	json_t *catch_up;		/* the catch-up sync's */
 	json_t *relay;			/* what the relay step saw */
@@ -518,6 +525,56 @@ static void first_line(char *dst, size_t len, const struct buf *b)
 	dst[n] = '\0';
 }
 
+/*
+ * Where the old Dovecot's master writes its pid: base_dir/master.pid, with
+ * base_dir from doveconf there.  Without it the stop step can only wait
+ * for the stop command (and says so).
+ */
+static int old_pidfile(struct cutover *c)
+{
+	char *argv[6];
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char dir[1024];
+	int st = -1, rc, n = 0;
+
+	argv[n++] = "doveconf";
+	if (c->old_doveadm_config) {
+		argv[n++] = "-c";
+		argv[n++] = (char *)c->old_doveadm_config;
+	}
+	argv[n++] = "-h";
+	argv[n++] = "base_dir";
+	argv[n] = NULL;
+	rc = pf_run_argv(c->ep, argv, NULL, &out, &err, 4096, &st);
+	if (rc < 0) {
+		rc = ep_exit_code(c->ep);
+		goto out;
+	}
+	first_line(dir, sizeof dir, &out);
+	rc = MM_OK;
+	if (st != 0 || dir[0] != '/' || strstr(dir, "/../")) {
+		log_warn("cutover: cannot tell where the old Dovecot keeps "
+			 "master.pid (doveconf -h base_dir on %s: %s): the "
+			 "cold sync waits for the stop command alone, and "
+			 "cannot check that no imap process is left",
+			 c->ep->desc, st ? "failed" : "not a path");
+		goto out;
+	}
+	{
+		struct buf p = BUF_INIT;
+
+		buf_printf(&p, "%s%smaster.pid", dir,
+			   dir[strlen(dir) - 1] == '/' ? "" : "/");
+		free(c->old_pidfile);
+		c->old_pidfile = xstrdup(buf_cstr(&p));
+		buf_release(&p);
+	}
+out:
+	buf_release(&out);
+	buf_release(&err);
+	return rc;
+}
+
 /* `dovecot --version` here (ep NULL) or on the old server. */
 static int dovecot_version(struct endpoint *ep, char *dst, size_t len)
 {
@@ -664,7 +721,9 @@ static int step_preflight(struct mm_ctx *ctx, struct cutover *c)
 	if (rc)
 		log_warn("cutover: cannot tell the old server's Dovecot "
 			 "version (dovecot --version failed there)");
-	rc = MM_OK;
+	rc = old_pidfile(c);
+	if (rc)
+		goto out;
 	if (remote_statfs(c->ep, "/var/spool/postfix", &total, &avail) == 0 ||
 	    remote_statfs(c->ep, "/var", &total, &avail) == 0) {
 		if (avail < MIN_FREE_BYTES) {
@@ -734,45 +793,6 @@ out:
 	return rc;
 }
 
-/* Starts a command given as one string, or `sh -c default_sh`, without
- * waiting.  Returns its pid, or -1 after saying why. */
-static pid_t spawn_local_cmd(const char *cmd, const char *default_sh)
-{
-	char *shv[] = { "sh", "-c", (char *)default_sh, NULL };
-	char **argv = shv;
-	int argc = 0;
-	pid_t pid;
-
-	if (cmd && mm_split_words(cmd, &argv, &argc) < 0) {
-		log_error("cannot parse command \"%s\"", cmd);
-		return -1;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid == 0) {
-		execvp(argv[0], argv);
-		fprintf(stderr, "mailmove: %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	if (pid < 0)
-		log_error("cannot start \"%s\": %s", cmd ? cmd : default_sh,
-			  strerror(errno));
-	if (argv != shv)
-		mm_free_words(argv, argc);
-	return pid;
-}
-
-static int wait_local(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return 127;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* A sink for output nobody reads. */
 static int discard(void *arg, const void *p, size_t n)
 {
@@ -826,15 +846,46 @@ static int step_save_dates(struct mm_ctx *ctx, struct cutover *c)
 }
 
 /*
- * Stops both Dovecots at once: the old one through the agent while the
- * new one stops here (a Dovecot takes seconds to stop; one after the other
- * would double that inside the downtime).  The new Dovecot serves nobody
- * yet, so stopping it when the old one then refuses to stop costs nothing.
+ * Stops the new Dovecot before the downtime: it serves nobody yet (users
+ * and the MX still point at the old server), so while it stops, the old
+ * one still serves.  Mail the new Postfix gets meanwhile waits in its
+ * queue.
  */
-static int step_stop_both(struct mm_ctx *ctx, struct cutover *c)
+static int step_stop_new(struct mm_ctx *ctx, struct cutover *c)
 {
-	pid_t pid;
-	int rc, st = 0, lst;
+	int st;
+
+	(void)ctx;
+	st = run_local_cmd(c->new_stop, stop_dovecot_sh);
+	if (st) {
+		log_error("stopping Dovecot here failed (status %d); the old "
+			  "Dovecot still serves: fix it and rerun cutover", st);
+		return MM_EDEST;
+	}
+	return MM_OK;
+}
+
+static void log_stop_output(struct cutover *c, const struct buf *b)
+{
+	if (b->len)
+		log_info("%s: %.*s", c->ep->desc, (int)b->len, b->data);
+}
+
+/*
+ * Stops the old Dovecot: the downtime starts.  The agent runs the stop
+ * command and watches the Dovecot's processes (agent_dovecot.c): the step
+ * ends as soon as none is left that can touch mail, which is before the
+ * command returns (a Dovecot 2.3 master sleeps a second for its log after
+ * its last child ended) and after any imap process the master left
+ * running has ended.  The command's end is checked after the downtime
+ * (step_old_stopped).
+ */
+static int step_stop_old(struct mm_ctx *ctx, struct cutover *c)
+{
+	struct buf why = BUF_INIT;
+	char *shv[] = { "sh", "-c", (char *)stop_dovecot_sh, NULL };
+	char **argv = shv;
+	int argc = 0, rc, st = 0;
 
 	rc = downtime_mark(ctx);
 	if (rc) {
@@ -842,25 +893,98 @@ static int step_stop_both(struct mm_ctx *ctx, struct cutover *c)
 			  "downtime: %s", mm_dest_root(ctx), strerror(rc));
 		return MM_EDEST;
 	}
-	pid = spawn_local_cmd(c->new_stop, stop_dovecot_sh);
-	if (pid < 0)
-		return MM_EDEST;
-	rc = run_remote_cmd(c->ep, c->old_stop, stop_dovecot_sh, &st);
-	lst = wait_local(pid);
-	if (rc)
-		return rc;
-	if (st != 0) {
-		log_error("stopping Dovecot on %s failed (status %d); "
-			  "nothing else was done%s", c->ep->desc, st,
-			  lst ? "" : " (Dovecot here is stopped: it served "
-			  "nobody yet; the rerun starts it)");
+	if (!c->old_pidfile) {
+		rc = run_remote_cmd(c->ep, c->old_stop, stop_dovecot_sh, &st);
+		if (rc)
+			return rc;
+		goto status;
+	}
+	if (c->old_stop && mm_split_words(c->old_stop, &argv, &argc) < 0) {
+		log_error("cannot parse command \"%s\"", c->old_stop);
+		return MM_EUSAGE;
+	}
+	c->watch.pidfile = c->old_pidfile;
+	c->watch.timeout_ms = OLD_STOP_TIMEOUT * 1000;
+	rc = remote_watch_begin(c->ep, argv, &c->watch, &why);
+	if (argv != shv)
+		mm_free_words(argv, argc);
+	if (rc < 0) {
+		buf_release(&why);
+		return ep_exit_code(c->ep);
+	}
+	if (rc > 0) {
+		log_stop_output(c, &c->watch.output);
+		log_error("stopping Dovecot on %s: %s; the cold sync did not "
+			  "run.  Dovecot here is stopped: fix the old server "
+			  "and rerun cutover", c->ep->desc,
+			  why.len ? buf_cstr(&why) : strerror(rc));
+		buf_release(&why);
 		return MM_EDIFF;
 	}
-	if (lst) {
-		log_error("stopping Dovecot here failed (status %d); the old "
-			  "Dovecot is stopped: fix it and rerun cutover", lst);
-		return MM_EDEST;
+	buf_release(&why);
+	if (c->watch.quiet) {
+		c->watching = !c->watch.done;
+		c->old_quiet = c->watch.quiet_ms / 1000.0;
+		log_info("cutover: the old Dovecot stopped serving mail %.2f s "
+			 "after its stop began (its master %s)", c->old_quiet,
+			 buf_cstr(&c->watch.how));
+		if (c->watch.nended)
+			log_info("cutover: ended %u process%s the old Dovecot "
+				 "left running: %s", c->watch.nended,
+				 c->watch.nended == 1 ? "" : "es",
+				 buf_cstr(&c->watch.ended));
+		return MM_OK;
 	}
+	/* Ended without quiet: no running Dovecot there, or the command
+	 * failed. */
+	log_stop_output(c, &c->watch.output);
+	st = c->watch.status;
+status:
+	if (st != 0) {
+		log_error("stopping Dovecot on %s failed (status %d); the cold "
+			  "sync did not run.  Dovecot here is stopped: it "
+			  "served nobody yet; the rerun starts it", c->ep->desc,
+			  st);
+		return MM_EDIFF;
+	}
+	return MM_OK;
+}
+
+/*
+ * After the downtime: the old Dovecot's stop command has ended and its
+ * master is gone, and it started nothing after it had gone quiet.
+ */
+static int step_old_stopped(struct mm_ctx *ctx, struct cutover *c)
+{
+	struct buf why = BUF_INIT;
+	int rc;
+
+	(void)ctx;
+	if (!c->watching)
+		return MM_OK;
+	c->watching = 0;
+	rc = remote_watch_end(c->ep, &c->watch, &why);
+	log_stop_output(c, &c->watch.output);
+	if (rc < 0) {
+		buf_release(&why);
+		return ep_exit_code(c->ep);
+	}
+	if (rc > 0 || c->watch.status != 0) {
+		if (rc > 0)
+			log_error("stopping Dovecot on %s: %s", c->ep->desc,
+				  why.len ? buf_cstr(&why) : strerror(rc));
+		else
+			log_error("stopping Dovecot on %s: the stop command "
+				  "ended with status %d", c->ep->desc,
+				  c->watch.status);
+		log_error("the new Dovecot serves already; check the old "
+			  "server, stop its Dovecot, then run `mailmove "
+			  "sync` again (without --delete) to bring over what "
+			  "it may have changed since");
+		buf_release(&why);
+		return MM_EDIFF;
+	}
+	buf_release(&why);
 	return MM_OK;
 }
 
@@ -1183,12 +1307,18 @@ static const struct cutover_step cutover_steps[] = {
 	  "index", 0, 0, step_save_dates, "a failure is a warning" },
 	{ "catch-up", "hot sync of what changed since the last one", 0, 0,
 	  step_catch_up, "mailmove sync exits 0" },
-	{ "stop", "stop Dovecot on the old server and here, at once", 1, 0,
-	  step_stop_both, "both stop commands exit 0" },
+	{ "stop-new", "stop Dovecot on this server (it serves nobody yet)",
+	  0, 0, step_stop_new, "the stop command exits 0" },
+	{ "stop", "stop Dovecot on the old server", 1, 0, step_stop_old,
+	  "none of its processes that can touch mail is left, and its "
+	  "master no longer serves" },
 	{ "cold-sync", "cold sync with --delete", 1, 1,
 	  step_cold_sync, "mailmove sync exits 0 (every folder copied)" },
 	{ "start-new", "start Dovecot on this server", 1, 0,
 	  step_start_new, "it answers an IMAP login (--login) or greeting" },
+	{ "old-stopped", "the old Dovecot's stop command has ended", 0, 0,
+	  step_old_stopped, "it exits 0, the master is gone, and no process "
+	  "of that Dovecot started after the stop step" },
 	{ "softbounce", "soft_bounce on: nothing is rejected for good", 0, 0,
 	  step_softbounce, "mailmove softbounce on exits 0" },
 	{ "start-postfix", "start Postfix on this server", 0, 0,
@@ -1439,9 +1569,9 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 			"downtime", s->downtime, "exit", rc));
 		if (rc) {
 			if (!c.down_start)
-				log_error("cutover: ended at %s; no Dovecot was "
-					  "stopped, mail flows as before",
-					  s->name);
+				log_error("cutover: ended at %s; the old "
+					  "Dovecot was not stopped, mail flows "
+					  "as before", s->name);
 			goto out;
 		}
 		if (mm_interrupted) {
@@ -1464,6 +1594,9 @@ out:
 		json_object_set_new(res, "downtime_seconds",
 				    json_real(c.down_end - c.down_start));
 	json_object_set_new(res, "with_indexes", json_boolean(c.with_indexes));
+	if (c.old_quiet > 0)
+		json_object_set_new(res, "old_quiet_seconds",
+				    json_real(c.old_quiet));
 	if (c.sync_result)
 		json_object_set(res, "cold_sync", c.sync_result);
 	if (c.catch_up)
@@ -1475,6 +1608,18 @@ out:
 	json_decref(c.sync_result);
 	json_decref(c.catch_up);
 	json_decref(c.relay);
+	if (c.watching) {	/* a later step failed: let the stop end */
+		struct buf why = BUF_INIT;
+
+		if (remote_watch_end(c.ep, &c.watch, &why) > 0)
+			log_warn("stopping Dovecot on %s: %s", c.ep->desc,
+				 buf_cstr(&why));
+		buf_release(&why);
+	}
+	buf_release(&c.watch.ended);
+	buf_release(&c.watch.how);
+	buf_release(&c.watch.output);
+	free(c.old_pidfile);
 	if (c.password) {
 		explicit_bzero(c.password, strlen(c.password));
 		free(c.password);

@@ -191,6 +191,7 @@ static const struct {
 	{ MT_HASHES, "HASHES" }, { MT_OUT, "OUT" }, { MT_ERR_OUT, "ERR_OUT" },
 	{ MT_EXIT, "EXIT" }, { MT_FWD_OK, "FWD_OK" }, { MT_STATS, "STATS" },
 	{ MT_STATFS_OK, "STATFS_OK" },
+	{ MT_QUIET, "QUIET" },
 };
 
 const char *mm_type_name(uint8_t type)

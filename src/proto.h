@@ -38,7 +38,8 @@
 #define MM_CAP_FWD	(1u << 4)
 #define MM_CAP_STAT	(1u << 5)
 #define MM_CAP_STATFS	(1u << 6)
-#define MM_CAP_ALL	0x7fu
+#define MM_CAP_WATCH	(1u << 7)	/* MT_RUN with RUN_WATCH */
+#define MM_CAP_ALL	0xffu
 
 enum mm_type {
 	/* controller -> agent */
@@ -72,6 +73,7 @@ enum mm_type {
 	MT_FWD_OK = 77,		/* the forwarded connection is open */
 	MT_STATS = 78,		/* records: u32 index, u32 errno, [stat] */
 	MT_STATFS_OK = 79,	/* u64 total, u64 free, u64 files, u64 ffree */
+	MT_QUIET = 80,		/* RUN_WATCH: u32 ms, u32 n ended, str ended, str how */
 };
 
 /* MT_LIST flags */
@@ -85,6 +87,15 @@ enum mm_type {
 
 /* MT_RUN flags */
 #define RUN_STDIN	(1u << 0)	/* MT_RUN_STDIN frames follow */
+/*
+ * RUN_WATCH: the program stops a Dovecot.  After the environment come
+ * str pid file (its master.pid) and u32 timeout in ms.  The agent watches
+ * that Dovecot's processes while the program runs and sends MT_QUIET once
+ * none is left that can touch mail and its master no longer serves (see
+ * agent_dovecot.c), then MT_EXIT and MT_DONE once the program and the
+ * master have ended, or MT_ERROR when the Dovecot does not stop.
+ */
+#define RUN_WATCH	(1u << 1)
 
 /*
  * MT_ENTRIES records, in order of the walk, numbered from 0 in the request:

@@ -611,29 +611,28 @@ int remote_run(struct endpoint *ep, char *const *argv, const struct buf *in,
 	return rc;
 }
 
-int remote_run_stream(struct endpoint *ep, char *const *argv,
-		      const struct buf *in,
-		      int (*on_out)(void *arg, const void *p, size_t n),
-		      int (*on_err)(void *arg, const void *p, size_t n),
-		      void *arg, int *status, struct buf *why)
+/* Sends MT_RUN; `watch` (may be NULL) makes it a RUN_WATCH request. */
+static uint32_t send_run(struct endpoint *ep, char *const *argv,
+			 const struct buf *in, const struct remote_watch *watch)
 {
 	struct buf p = BUF_INIT;
-	struct frame f;
 	uint32_t id, argc = 0;
-	int got_exit = 0;
 
-	*status = -1;
 	while (argv[argc])
 		argc++;
-	pk_u32(&p, in ? RUN_STDIN : 0);
+	pk_u32(&p, (in ? RUN_STDIN : 0) | (watch ? RUN_WATCH : 0));
 	pk_u32(&p, argc);
 	for (uint32_t i = 0; i < argc; i++)
 		pk_cstr(&p, argv[i]);
 	pk_u32(&p, 0);
+	if (watch) {
+		pk_cstr(&p, watch->pidfile);
+		pk_u32(&p, watch->timeout_ms);
+	}
 	id = ep_send(ep, MT_RUN, p.data, p.len);
 	buf_release(&p);
 	if (!id)
-		return -1;
+		return 0;
 	if (in) {
 		size_t off = 0;
 
@@ -642,12 +641,25 @@ int remote_run_stream(struct endpoint *ep, char *const *argv,
 			if (n > MM_DATA_CHUNK)
 				n = MM_DATA_CHUNK;
 			if (ep_send_id(ep, MT_RUN_STDIN, id, in->data + off, n) < 0)
-				return -1;
+				return 0;
 			off += n;
 		}
 		if (ep_send_id(ep, MT_RUN_STDIN, id, NULL, 0) < 0)
-			return -1;
+			return 0;
 	}
+	return id;
+}
+
+/* The frames of a running program until MT_DONE, or until MT_QUIET when
+ * `w` is given and not yet quiet.  Returns as remote_run_stream. */
+static int run_frames(struct endpoint *ep, uint32_t id,
+		      int (*on_out)(void *arg, const void *p, size_t n),
+		      int (*on_err)(void *arg, const void *p, size_t n),
+		      void *arg, int *status, int *got_exit, struct buf *why,
+		      struct remote_watch *w)
+{
+	struct frame f;
+
 	for (;;) {
 		struct rd r;
 
@@ -663,19 +675,90 @@ int remote_run_stream(struct endpoint *ep, char *const *argv,
 		case MT_EXIT:
 			rd_init(&r, f.p, f.len);
 			*status = (int)rd_u32(&r);
-			if (r.err || got_exit)
+			if (r.err || *got_exit)
 				return ep_fail(ep, "malformed exit status");
-			got_exit = 1;
+			*got_exit = 1;
 			break;
+		case MT_QUIET: {
+			const char *s, *how;
+			size_t n, hn;
+
+			if (!w || w->quiet)
+				return ep_fail(ep, "unexpected QUIET");
+			rd_init(&r, f.p, f.len);
+			w->quiet_ms = rd_u32(&r);
+			w->nended = rd_u32(&r);
+			rd_str(&r, &s, &n, 4096);
+			rd_str(&r, &how, &hn, 64);
+			if (r.err)
+				return ep_fail(ep, "malformed QUIET");
+			buf_reset(&w->ended);
+			buf_add(&w->ended, s, n);
+			buf_reset(&w->how);
+			buf_add(&w->how, how, hn);
+			w->quiet = 1;
+			return 0;
+		}
 		case MT_DONE:
-			if (!got_exit)
+			if (!*got_exit)
 				return ep_fail(ep, "program ended without status");
+			if (w)
+				w->done = 1;
 			return 0;
 		case MT_ERROR:
+			if (w)
+				w->done = 1;
 			return error_frame(ep, &f, why);
 		default:
 			return ep_fail(ep, "unexpected %s from a program",
 				       mm_type_name(f.type));
 		}
 	}
+}
+
+int remote_run_stream(struct endpoint *ep, char *const *argv,
+		      const struct buf *in,
+		      int (*on_out)(void *arg, const void *p, size_t n),
+		      int (*on_err)(void *arg, const void *p, size_t n),
+		      void *arg, int *status, struct buf *why)
+{
+	uint32_t id;
+	int got_exit = 0;
+
+	*status = -1;
+	id = send_run(ep, argv, in, NULL);
+	if (!id)
+		return -1;
+	return run_frames(ep, id, on_out, on_err, arg, status, &got_exit, why,
+			  NULL);
+}
+
+static int watch_sink(void *arg, const void *p, size_t n)
+{
+	struct buf *b = arg;
+
+	if (b->len < (64u << 10))
+		buf_add(b, p, n);
+	return 0;
+}
+
+int remote_watch_begin(struct endpoint *ep, char *const *argv,
+		       struct remote_watch *w, struct buf *why)
+{
+	w->status = -1;
+	w->got_exit = w->quiet = w->done = 0;
+	w->id = send_run(ep, argv, NULL, w);
+	if (!w->id)
+		return -1;
+	return run_frames(ep, w->id, watch_sink, watch_sink, &w->output,
+			  &w->status, &w->got_exit, why, w);
+}
+
+int remote_watch_end(struct endpoint *ep, struct remote_watch *w,
+		     struct buf *why)
+{
+	if (w->done)
+		return 0;
+	return run_frames(ep, w->id, watch_sink, watch_sink, &w->output,
+			  &w->status, &w->got_exit, why, w);
 }

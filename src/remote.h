@@ -116,4 +116,31 @@ int remote_run_stream(struct endpoint *ep, char *const *argv,
 		      int (*on_err)(void *arg, const void *p, size_t n),
 		      void *arg, int *status, struct buf *why);
 
+/*
+ * A command that stops a Dovecot, run with the agent watching it (proto.h
+ * RUN_WATCH, agent_dovecot.c).  Fill pidfile, timeout_ms and the buffers
+ * (BUF_INIT) first.  remote_watch_begin() returns 0 as soon as the Dovecot
+ * is quiet (`quiet` set: no process of it can touch mail any more) or the
+ * request ended before (`done` set: the command failed, or no running
+ * Dovecot was found and the command ended); remote_watch_end() then waits
+ * until the command and the Dovecot's master have ended.  `status` is the
+ * command's exit status once `got_exit`; `output` holds what it printed.
+ * Both return as remote_run_stream: -1 lost, > 0 the agent's error (in
+ * `why`: the Dovecot did not stop, or started a process after quiet).
+ */
+struct remote_watch {
+	const char *pidfile;
+	uint32_t timeout_ms;
+	uint32_t id;
+	int status, got_exit, quiet, done;
+	uint32_t quiet_ms, nended;
+	struct buf ended;	/* "imap (pid 1234), ..." */
+	struct buf how;		/* "exiting" or "exited" */
+	struct buf output;
+};
+int remote_watch_begin(struct endpoint *ep, char *const *argv,
+		       struct remote_watch *w, struct buf *why);
+int remote_watch_end(struct endpoint *ep, struct remote_watch *w,
+		     struct buf *why);
+
 #endif

@@ -247,6 +247,8 @@ static int agent_loop(struct agent *a)
 		nasync = async_pollfds(a, pfd + n, 64 - n);
 		if (a->head && a->out.len < AGENT_OUT_HIGH)
 			timeout = 0;
+		else if (async_watching(a))
+			timeout = 10;	/* a Dovecot stopping: see agent_dovecot.c */
 		else if (async_busy(a))
 			timeout = 50;	/* children that closed pipes but live on */
 		if (poll(pfd, (nfds_t)(n + nasync), timeout) < 0) {

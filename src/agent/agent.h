@@ -47,6 +47,7 @@ struct async {
 	int status;
 	int exited;
 	int finished;
+	struct dwatch *watch;	/* RUN_WATCH: the Dovecot it stops */
 };
 
 #define ASYNC_RUN 1
@@ -63,6 +64,13 @@ struct agent {
 	struct job *head, *tail;
 	struct async *async;
 };
+
+/* agent_dovecot.c: the Dovecot a RUN_WATCH program stops */
+enum { DW_WAIT, DW_QUIET, DW_DONE, DW_FAIL };
+struct dwatch *dwatch_new(const char *pidfile, double timeout);
+int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg);
+int dwatch_active(const struct dwatch *w);
+void dwatch_free(struct dwatch *w);
 
 /* agent.c: output */
 void emit(struct agent *a, uint8_t type, uint32_t id, const void *p, size_t n);
@@ -89,6 +97,7 @@ void async_input(struct agent *a, uint8_t type, uint32_t id, struct rd *r);
 int async_pollfds(struct agent *a, struct pollfd *pfd, int max);
 void async_handle(struct agent *a, struct pollfd *pfd, int n);
 int async_busy(struct agent *a);
+int async_watching(struct agent *a);
 void async_kill_all(struct agent *a);
 
 #endif

@@ -65,8 +65,9 @@ static void ensure_path(void)
 
 int async_run_start(struct agent *a, uint32_t id, struct rd *r)
 {
-	uint32_t flags = rd_u32(r), argc = rd_u32(r), nenv, i;
-	char **argv = NULL, **env = NULL;
+	uint32_t flags = rd_u32(r), argc = rd_u32(r), nenv, i, timeout_ms = 0;
+	char **argv = NULL, **env = NULL, *pidfile = NULL;
+	struct dwatch *w = NULL;
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	struct async *x;
 	pid_t pid;
@@ -88,12 +89,21 @@ int async_run_start(struct agent *a, uint32_t id, struct rd *r)
 		if (!(env[i] = rd_strdup(r, MM_PATH_MAX)) ||
 		    !strchr(env[i], '='))
 			goto out;
+	if (flags & RUN_WATCH) {
+		pidfile = rd_strdup(r, MM_PATH_MAX);
+		timeout_ms = rd_u32(r);
+		if (!pidfile || r->err || pidfile[0] != '/' || !timeout_ms)
+			goto out;
+	}
 	ok = 1;
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
 	    ((flags & RUN_STDIN) && pipe2(in, O_CLOEXEC) < 0)) {
 		emit_error(a, id, errno, "pipe: %s", strerror(errno));
 		goto out;
 	}
+	/* The Dovecot is looked at before its stop command starts. */
+	if (pidfile)
+		w = dwatch_new(pidfile, timeout_ms / 1000.0);
 	pid = fork();
 	if (pid < 0) {
 		emit_error(a, id, errno, "fork: %s", strerror(errno));
@@ -115,6 +125,8 @@ int async_run_start(struct agent *a, uint32_t id, struct rd *r)
 	}
 	x = async_new(a, id, ASYNC_RUN);
 	x->pid = pid;
+	x->watch = w;
+	w = NULL;
 	x->out_fd = out[0];
 	x->err_fd = err[0];
 	out[0] = err[0] = -1;
@@ -134,6 +146,8 @@ out:
 	for (i = 0; env && env[i]; i++)
 		free(env[i]);
 	free(env);
+	free(pidfile);
+	dwatch_free(w);
 	if (in[0] >= 0) close(in[0]);
 	if (in[1] >= 0) close(in[1]);
 	if (out[0] >= 0) close(out[0]);
@@ -258,6 +272,17 @@ void async_input(struct agent *a, uint8_t type, uint32_t id, struct rd *r)
 	buf_add(&x->pending, r->p, r->left);
 }
 
+/* Is a RUN_WATCH program's Dovecot being watched (a quick poll)? */
+int async_watching(struct agent *a)
+{
+	struct async *x;
+
+	for (x = a->async; x; x = x->next)
+		if (!x->finished && dwatch_active(x->watch))
+			return 1;
+	return 0;
+}
+
 int async_busy(struct agent *a)
 {
 	struct async *x;
@@ -325,11 +350,75 @@ static void feed(struct async *x)
 	}
 }
 
+/* Ends a program whose request is over: SIGTERM, two seconds, SIGKILL. */
+static void end_program(struct async *x)
+{
+	int i;
+
+	if (!x->exited) {
+		kill(x->pid, SIGTERM);
+		for (i = 0; i < 100; i++) {
+			if (waitpid(x->pid, NULL, WNOHANG) == x->pid)
+				break;
+			usleep(20000);
+		}
+		if (i == 100) {
+			kill(x->pid, SIGKILL);
+			waitpid(x->pid, NULL, 0);
+		}
+		x->exited = 1;
+	}
+	if (x->in_fd >= 0)
+		close(x->in_fd);
+	if (x->out_fd >= 0)
+		close(x->out_fd);
+	if (x->err_fd >= 0)
+		close(x->err_fd);
+	x->in_fd = x->out_fd = x->err_fd = -1;
+	x->finished = 1;
+}
+
+/* Reaps the program without waiting; returns whether it has ended. */
+static int run_reap(struct async *x)
+{
+	int st;
+
+	if (!x->exited && waitpid(x->pid, &st, WNOHANG) == x->pid) {
+		x->exited = 1;
+		x->status = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+	}
+	return x->exited;
+}
+
+/* A RUN_WATCH program: one look at its Dovecot.  Returns 0 while the watch
+ * goes on, 1 when it is over (the request finishes as any other), -1 when
+ * it failed (the request has ended with MT_ERROR). */
+static int run_watch(struct agent *a, struct async *x)
+{
+	struct buf msg = BUF_INIT;
+	int r;
+
+	if (!dwatch_active(x->watch))
+		return 1;
+	r = dwatch_step(x->watch, run_reap(x), x->status, &msg);
+	if (r == DW_QUIET)
+		emit(a, MT_QUIET, x->id, msg.data, msg.len);
+	if (r == DW_FAIL) {
+		emit_error(a, x->id, ETIMEDOUT, "%.*s", (int)msg.len,
+			   msg.data ? msg.data : "");
+		end_program(x);
+	}
+	buf_release(&msg);
+	return r == DW_FAIL ? -1 : r == DW_DONE;
+}
+
 static void run_finish_if_done(struct agent *a, struct async *x)
 {
 	struct buf p = BUF_INIT;
 	int st;
 
+	if (x->watch && run_watch(a, x) <= 0)
+		return;
 	if (x->out_fd >= 0 || x->err_fd >= 0)
 		return;
 	if (!x->exited) {
@@ -406,6 +495,7 @@ void async_handle(struct agent *a, struct pollfd *pfd, int n)
 		if (x->finished) {
 			*pp = x->next;
 			buf_release(&x->pending);
+			dwatch_free(x->watch);
 			free(x);
 		} else {
 			pp = &x->next;
@@ -421,19 +511,9 @@ void async_kill_all(struct agent *a)
 	for (x = a->async; x; x = x->next) {
 		if (x->finished)
 			continue;
-		if (x->kind == ASYNC_RUN && !x->exited) {
-			int i;
-
-			kill(x->pid, SIGTERM);
-			for (i = 0; i < 100; i++) {
-				if (waitpid(x->pid, NULL, WNOHANG) == x->pid)
-					break;
-				usleep(20000);
-			}
-			if (i == 100) {
-				kill(x->pid, SIGKILL);
-				waitpid(x->pid, NULL, 0);
-			}
+		if (x->kind == ASYNC_RUN) {
+			end_program(x);
+			continue;
 		}
 		if (x->in_fd >= 0)
 			close(x->in_fd);

@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-dovecot-verify.sh"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
-plan 46
+plan 47
 
 dovecot_start src
 dovecot_start dst
@@ -81,7 +81,7 @@ run_mm cutover "${common[@]}" "${imapopts[@]}" --yes --old-stop "doveadm -c $T/s
 	--relay-to "127.0.0.1:$dead" --postfix-config "$T/pf" /home/ /home/
 is "$rc" 1 "--relay-to without a running old Postfix fails the preflight (exit 1)"
 like "$err" "Postfix on .* is not running" "and says the old Postfix is not running (the relay needs it)"
-like "$err" 'no Dovecot was stopped' "and says no Dovecot was stopped"
+like "$err" 'the old Dovecot was not stopped' "and says the old Dovecot was not stopped"
 is "$(old_alive)" 0 "the old Dovecot still runs after the failed preflight"
 run_mm cutover "${common[@]}" --yes --imap nohost:99999 /home/ /home/
 is "$rc" 2 "a bad --imap is a usage error"
@@ -116,7 +116,7 @@ run_mm cutover "${common[@]}" "${imapopts[@]}" --yes --old-stop false --new-stop
 	--new-start true --postfix-start true --resync true --postfix-config "$T/pf" \
 	--switch-state "$T/switch.sqlite" /home/ /home/
 is "$rc" 1 "a failing stop of the old Dovecot exits 1"
-like "$err" 'nothing else was done' "and says nothing else was done"
+like "$err" 'the cold sync did not run' "and says the cold sync did not run"
 is "$(postconf -c "$T/pf" -h soft_bounce)" no "soft_bounce untouched after the failure"
 
 run_mm cutover "${common[@]}" "${imapopts[@]}" --dry-run --postfix-config "$T/pf" /home/ /home/
@@ -131,6 +131,7 @@ run_mm cutover "${common[@]}" --yes "${imapopts[@]}" \
 	--new-stop "doveadm -c $T/dst/dovecot.conf stop" --old-doveadm-config "$T/src/dovecot.conf" \
 	--new-start false --postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/
 is "$rc" 4 "a new Dovecot that does not start fails the cutover (exit 4)"
+like "$err" 'the old Dovecot stopped serving mail [0-9.]+ s after its stop began' "the stop step watched the old Dovecot until it had stopped serving mail"
 ok "$([ -e "$T/dst/var/lib/mailmove/cutover-downtime" ] && echo 0 || echo 1)" "the downtime is marked"
 dst_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
 run_mm cutover "${common[@]}" --yes --json "${imapopts[@]}" \

@@ -1,0 +1,388 @@
+/*
+ * agent_dovecot.c: when has the old Dovecot stopped touching mail?
+ *
+ * The cutover's cold sync may start only once no process of the old
+ * Dovecot can change a mailbox, and waiting for its stop command to return
+ * is both too early and too late:
+ *
+ *   - too early: a Dovecot 2.3 master leaves logged-in imap (and pop3)
+ *     processes running when it exits on SIGTERM; they go on serving their
+ *     clients (APPEND, STORE, EXPUNGE) until something ends them.  systemd
+ *     does, after `doveadm stop` returns; `service dovecot stop`, a stop
+ *     command of the admin's or a host without systemd do not.
+ *   - too late: the same master sleeps a second for its log process after
+ *     its last child is gone, and `systemctl stop` returns after that.
+ *
+ * So the agent watches the processes itself, from /proc, every few
+ * milliseconds while the stop command runs.  The Dovecot is known by its
+ * master (the pid in base_dir/master.pid, whose name is "dovecot"); its
+ * processes are those of the master's session when the master leads one
+ * (a daemon, or systemd's service), else the master's children, and any of
+ * them seen once is followed until it ends, even when the master is gone.
+ *
+ * The master no longer serves when it is gone, a zombie, or has begun its
+ * exit: it stopped its anvil process (which it keeps while it serves) and
+ * sleeps (the exit's waits; while it serves it waits in epoll instead).
+ * From then on it starts no process.  Its processes other than "log" and
+ * "stats", which touch no mail, then get SIGTERM (what systemd sends them
+ * a second later), and the Dovecot is quiet once none is left.
+ *
+ * After quiet the watch goes on until the stop command and the master have
+ * ended.  A process of the Dovecot that appears after quiet is an error:
+ * the controller has started its cold sync by then.
+ */
+#include "agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../banned.h"
+
+#define TERM_GRACE_MS	10000	/* for the processes that got SIGTERM */
+#define EXIT_GRACE_MS	10000	/* for the master after the command ended */
+
+struct member {
+	pid_t pid;
+	unsigned long long start;
+	char comm[17];
+	int alive;		/* seen in the last scan */
+	int signalled;
+	int late;		/* first seen after quiet */
+};
+
+struct dwatch {
+	pid_t master;		/* 0: no running Dovecot was found */
+	unsigned long long mstart;
+	pid_t sid;
+	int session;		/* the master leads its session */
+	int anvil_seen;
+	char mstate;		/* from the last scan; 0 when gone */
+	struct member *m;
+	size_t n, cap;
+	double t0, quiet_at, exit_at, term_at, timeout;
+	int quiet, done;
+	unsigned nended;
+	struct buf ended;	/* "imap (pid 1234), ..." */
+};
+
+struct pstat {
+	pid_t pid, ppid, sid;
+	char state;
+	char comm[17];
+	unsigned long long start;
+};
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static ssize_t read_small(const char *path, char *b, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	ssize_t r;
+
+	if (fd < 0)
+		return -1;
+	r = read(fd, b, n - 1);
+	close(fd);
+	if (r < 0)
+		return -1;
+	b[r] = '\0';
+	return r;
+}
+
+/* /proc/PID/stat: "pid (comm) state ppid pgrp session ... starttime". */
+static int read_pstat(pid_t pid, struct pstat *ps)
+{
+	char path[64], b[1024], *l, *r, *f[20];
+	size_t len;
+	int i;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (read_small(path, b, sizeof b) <= 0)
+		return -1;
+	l = strchr(b, '(');
+	r = strrchr(b, ')');
+	if (!l || !r || r < l || r[1] != ' ')
+		return -1;
+	len = (size_t)(r - l - 1);
+	if (len >= sizeof ps->comm)
+		len = sizeof ps->comm - 1;
+	memcpy(ps->comm, l + 1, len);
+	ps->comm[len] = '\0';
+	r += 2;
+	for (i = 0; i < 20; i++) {	/* fields 3 .. 22 */
+		f[i] = r;
+		r = strchr(r, ' ');
+		if (!r && i < 19)
+			return -1;
+		if (r)
+			*r++ = '\0';
+	}
+	ps->pid = pid;
+	ps->state = f[0][0];
+	ps->ppid = (pid_t)atoi(f[1]);
+	ps->sid = (pid_t)atoi(f[3]);
+	ps->start = strtoull(f[19], NULL, 10);
+	return 0;
+}
+
+/* Is the master blocked in a sleep (its exit's waits)? */
+static int master_sleeps(pid_t pid)
+{
+	char path[64], b[256];
+	long nr;
+
+	snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+	if (read_small(path, b, sizeof b) <= 0)
+		return 0;
+	if (b[0] < '0' || b[0] > '9')
+		return 0;	/* "running" or -1: not in a system call */
+	nr = strtol(b, NULL, 10);
+#ifdef SYS_clock_nanosleep
+	if (nr == SYS_clock_nanosleep)
+		return 1;
+#endif
+#ifdef SYS_nanosleep
+	if (nr == SYS_nanosleep)
+		return 1;
+#endif
+	return 0;
+}
+
+static int harmless(const char *comm)
+{
+	return !strcmp(comm, "log") || !strcmp(comm, "stats");
+}
+
+static struct member *find_member(struct dwatch *w, pid_t pid,
+				  unsigned long long start)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->m[i].pid == pid && w->m[i].start == start)
+			return &w->m[i];
+	return NULL;
+}
+
+/* One look at every process: the master's state, its members. */
+static void scan(struct dwatch *w)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		w->m[i].alive = 0;
+	w->mstate = 0;
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct pstat ps;
+		struct member *mb;
+		char *end;
+		long v = strtol(e->d_name, &end, 10);
+
+		if (*end || v <= 0 || read_pstat((pid_t)v, &ps) < 0)
+			continue;
+		if (ps.pid == w->master) {
+			if (ps.start == w->mstart)
+				w->mstate = ps.state;
+			continue;
+		}
+		mb = find_member(w, ps.pid, ps.start);
+		if (!mb && !((w->session && ps.sid == w->sid) ||
+			     ps.ppid == w->master))
+			continue;
+		if (!mb) {
+			if (w->n == w->cap) {
+				w->cap = w->cap ? w->cap * 2 : 32;
+				w->m = xrealloc(w->m, w->cap * sizeof *w->m);
+			}
+			mb = &w->m[w->n++];
+			memset(mb, 0, sizeof *mb);
+			mb->pid = ps.pid;
+			mb->start = ps.start;
+			mb->late = w->quiet;
+		}
+		memcpy(mb->comm, ps.comm, sizeof mb->comm);
+		mb->alive = ps.state != 'Z' && ps.state != 'X';
+	}
+	closedir(d);
+}
+
+struct dwatch *dwatch_new(const char *pidfile, double timeout)
+{
+	struct dwatch *w = xcalloc(1, sizeof *w);
+	struct pstat ps;
+	char b[64], *end;
+	long v;
+	int fd;
+
+	w->t0 = mono();
+	w->timeout = timeout;
+	buf_init(&w->ended, 0);
+	fd = open(pidfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return w;
+	v = read(fd, b, sizeof b - 1);
+	close(fd);
+	if (v <= 0)
+		return w;
+	b[v] = '\0';
+	v = strtol(b, &end, 10);
+	if (v <= 1 || (*end && *end != '\n') ||
+	    read_pstat((pid_t)v, &ps) < 0 || strcmp(ps.comm, "dovecot") ||
+	    ps.state == 'Z')
+		return w;
+	w->master = ps.pid;
+	w->mstart = ps.start;
+	w->sid = ps.sid;
+	w->session = ps.sid == ps.pid;
+	scan(w);
+	for (size_t i = 0; i < w->n; i++)
+		if (w->m[i].alive && !strcmp(w->m[i].comm, "anvil"))
+			w->anvil_seen = 1;
+	return w;
+}
+
+void dwatch_free(struct dwatch *w)
+{
+	if (!w)
+		return;
+	free(w->m);
+	buf_release(&w->ended);
+	free(w);
+}
+
+int dwatch_active(const struct dwatch *w)
+{
+	return w && !w->done;
+}
+
+static int fail(struct dwatch *w, struct buf *msg, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct dwatch *w, struct buf *msg, const char *fmt, ...)
+{
+	va_list ap;
+	char b[512];
+
+	va_start(ap, fmt);
+	vsnprintf(b, sizeof b, fmt, ap);
+	va_end(ap);
+	buf_reset(msg);
+	buf_add(msg, b, strlen(b));
+	w->done = 1;
+	return DW_FAIL;
+}
+
+/*
+ * One step of the watch, called every few milliseconds; `exited` says
+ * whether the stop command has ended and `status` how.  Returns DW_WAIT,
+ * DW_QUIET (once; `msg` holds the MT_QUIET payload), DW_DONE or DW_FAIL
+ * (`msg` says why).
+ */
+int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
+{
+	double now = mono();
+	int left_loop, anvil = 0, others = 0;
+	size_t i;
+
+	if (w->done)
+		return DW_DONE;
+	if (exited && w->exit_at == 0)
+		w->exit_at = now;
+	if (exited && status != 0) {
+		w->done = 1;	/* the controller reports the status */
+		return DW_DONE;
+	}
+	if (!w->master) {
+		if (exited)
+			w->done = 1;
+		else if (now - w->t0 > w->timeout)
+			return fail(w, msg, "the stop command did not end "
+				    "within %.0f s", w->timeout);
+		return exited ? DW_DONE : DW_WAIT;
+	}
+	scan(w);
+	for (i = 0; i < w->n; i++) {
+		struct member *mb = &w->m[i];
+
+		if (!mb->alive)
+			continue;
+		if (!strcmp(mb->comm, "anvil"))
+			anvil = 1;
+		if (mb->late)
+			return fail(w, msg, "the old Dovecot started %s (pid "
+				    "%d) after it had stopped serving mail",
+				    mb->comm, (int)mb->pid);
+		if (!harmless(mb->comm))
+			others++;
+	}
+	left_loop = w->mstate == 0 || w->mstate == 'Z' ||
+		    (w->anvil_seen && !anvil && master_sleeps(w->master));
+	if (w->quiet) {
+		if (exited && (w->mstate == 0 || w->mstate == 'Z')) {
+			w->done = 1;
+			return DW_DONE;
+		}
+	} else if (left_loop && !others) {
+		w->quiet = 1;
+		w->quiet_at = now;
+		buf_reset(msg);
+		pk_u32(msg, (uint32_t)((now - w->t0) * 1000));
+		pk_u32(msg, w->nended);
+		pk_str(msg, w->ended.data, w->ended.len);
+		pk_cstr(msg, w->mstate == 0 ? "exited" : w->mstate == 'Z' ?
+			"exited" : "exiting");
+		return DW_QUIET;
+	} else if (left_loop) {
+		for (i = 0; i < w->n; i++) {
+			struct member *mb = &w->m[i];
+			char b[64];
+
+			if (!mb->alive || harmless(mb->comm) || mb->signalled)
+				continue;
+			if (kill(mb->pid, SIGTERM) < 0 && errno != ESRCH)
+				continue;
+			mb->signalled = 1;
+			snprintf(b, sizeof b, "%s%s (pid %d)", w->nended ?
+				 ", " : "", mb->comm, (int)mb->pid);
+			if (w->ended.len < 400)
+				buf_add(&w->ended, b, strlen(b));
+			w->nended++;
+			if (w->term_at == 0)
+				w->term_at = now;
+		}
+		if (w->term_at && now - w->term_at > TERM_GRACE_MS / 1000.0)
+			for (i = 0; i < w->n; i++)
+				if (w->m[i].alive && w->m[i].signalled)
+					return fail(w, msg, "%s (pid %d) of the "
+						    "old Dovecot did not end "
+						    "within %d s of SIGTERM; "
+						    "it may still change mail",
+						    w->m[i].comm,
+						    (int)w->m[i].pid,
+						    TERM_GRACE_MS / 1000);
+	}
+	if (exited && now - w->exit_at > EXIT_GRACE_MS / 1000.0)
+		return fail(w, msg, "the old Dovecot (master pid %d) still "
+			    "runs %d s after the stop command ended",
+			    (int)w->master, EXIT_GRACE_MS / 1000);
+	if (now - w->t0 > w->timeout)
+		return fail(w, msg, "the old Dovecot (master pid %d) did not "
+			    "stop within %.0f s", (int)w->master, w->timeout);
+	return DW_WAIT;
+}
