@@ -377,10 +377,20 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 						    (int)w->m[i].pid,
 						    TERM_GRACE_MS / 1000);
 	}
-	if (exited && now - w->exit_at > EXIT_GRACE_MS / 1000.0)
+	if (exited && now - w->exit_at > EXIT_GRACE_MS / 1000.0) {
+		for (i = 0; left_loop && i < w->n; i++)
+			if (w->m[i].alive && !harmless(w->m[i].comm))
+				return fail(w, msg, "%s (pid %d) of the old "
+					    "Dovecot still runs %d s after the "
+					    "stop command ended, and cannot be "
+					    "ended from here; it may still "
+					    "change mail", w->m[i].comm,
+					    (int)w->m[i].pid,
+					    EXIT_GRACE_MS / 1000);
 		return fail(w, msg, "the old Dovecot (master pid %d) still "
 			    "runs %d s after the stop command ended",
 			    (int)w->master, EXIT_GRACE_MS / 1000);
+	}
 	if (now - w->t0 > w->timeout)
 		return fail(w, msg, "the old Dovecot (master pid %d) did not "
 			    "stop within %.0f s", (int)w->master, w->timeout);
