@@ -60,6 +60,7 @@ struct member {
 };
 
 struct dwatch {
+	char *pidfile;
 	pid_t master;		/* 0: no running Dovecot was found */
 	unsigned long long mstart;
 	pid_t sid;
@@ -223,29 +224,39 @@ static void scan(struct dwatch *w)
 	closedir(d);
 }
 
-struct dwatch *dwatch_new(const char *pidfile, double timeout)
+/* The running Dovecot master the pid file names, if any. */
+static int read_master(const char *pidfile, struct pstat *ps)
 {
-	struct dwatch *w = xcalloc(1, sizeof *w);
-	struct pstat ps;
 	char b[64], *end;
 	long v;
 	int fd;
 
-	w->t0 = mono();
-	w->timeout = timeout;
-	buf_init(&w->ended, 0);
 	fd = open(pidfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return w;
+		return -1;
 	v = read(fd, b, sizeof b - 1);
 	close(fd);
 	if (v <= 0)
-		return w;
+		return -1;
 	b[v] = '\0';
 	v = strtol(b, &end, 10);
-	if (v <= 1 || (*end && *end != '\n') ||
-	    read_pstat((pid_t)v, &ps) < 0 || strcmp(ps.comm, "dovecot") ||
-	    ps.state == 'Z')
+	if (v <= 1 || v > 0x7fffffffL || (*end && *end != '\n') ||
+	    read_pstat((pid_t)v, ps) < 0 || strcmp(ps->comm, "dovecot") ||
+	    ps->state == 'Z' || ps->state == 'X')
+		return -1;
+	return 0;
+}
+
+struct dwatch *dwatch_new(const char *pidfile, double timeout)
+{
+	struct dwatch *w = xcalloc(1, sizeof *w);
+	struct pstat ps;
+
+	w->t0 = mono();
+	w->timeout = timeout;
+	w->pidfile = xstrdup(pidfile);
+	buf_init(&w->ended, 0);
+	if (read_master(pidfile, &ps) < 0)
 		return w;
 	w->master = ps.pid;
 	w->mstart = ps.start;
@@ -263,6 +274,7 @@ void dwatch_free(struct dwatch *w)
 	if (!w)
 		return;
 	free(w->m);
+	free(w->pidfile);
 	buf_release(&w->ended);
 	free(w);
 }
@@ -333,6 +345,16 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 	}
 	left_loop = w->mstate == 0 || w->mstate == 'Z' ||
 		    (w->anvil_seen && !anvil && master_sleeps(w->master));
+	if (w->mstate == 0 || w->mstate == 'Z') {
+		struct pstat ps;
+
+		if (read_master(w->pidfile, &ps) == 0 &&
+		    (ps.pid != w->master || ps.start != w->mstart))
+			return fail(w, msg, "the old Dovecot was started "
+				    "again (master pid %d) after its master "
+				    "pid %d had exited", (int)ps.pid,
+				    (int)w->master);
+	}
 	if (w->quiet) {
 		if (exited && (w->mstate == 0 || w->mstate == 'Z')) {
 			w->done = 1;
