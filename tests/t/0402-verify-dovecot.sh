@@ -22,6 +22,13 @@ msg 6 | dva src save -u bob@example.org
 dva src flags add -u alice@example.org '\Seen $Junk' mailbox INBOX uid 1:2
 dva src flags add -u alice@example.org '\Answered' mailbox Sent ALL
 
+# Dovecot takes a Maildir message's save date from the file's ctime until
+# the index cache holds it, and a copy cannot keep a ctime: fetch it once so
+# the copied cache carries it, as mailmove's own copy of the indexes does.
+for u in alice@example.org bob@example.org; do
+	dva src fetch -u "$u" date.saved ALL >/dev/null
+done
+
 reset_dst() {
 	rm -rf "$T/dst/home"
 	cp -a "$T/src/home" "$T/dst/home"
