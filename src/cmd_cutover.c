@@ -80,7 +80,8 @@ struct cutover {
 	char *password;
 	char old_version[64], new_version[64];
 	int with_indexes;
-	char *old_pidfile;		/* the old Dovecot's master.pid */
+	char *old_pidfile;
+	char *old_instance;		/* its instance_name */		/* the old Dovecot's master.pid */
 
 	/* the run */
 	struct endpoint *ep;
@@ -527,14 +528,15 @@ static void first_line(char *dst, size_t len, const struct buf *b)
 
 /*
  * Where the old Dovecot's master writes its pid: base_dir/master.pid, with
- * base_dir from doveconf there.  Without it the stop step can only wait
- * for the stop command (and says so).
+ * base_dir from doveconf there, and its instance_name, which begins its
+ * processes' titles.  Without them the stop step can only wait for the
+ * stop command (and says so).
  */
 static int old_pidfile(struct cutover *c)
 {
-	char *argv[6];
+	char *argv[7];
 	struct buf out = BUF_INIT, err = BUF_INIT;
-	char dir[1024];
+	char dir[1024], *nl;
 	int st = -1, rc, n = 0;
 
 	argv[n++] = "doveconf";
@@ -544,6 +546,7 @@ static int old_pidfile(struct cutover *c)
 	}
 	argv[n++] = "-h";
 	argv[n++] = "base_dir";
+	argv[n++] = "instance_name";
 	argv[n] = NULL;
 	rc = pf_run_argv(c->ep, argv, NULL, &out, &err, 4096, &st);
 	if (rc < 0) {
@@ -552,6 +555,18 @@ static int old_pidfile(struct cutover *c)
 	}
 	first_line(dir, sizeof dir, &out);
 	rc = MM_OK;
+	nl = out.len ? memchr(out.data, '\n', out.len) : NULL;
+	if (nl && st == 0) {	/* the second line: instance_name */
+		char name[256];
+		struct buf rest = BUF_INIT;
+
+		buf_add(&rest, nl + 1, out.len - (size_t)(nl + 1 - out.data));
+		first_line(name, sizeof name, &rest);
+		buf_release(&rest);
+		free(c->old_instance);
+		c->old_instance = name[0] && !strchr(name, '/') ?
+				  xstrdup(name) : NULL;
+	}
 	if (st != 0 || dir[0] != '/' || strstr(dir, "/../")) {
 		log_warn("cutover: cannot tell where the old Dovecot keeps "
 			 "master.pid (doveconf -h base_dir on %s: %s): the "
@@ -904,6 +919,7 @@ static int step_stop_old(struct mm_ctx *ctx, struct cutover *c)
 		return MM_EUSAGE;
 	}
 	c->watch.pidfile = c->old_pidfile;
+	c->watch.instance = c->old_instance;
 	c->watch.timeout_ms = OLD_STOP_TIMEOUT * 1000;
 	rc = remote_watch_begin(c->ep, argv, &c->watch, &why);
 	if (argv != shv)
@@ -925,9 +941,16 @@ static int step_stop_old(struct mm_ctx *ctx, struct cutover *c)
 	if (c->watch.quiet) {
 		c->watching = !c->watch.done;
 		c->old_quiet = c->watch.quiet_ms / 1000.0;
-		log_info("cutover: the old Dovecot stopped serving mail %.2f s "
-			 "after its stop began (its master %s)", c->old_quiet,
-			 buf_cstr(&c->watch.how));
+		if (!strcmp(buf_cstr(&c->watch.how), "not running"))
+			log_warn("cutover: no Dovecot master was running on %s "
+				 "(%s names none)%s", c->ep->desc,
+				 c->old_pidfile, c->watch.nended ? "; what "
+				 "a master that died had left running was "
+				 "ended" : "");
+		else
+			log_info("cutover: the old Dovecot stopped serving "
+				 "mail %.2f s after its stop began (its master "
+				 "%s)", c->old_quiet, buf_cstr(&c->watch.how));
 		if (c->watch.nended)
 			log_info("cutover: ended %u process%s the old Dovecot "
 				 "left running: %s", c->watch.nended,
@@ -969,14 +992,9 @@ static int step_old_stopped(struct mm_ctx *ctx, struct cutover *c)
 		buf_release(&why);
 		return ep_exit_code(c->ep);
 	}
-	if (rc > 0 || c->watch.status != 0) {
-		if (rc > 0)
-			log_error("stopping Dovecot on %s: %s", c->ep->desc,
-				  why.len ? buf_cstr(&why) : strerror(rc));
-		else
-			log_error("stopping Dovecot on %s: the stop command "
-				  "ended with status %d", c->ep->desc,
-				  c->watch.status);
+	if (rc > 0) {
+		log_error("stopping Dovecot on %s: %s", c->ep->desc,
+			  why.len ? buf_cstr(&why) : strerror(rc));
 		log_error("the new Dovecot serves already; check the old "
 			  "server, stop its Dovecot, then run `mailmove "
 			  "sync` again (without --delete) to bring over what "
@@ -984,6 +1002,15 @@ static int step_old_stopped(struct mm_ctx *ctx, struct cutover *c)
 		buf_release(&why);
 		return MM_EDIFF;
 	}
+	/* The watch saw the Dovecot stop and nothing of it come back: the
+	 * command's own status is the admin's to look at. */
+	if (c->watch.status != 0)
+		log_warn("cutover: the stop command on %s ended with status "
+			 "%d, although %s: check it before the next use",
+			 c->ep->desc, c->watch.status,
+			 !strcmp(buf_cstr(&c->watch.how), "not running") ?
+			 "no Dovecot ran there" : "the old Dovecot stopped and "
+			 "none of its processes is left");
 	buf_release(&why);
 	return MM_OK;
 }
@@ -1638,6 +1665,7 @@ out:
 	buf_release(&c.watch.how);
 	buf_release(&c.watch.output);
 	free(c.old_pidfile);
+	free(c.old_instance);
 	if (c.password) {
 		explicit_bzero(c.password, strlen(c.password));
 		free(c.password);

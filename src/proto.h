@@ -89,11 +89,12 @@ enum mm_type {
 #define RUN_STDIN	(1u << 0)	/* MT_RUN_STDIN frames follow */
 /*
  * RUN_WATCH: the program stops a Dovecot.  After the environment come
- * str pid file (its master.pid) and u32 timeout in ms.  The agent watches
- * that Dovecot's processes while the program runs and sends MT_QUIET once
- * none is left that can touch mail and its master no longer serves (see
- * agent_dovecot.c), then MT_EXIT and MT_DONE once the program and the
- * master have ended, or MT_ERROR when the Dovecot does not stop.
+ * str pid file (its master.pid), u32 timeout in ms and str instance_name
+ * (it names the titles of its processes; empty: unknown).  The agent
+ * watches that Dovecot's processes while the program runs and sends
+ * MT_QUIET once none is left that can touch mail and its master no longer
+ * serves (see agent_dovecot.c), then MT_EXIT and MT_DONE once the program
+ * and the master have ended, or MT_ERROR when the Dovecot does not stop.
  */
 #define RUN_WATCH	(1u << 1)
 

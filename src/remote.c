@@ -628,6 +628,7 @@ static uint32_t send_run(struct endpoint *ep, char *const *argv,
 	if (watch) {
 		pk_cstr(&p, watch->pidfile);
 		pk_u32(&p, watch->timeout_ms);
+		pk_cstr(&p, watch->instance ? watch->instance : "");
 	}
 	id = ep_send(ep, MT_RUN, p.data, p.len);
 	buf_release(&p);

@@ -130,12 +130,13 @@ int remote_run_stream(struct endpoint *ep, char *const *argv,
  */
 struct remote_watch {
 	const char *pidfile;
+	const char *instance;	/* its instance_name, NULL unknown */
 	uint32_t timeout_ms;
 	uint32_t id;
 	int status, got_exit, quiet, done;
 	uint32_t quiet_ms, nended;
 	struct buf ended;	/* "imap (pid 1234), ..." */
-	struct buf how;		/* "exiting" or "exited" */
+	struct buf how;		/* "exiting", "exited", "not running" */
 	struct buf output;
 };
 int remote_watch_begin(struct endpoint *ep, char *const *argv,

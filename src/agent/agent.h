@@ -48,6 +48,7 @@ struct async {
 	int exited;
 	int finished;
 	struct dwatch *watch;	/* RUN_WATCH: the Dovecot it stops */
+	double linger_at;	/* RUN_WATCH: exited, pipes still open since */
 };
 
 #define ASYNC_RUN 1
@@ -67,8 +68,11 @@ struct agent {
 
 /* agent_dovecot.c: the Dovecot a RUN_WATCH program stops */
 enum { DW_WAIT, DW_QUIET, DW_DONE, DW_FAIL };
-struct dwatch *dwatch_new(const char *pidfile, double timeout);
+struct dwatch *dwatch_new(const char *pidfile, const char *instance,
+			  double timeout);
 int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg);
+int dwatch_restarted(struct dwatch *w, struct buf *msg);
+double mono_now(void);	/* CLOCK_MONOTONIC in seconds */
 int dwatch_active(const struct dwatch *w);
 void dwatch_free(struct dwatch *w);
 

@@ -27,9 +27,21 @@
  * "stats", which touch no mail, then get SIGTERM (what systemd sends them
  * a second later), and the Dovecot is quiet once none is left.
  *
+ * A master that died before (a stop that failed half-way, a crash) leaves
+ * its mail processes to init, where neither rule finds them.  They are
+ * known by their title, which Dovecot makes of its instance_name (from
+ * doveconf: "dovecot/imap", "dovecot-NAME/imap"), and by a parent that is
+ * no Dovecot master: the watch takes those it finds at its start as its
+ * own (and, with no master running, those it finds once the command has
+ * ended), and with no master it treats the Dovecot as past its loop.
+ * Without a master only the command's end says the Dovecot has stopped.
+ *
  * After quiet the watch goes on until the stop command and the master have
  * ended.  A process of the Dovecot that appears after quiet is an error:
- * the controller has started its cold sync by then.
+ * the controller has started its cold sync by then.  A stop command that
+ * fails while the master still serves ends the watch without quiet; one
+ * that fails after the master left its loop still has the leftovers ended,
+ * so that no process of the Dovecot is left changing mail either way.
  */
 #include "agent.h"
 
@@ -49,6 +61,7 @@
 
 #define TERM_GRACE_MS	10000	/* for the processes that got SIGTERM */
 #define EXIT_GRACE_MS	10000	/* for the master after the command ended */
+#define FAIL_GRACE_MS	2000	/* for the master after the command failed */
 
 struct member {
 	pid_t pid;
@@ -61,6 +74,7 @@ struct member {
 
 struct dwatch {
 	char *pidfile;
+	char *prefix;		/* "dovecot[-NAME]/": its processes' titles */
 	pid_t master;		/* 0: no running Dovecot was found */
 	unsigned long long mstart;
 	pid_t sid;
@@ -71,6 +85,7 @@ struct dwatch {
 	size_t n, cap;
 	double t0, quiet_at, exit_at, term_at, timeout;
 	int quiet, done;
+	int rescanned;		/* no master: orphans looked for at the end */
 	unsigned nended;
 	struct buf ended;	/* "imap (pid 1234), ..." */
 };
@@ -82,7 +97,7 @@ struct pstat {
 	unsigned long long start;
 };
 
-static double mono(void)
+double mono_now(void)
 {
 	struct timespec ts;
 
@@ -178,8 +193,37 @@ static struct member *find_member(struct dwatch *w, pid_t pid,
 	return NULL;
 }
 
-/* One look at every process: the master's state, its members. */
-static void scan(struct dwatch *w)
+/* Does the process's title (argv[0] as Dovecot rewrote it) begin with
+ * `prefix`? */
+static int title_is(pid_t pid, const char *prefix)
+{
+	char path[64], b[256];
+	size_t n = strlen(prefix);
+
+	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+	if (read_small(path, b, sizeof b) < (ssize_t)n)
+		return 0;
+	return !strncmp(b, prefix, n);
+}
+
+/* A process of this Dovecot whose master is gone: its title names the
+ * instance and its parent is no running Dovecot master. */
+static int orphan(const struct dwatch *w, const struct pstat *ps)
+{
+	struct pstat pp;
+
+	if (!w->prefix || !strcmp(ps->comm, "dovecot") ||
+	    !title_is(ps->pid, w->prefix))
+		return 0;
+	if (ps->ppid > 0 && read_pstat(ps->ppid, &pp) == 0 &&
+	    !strcmp(pp.comm, "dovecot") && pp.state != 'Z')
+		return 0;
+	return 1;
+}
+
+/* One look at every process: the master's state, its members; `orphans`
+ * also takes the Dovecot's processes whose master is gone. */
+static void scan(struct dwatch *w, int orphans)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -204,8 +248,9 @@ static void scan(struct dwatch *w)
 			continue;
 		}
 		mb = find_member(w, ps.pid, ps.start);
-		if (!mb && !((w->session && ps.sid == w->sid) ||
-			     ps.ppid == w->master))
+		if (!mb && !(w->master && ((w->session && ps.sid == w->sid) ||
+					   ps.ppid == w->master)) &&
+		    !(orphans && orphan(w, &ps)))
 			continue;
 		if (!mb) {
 			if (w->n == w->cap) {
@@ -247,22 +292,33 @@ static int read_master(const char *pidfile, struct pstat *ps)
 	return 0;
 }
 
-struct dwatch *dwatch_new(const char *pidfile, double timeout)
+struct dwatch *dwatch_new(const char *pidfile, const char *instance,
+			  double timeout)
 {
 	struct dwatch *w = xcalloc(1, sizeof *w);
 	struct pstat ps;
 
-	w->t0 = mono();
+	w->t0 = mono_now();
 	w->timeout = timeout;
 	w->pidfile = xstrdup(pidfile);
+	if (instance && *instance) {
+		/* Dovecot's titles: "dovecot/imap" for the default name,
+		 * "dovecot-NAME/imap" for others not beginning so. */
+		int own = !strncmp(instance, "dovecot", 7);
+		size_t n = strlen(instance) + 10;
+
+		w->prefix = xmalloc(n);
+		snprintf(w->prefix, n, "%s%s/", own ? "" : "dovecot-",
+			 instance);
+	}
 	buf_init(&w->ended, 0);
-	if (read_master(pidfile, &ps) < 0)
-		return w;
-	w->master = ps.pid;
-	w->mstart = ps.start;
-	w->sid = ps.sid;
-	w->session = ps.sid == ps.pid;
-	scan(w);
+	if (read_master(pidfile, &ps) == 0) {
+		w->master = ps.pid;
+		w->mstart = ps.start;
+		w->sid = ps.sid;
+		w->session = ps.sid == ps.pid;
+	}
+	scan(w, 1);
 	for (size_t i = 0; i < w->n; i++)
 		if (w->m[i].alive && !strcmp(w->m[i].comm, "anvil"))
 			w->anvil_seen = 1;
@@ -275,6 +331,7 @@ void dwatch_free(struct dwatch *w)
 		return;
 	free(w->m);
 	free(w->pidfile);
+	free(w->prefix);
 	buf_release(&w->ended);
 	free(w);
 }
@@ -300,6 +357,46 @@ static int fail(struct dwatch *w, struct buf *msg, const char *fmt, ...)
 	return DW_FAIL;
 }
 
+/* Has a Dovecot master other than the one watched started?  Fills `msg`. */
+int dwatch_restarted(struct dwatch *w, struct buf *msg)
+{
+	struct pstat ps;
+
+	if (read_master(w->pidfile, &ps) < 0 ||
+	    (ps.pid == w->master && ps.start == w->mstart))
+		return 0;
+	if (w->master)
+		fail(w, msg, "the old Dovecot was started again (master pid "
+		     "%d) after its master pid %d had exited", (int)ps.pid,
+		     (int)w->master);
+	else
+		fail(w, msg, "a Dovecot was started there (master pid %d) "
+		     "while it was being stopped", (int)ps.pid);
+	return 1;
+}
+
+/* SIGTERM to the members that can touch mail and have not had it. */
+static void end_members(struct dwatch *w, double now)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		struct member *mb = &w->m[i];
+		char b[64];
+
+		if (!mb->alive || harmless(mb->comm) || mb->signalled)
+			continue;
+		if (kill(mb->pid, SIGTERM) < 0 && errno != ESRCH)
+			continue;
+		mb->signalled = 1;
+		snprintf(b, sizeof b, "%s%s (pid %d)", w->nended ? ", " : "",
+			 mb->comm, (int)mb->pid);
+		if (w->ended.len < 400)
+			buf_add(&w->ended, b, strlen(b));
+		w->nended++;
+		if (w->term_at == 0)
+			w->term_at = now;
+	}
+}
+
 /*
  * One step of the watch, called every few milliseconds; `exited` says
  * whether the stop command has ended and `status` how.  Returns DW_WAIT,
@@ -308,27 +405,19 @@ static int fail(struct dwatch *w, struct buf *msg, const char *fmt, ...)
  */
 int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 {
-	double now = mono();
-	int left_loop, anvil = 0, others = 0;
+	double now = mono_now();
+	int gone, left_loop, anvil = 0, others = 0;
 	size_t i;
 
 	if (w->done)
 		return DW_DONE;
 	if (exited && w->exit_at == 0)
 		w->exit_at = now;
-	if (exited && status != 0) {
-		w->done = 1;	/* the controller reports the status */
-		return DW_DONE;
-	}
-	if (!w->master) {
-		if (exited)
-			w->done = 1;
-		else if (now - w->t0 > w->timeout)
-			return fail(w, msg, "the stop command did not end "
-				    "within %.0f s", w->timeout);
-		return exited ? DW_DONE : DW_WAIT;
-	}
-	scan(w);
+	/* With no master to watch, what the command stopped can only be
+	 * looked for once it has ended: processes it left without one. */
+	scan(w, !w->master && exited && !w->rescanned);
+	if (!w->master && exited)
+		w->rescanned = 1;
 	for (i = 0; i < w->n; i++) {
 		struct member *mb = &w->m[i];
 
@@ -343,51 +432,44 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 		if (!harmless(mb->comm))
 			others++;
 	}
-	left_loop = w->mstate == 0 || w->mstate == 'Z' ||
-		    (w->anvil_seen && !anvil && master_sleeps(w->master));
-	if (w->mstate == 0 || w->mstate == 'Z') {
-		struct pstat ps;
-
-		if (read_master(w->pidfile, &ps) == 0 &&
-		    (ps.pid != w->master || ps.start != w->mstart))
-			return fail(w, msg, "the old Dovecot was started "
-				    "again (master pid %d) after its master "
-				    "pid %d had exited", (int)ps.pid,
-				    (int)w->master);
+	gone = w->mstate == 0 || w->mstate == 'Z';
+	left_loop = gone || (w->anvil_seen && !anvil &&
+			     master_sleeps(w->master));
+	if (gone && dwatch_restarted(w, msg))
+		return DW_FAIL;
+	/* A failed command and a master that still serves: the controller
+	 * reports the status; the Dovecot was not stopped. */
+	if (exited && status != 0 && !left_loop &&
+	    now - w->exit_at > FAIL_GRACE_MS / 1000.0) {
+		w->done = 1;
+		return DW_DONE;
 	}
 	if (w->quiet) {
-		if (exited && (w->mstate == 0 || w->mstate == 'Z')) {
+		if (exited && gone) {
 			w->done = 1;
 			return DW_DONE;
 		}
 	} else if (left_loop && !others) {
+		/* No master: only the command's end says the Dovecot has
+		 * stopped.  A failed command gets no quiet, whatever it
+		 * stopped: the controller stops before its cold sync. */
+		if (!w->master && !exited)
+			return DW_WAIT;
+		if (exited && status != 0) {
+			w->done = 1;
+			return DW_DONE;
+		}
 		w->quiet = 1;
 		w->quiet_at = now;
 		buf_reset(msg);
 		pk_u32(msg, (uint32_t)((now - w->t0) * 1000));
 		pk_u32(msg, w->nended);
 		pk_str(msg, w->ended.data, w->ended.len);
-		pk_cstr(msg, w->mstate == 0 ? "exited" : w->mstate == 'Z' ?
-			"exited" : "exiting");
+		pk_cstr(msg, !w->master ? "not running" : gone ? "exited" :
+			"exiting");
 		return DW_QUIET;
 	} else if (left_loop) {
-		for (i = 0; i < w->n; i++) {
-			struct member *mb = &w->m[i];
-			char b[64];
-
-			if (!mb->alive || harmless(mb->comm) || mb->signalled)
-				continue;
-			if (kill(mb->pid, SIGTERM) < 0 && errno != ESRCH)
-				continue;
-			mb->signalled = 1;
-			snprintf(b, sizeof b, "%s%s (pid %d)", w->nended ?
-				 ", " : "", mb->comm, (int)mb->pid);
-			if (w->ended.len < 400)
-				buf_add(&w->ended, b, strlen(b));
-			w->nended++;
-			if (w->term_at == 0)
-				w->term_at = now;
-		}
+		end_members(w, now);
 		if (w->term_at && now - w->term_at > TERM_GRACE_MS / 1000.0)
 			for (i = 0; i < w->n; i++)
 				if (w->m[i].alive && w->m[i].signalled)
@@ -413,8 +495,12 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 			    "runs %d s after the stop command ended",
 			    (int)w->master, EXIT_GRACE_MS / 1000);
 	}
-	if (now - w->t0 > w->timeout)
+	if (now - w->t0 > w->timeout) {
+		if (!w->master)
+			return fail(w, msg, "the stop command did not end "
+				    "within %.0f s", w->timeout);
 		return fail(w, msg, "the old Dovecot (master pid %d) did not "
 			    "stop within %.0f s", (int)w->master, w->timeout);
+	}
 	return DW_WAIT;
 }

@@ -66,7 +66,7 @@ static void ensure_path(void)
 int async_run_start(struct agent *a, uint32_t id, struct rd *r)
 {
 	uint32_t flags = rd_u32(r), argc = rd_u32(r), nenv, i, timeout_ms = 0;
-	char **argv = NULL, **env = NULL, *pidfile = NULL;
+	char **argv = NULL, **env = NULL, *pidfile = NULL, *instance = NULL;
 	struct dwatch *w = NULL;
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	struct async *x;
@@ -92,7 +92,9 @@ int async_run_start(struct agent *a, uint32_t id, struct rd *r)
 	if (flags & RUN_WATCH) {
 		pidfile = rd_strdup(r, MM_PATH_MAX);
 		timeout_ms = rd_u32(r);
-		if (!pidfile || r->err || pidfile[0] != '/' || !timeout_ms)
+		instance = rd_strdup(r, 256);
+		if (!pidfile || !instance || r->err || pidfile[0] != '/' ||
+		    !timeout_ms || strchr(instance, '/'))
 			goto out;
 	}
 	ok = 1;
@@ -103,7 +105,7 @@ int async_run_start(struct agent *a, uint32_t id, struct rd *r)
 	}
 	/* The Dovecot is looked at before its stop command starts. */
 	if (pidfile)
-		w = dwatch_new(pidfile, timeout_ms / 1000.0);
+		w = dwatch_new(pidfile, instance, timeout_ms / 1000.0);
 	pid = fork();
 	if (pid < 0) {
 		emit_error(a, id, errno, "fork: %s", strerror(errno));
@@ -147,6 +149,7 @@ out:
 		free(env[i]);
 	free(env);
 	free(pidfile);
+	free(instance);
 	dwatch_free(w);
 	if (in[0] >= 0) close(in[0]);
 	if (in[1] >= 0) close(in[1]);
@@ -278,7 +281,8 @@ int async_watching(struct agent *a)
 	struct async *x;
 
 	for (x = a->async; x; x = x->next)
-		if (!x->finished && dwatch_active(x->watch))
+		if (!x->finished && x->watch &&
+		    (dwatch_active(x->watch) || x->exited))
 			return 1;
 	return 0;
 }
@@ -400,7 +404,8 @@ static int run_watch(struct agent *a, struct async *x)
 
 	if (!dwatch_active(x->watch))
 		return 1;
-	r = dwatch_step(x->watch, run_reap(x), x->status, &msg);
+	run_reap(x);	/* before x->status is read */
+	r = dwatch_step(x->watch, x->exited, x->status, &msg);
 	if (r == DW_QUIET)
 		emit(a, MT_QUIET, x->id, msg.data, msg.len);
 	if (r == DW_FAIL) {
@@ -412,12 +417,47 @@ static int run_watch(struct agent *a, struct async *x)
 	return r == DW_FAIL ? -1 : r == DW_DONE;
 }
 
+/*
+ * A stop command that ended while something it started still holds its
+ * output (a Dovecot it started again, daemonized with the command's
+ * stderr): the watch is over, so give the pipes LINGER_S to close, look
+ * for a new master meanwhile, then close them.  Returns 1 while lingering,
+ * 0 when the pipes are closed, -1 when the request failed.
+ */
+#define LINGER_S 2.0
+static int run_linger(struct agent *a, struct async *x)
+{
+	struct buf msg = BUF_INIT;
+	double now = mono_now();
+
+	if (dwatch_restarted(x->watch, &msg)) {
+		emit_error(a, x->id, ETIMEDOUT, "%.*s", (int)msg.len,
+			   msg.data ? msg.data : "");
+		buf_release(&msg);
+		end_program(x);
+		return -1;
+	}
+	if (x->linger_at == 0)
+		x->linger_at = now;
+	if (now - x->linger_at < LINGER_S)
+		return 1;
+	if (x->out_fd >= 0)
+		close(x->out_fd);
+	if (x->err_fd >= 0)
+		close(x->err_fd);
+	x->out_fd = x->err_fd = -1;
+	return 0;
+}
+
 static void run_finish_if_done(struct agent *a, struct async *x)
 {
 	struct buf p = BUF_INIT;
 	int st;
 
 	if (x->watch && run_watch(a, x) <= 0)
+		return;
+	if ((x->out_fd >= 0 || x->err_fd >= 0) && x->watch && x->exited &&
+	    run_linger(a, x))
 		return;
 	if (x->out_fd >= 0 || x->err_fd >= 0)
 		return;
