@@ -27,7 +27,7 @@ $(dovecot_conf_head)
 base_dir = $d/run
 state_dir = $d/run
 log_path = $d/dovecot.log
-instance_name = mm-$name
+instance_name = mm-$name-$$
 protocols =
 ssl = no
 $(dovecot_conf_maildir '~/Maildir')

@@ -87,7 +87,7 @@ cut() { # cutover with the old stop command $1; bounded in time
 ids() { dva "$1" fetch -u alice@example.org hdr.message-id mailbox INBOX ALL 2>/dev/null |
 	sed -n 's/^hdr.message-id: *//p' | sort; }
 imap_pids() { # the old Dovecot's imap processes (its title), by pid
-	ps -eo pid=,args= | awk '$2 ~ /^dovecot-mm-src\/imap/ { print $1 }'
+	ps -eo pid=,args= | awk -v t="dovecot-mm-src-$$/imap" 'index($2, t) == 1 { print $1 }'
 }
 
 # 1. A master that died and left its imap process serving.
