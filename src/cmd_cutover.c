@@ -1064,6 +1064,23 @@ static int step_catch_up(struct mm_ctx *ctx, struct cutover *c)
 	buf_release(&out);
 	json_decref(c->catch_up);
 	c->catch_up = r;
+	/* Files the old Dovecot changed while they were read are what the
+	 * cold sync is for; any other failure would fail it as well. */
+	if (st == MM_EDIFF && r) {
+		json_int_t errs = json_integer_value(json_object_get(r, "errors"));
+		json_int_t chg = json_integer_value(json_object_get(r,
+					"changed_while_read"));
+
+		if (errs > 0 && errs == chg) {
+			log_warn("cutover: %lld file%s changed on the old "
+				 "server while the catch-up sync read %s (its "
+				 "Dovecot serves): the cold sync copies %s",
+				 (long long)chg, chg == 1 ? "" : "s",
+				 chg == 1 ? "it" : "them",
+				 chg == 1 ? "it" : "them");
+			return MM_OK;
+		}
+	}
 	if (st) {
 		log_error("the catch-up sync failed (exit %d); nothing was "
 			  "stopped: fix it and rerun cutover", st);
@@ -1351,7 +1368,8 @@ static const struct cutover_step cutover_steps[] = {
 	{ "save-dates", "the old Dovecot caches every save date in its "
 	  "index", 0, 0, step_save_dates, "a failure is a warning" },
 	{ "catch-up", "hot sync of what changed since the last one", 0, 0,
-	  step_catch_up, "mailmove sync exits 0" },
+	  step_catch_up, "mailmove sync exits 0, or 1 for files only that "
+	  "changed while read" },
 	{ "stop-new", "stop Dovecot on this server (it serves nobody yet)",
 	  0, 0, step_stop_new, "the stop command exits 0" },
 	{ "stop", "stop Dovecot on the old server", 1, 0, step_stop_old,

@@ -100,6 +100,8 @@ void sync_item_failed(struct sync *s, enum sync_grade grade,
 			   strerror(err));
 	s->nerrors++;
 	s->total.errors++;
+	if (grade == SYNC_ITEM_BAD && err == ESTALE)
+		s->nchanged++;
 	if (fo) {
 		fo->errors++;
 		sync_user_stats(s, fo->user)->errors++;
@@ -300,6 +302,10 @@ static void report(struct sync *s, int rc)
 		log_error("%llu items failed and were skipped:\n%s",
 			  (unsigned long long)s->nerrors,
 			  s->errors.data ? s->errors.data : "");
+	if (s->nchanged)
+		log_warn("%llu of them changed on the old server while they "
+			 "were read (its Dovecot is writing): the next run "
+			 "copies them", (unsigned long long)s->nchanged);
 	if (log_json()) {
 		json_t *users = json_object(), *res;
 		const struct strmap_entry *en;
@@ -314,6 +320,8 @@ static void report(struct sync *s, int rc)
 				    json_integer((json_int_t)s->files.copied));
 		json_object_set_new(res, "files_updated",
 				    json_integer((json_int_t)s->files.updated));
+		json_object_set_new(res, "changed_while_read",
+				    json_integer((json_int_t)s->nchanged));
 		json_object_set_new(res, "dry_run", json_boolean(s->dry));
 		json_object_set_new(res, "users", users);
 		json_object_set_new(res, "exit", json_integer(rc));

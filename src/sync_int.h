@@ -282,6 +282,8 @@ struct sync {
 	struct progress prog;
 	struct buf errors;	/* the list of failures for the summary */
 	uint64_t nerrors;
+	uint64_t nchanged;	/* of them: changed on the old server while
+				 * read (it serves), for the next run */
 	int fatal;		/* an errno that ends the run (disk full) */
 	int lost;		/* the agent connection is gone */
 	size_t dest_read, dest_trusted;	/* cur/ and new/ read, or not */

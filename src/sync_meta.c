@@ -164,16 +164,24 @@ static int meta_begin(void *arg, uint32_t index, int err,
 	return 0;
 }
 
-/* A Dovecot file that could not be written here: its temporary goes, the
+/* A Dovecot file that could not be written here (`src` 0) or read there
+ * whole (`src` 1: ESTALE, it changed while read): its temporary goes, the
  * folder keeps its old one.  1 when the run must stop (disk full). */
-static int meta_failed(struct metaread *c, struct mref *r, int err)
+static int meta_failed(struct metaread *c, struct mref *r, int err, int src)
 {
 	char *rel = sync_join(r->fo->path, r->m->name);
 
 	unlinkat(r->fo->dir_fd, r->m->tmp, 0);
 	free(r->m->tmp);
 	r->m->tmp = NULL;
-	sync_item_failed(c->s, SYNC_DEST_BAD, r->fo, rel, "cannot write", err);
+	if (src)
+		sync_item_failed(c->s, SYNC_ITEM_BAD, r->fo, rel, err == ESTALE ?
+				 "changed on the old server while it was read; "
+				 "copied at the next run" :
+				 "read failed on the old server", err);
+	else
+		sync_item_failed(c->s, SYNC_DEST_BAD, r->fo, rel,
+				 "cannot write", err);
 	free(rel);
 	return c->s->fatal ? 1 : 0;
 }
@@ -190,7 +198,7 @@ static int meta_data(void *arg, uint32_t index, const void *p, size_t n)
 	if (e) {
 		close(c->fd);
 		c->fd = -1;
-		return meta_failed(c, r, e);
+		return meta_failed(c, r, e, 0);
 	}
 	return 0;
 }
@@ -206,6 +214,11 @@ static int meta_end(void *arg, uint32_t index, int err, uint64_t total)
 	(void)total;
 	if (c->fd < 0)
 		return 0;
+	if (err) {	/* the read on the old server */
+		close(c->fd);
+		c->fd = -1;
+		return meta_failed(c, r, err, 1);
+	}
 	memset(&fm, 0, sizeof fm);
 	fm.mode = st->mode & 07777;
 	fm.set_mtime = 1;
@@ -214,13 +227,12 @@ static int meta_end(void *arg, uint32_t index, int err, uint64_t total)
 	fm.set_owner = owner_map_ids(&c->s->owners, st->uid, st->gid, &fm.uid,
 				     &fm.gid, &why) == 0;
 	buf_release(&why);
-	if (!err)
-		err = fs_apply_meta(c->fd, &fm);
+	err = fs_apply_meta(c->fd, &fm);
 	if (close(c->fd) < 0 && !err)
 		err = errno;
 	c->fd = -1;
 	if (err)
-		return meta_failed(c, r, err);
+		return meta_failed(c, r, err, 0);
 	return 0;
 }
 
