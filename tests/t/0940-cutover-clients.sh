@@ -10,13 +10,11 @@
 # Case 1: four python3 imaplib clients (two per user) on the old Dovecot
 # APPEND (every third message also gets \Flagged, every fifth is
 # expunged), each writing down every Message-ID the server said OK to.
-# They log in and APPEND before the cutover, stay connected and idle while
-# its catch-up sync runs, and go on APPENDing as fast as they can when the
-# stop command begins (it lets them go and waits until each has 10 more
-# OKs, then runs `doveadm stop`), so the stop meets them mid-stream.  (Not
-# during the catch-up: a hot sync exits 1 when Dovecot appends to a
-# dovecot-uidlist or dovecot.index.log while it is read, and the cutover
-# then ends before the stop, which is not what this test is about.)
+# They log in and APPEND 20 messages each, wait until the cutover begins,
+# then APPEND as fast as they can through its catch-up sync (a Dovecot file
+# changing while it is read is left to the cold sync, tests/t/0945) and
+# its stop (the stop command waits until each has had 10 OKs, then runs
+# `doveadm stop`), so the stop meets them mid-stream.
 # Then: `cutover --json` exits 0; it says it ended exactly the imap
 # processes that served the clients; "old_quiet_seconds" is a number;
 # every Message-ID a client got an APPEND OK for is on the new server
@@ -222,6 +220,7 @@ is "$(echo $imap_pids | wc -w)" "$NCLIENTS" "one imap process per client: $imap_
 imap_starts=""
 for p in $imap_pids; do imap_starts="$imap_starts $p:$(_pid_start "$p")"; done
 
+touch "$T/go"	# they write through the catch-up sync and the stop
 run_mm_t cutover "${common[@]}" --yes --json --imap "127.0.0.1:$new_imap" \
 	--login alice@example.org --password-file "$T/pw" \
 	--old-stop "sh $T/stop.sh" --old-doveadm-config "$T/src/dovecot.conf" \
