@@ -86,6 +86,8 @@ struct dwatch {
 	double t0, quiet_at, exit_at, term_at, timeout;
 	int quiet, done;
 	int rescanned;		/* no master: orphans looked for at the end */
+	int master_gone;	/* seen gone: its pid and session id may be
+				 * reused, they name no new member */
 	unsigned nended;
 	struct buf ended;	/* "imap (pid 1234), ..." */
 };
@@ -248,8 +250,9 @@ static void scan(struct dwatch *w, int orphans)
 			continue;
 		}
 		mb = find_member(w, ps.pid, ps.start);
-		if (!mb && !(w->master && ((w->session && ps.sid == w->sid) ||
-					   ps.ppid == w->master)) &&
+		if (!mb && !(w->master && !w->master_gone &&
+			     ((w->session && ps.sid == w->sid) ||
+			      ps.ppid == w->master)) &&
 		    !(orphans && orphan(w, &ps)))
 			continue;
 		if (!mb) {
@@ -433,6 +436,8 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 			others++;
 	}
 	gone = w->mstate == 0 || w->mstate == 'Z';
+	if (gone)
+		w->master_gone = 1;
 	left_loop = gone || (w->anvil_seen && !anvil &&
 			     master_sleeps(w->master));
 	if (gone && dwatch_restarted(w, msg))
