@@ -941,6 +941,8 @@ static int step_stop_old(struct mm_ctx *ctx, struct cutover *c)
 	if (c->watch.quiet) {
 		c->watching = !c->watch.done;
 		c->old_quiet = c->watch.quiet_ms / 1000.0;
+		if (c->watch.note.len)
+			log_warn("cutover: %s", buf_cstr(&c->watch.note));
 		if (!strcmp(buf_cstr(&c->watch.how), "not running"))
 			log_warn("cutover: no Dovecot master was running on %s "
 				 "(%s names none)%s", c->ep->desc,
@@ -1682,6 +1684,7 @@ out:
 	buf_release(&c.watch.ended);
 	buf_release(&c.watch.how);
 	buf_release(&c.watch.output);
+	buf_release(&c.watch.note);
 	free(c.old_pidfile);
 	free(c.old_instance);
 	if (c.password) {

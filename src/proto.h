@@ -73,7 +73,8 @@ enum mm_type {
 	MT_FWD_OK = 77,		/* the forwarded connection is open */
 	MT_STATS = 78,		/* records: u32 index, u32 errno, [stat] */
 	MT_STATFS_OK = 79,	/* u64 total, u64 free, u64 files, u64 ffree */
-	MT_QUIET = 80,		/* RUN_WATCH: u32 ms, u32 n ended, str ended, str how */
+	MT_QUIET = 80,		/* RUN_WATCH: u32 ms, u32 n ended, str ended,
+				 * str how, str note */
 };
 
 /* MT_LIST flags */

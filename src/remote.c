@@ -681,8 +681,8 @@ static int run_frames(struct endpoint *ep, uint32_t id,
 			*got_exit = 1;
 			break;
 		case MT_QUIET: {
-			const char *s, *how;
-			size_t n, hn;
+			const char *s, *how, *note;
+			size_t n, hn, nn;
 
 			if (!w || w->quiet)
 				return ep_fail(ep, "unexpected QUIET");
@@ -691,8 +691,11 @@ static int run_frames(struct endpoint *ep, uint32_t id,
 			w->nended = rd_u32(&r);
 			rd_str(&r, &s, &n, 4096);
 			rd_str(&r, &how, &hn, 64);
+			rd_str(&r, &note, &nn, 1024);
 			if (r.err)
 				return ep_fail(ep, "malformed QUIET");
+			buf_reset(&w->note);
+			buf_add(&w->note, note, nn);
 			buf_reset(&w->ended);
 			buf_add(&w->ended, s, n);
 			buf_reset(&w->how);

@@ -138,6 +138,7 @@ struct remote_watch {
 	struct buf ended;	/* "imap (pid 1234), ..." */
 	struct buf how;		/* "exiting", "exited", "not running" */
 	struct buf output;
+	struct buf note;	/* the agent's remark on finding the master */
 };
 int remote_watch_begin(struct endpoint *ep, char *const *argv,
 		       struct remote_watch *w, struct buf *why);

@@ -124,7 +124,14 @@ struct metaread {
 	struct mref *v;
 	int fd;
 	struct buf tmp;
+	int last;		/* the last try: a change is reported */
+	struct mref *again;	/* changed while read: to read again */
+	size_t nagain, capagain;
 };
+
+/* A busy folder's dovecot-uidlist or index log changes often while the
+ * old Dovecot serves; it is small, so it is read again at once. */
+#define META_TRIES 3
 
 static int meta_begin(void *arg, uint32_t index, int err,
 		      const struct mm_stat *st)
@@ -174,6 +181,11 @@ static int meta_failed(struct metaread *c, struct mref *r, int err, int src)
 	unlinkat(r->fo->dir_fd, r->m->tmp, 0);
 	free(r->m->tmp);
 	r->m->tmp = NULL;
+	if (src && err == ESTALE && !c->last) {
+		free(rel);
+		VEC_PUSH(c->again, c->nagain, c->capagain, *r);
+		return 0;
+	}
 	if (src)
 		sync_item_failed(c->s, SYNC_ITEM_BAD, r->fo, rel, err == ESTALE ?
 				 "changed on the old server while it was read; "
@@ -259,9 +271,56 @@ static int folder_incomplete(struct sync *s, const struct folder *fo)
 	return 0;
 }
 
-int sync_finish_meta_batch(struct sync *s, struct folder **v, size_t n)
+/* Reads `refs` from the agent into temporaries, in batches; those that
+ * changed while read are read again, up to META_TRIES in all.  MM_OK, or
+ * the exit code of a lost connection. */
+static int read_metas(struct sync *s, struct mref *refs, size_t nrefs,
+		      int attempt)
 {
 	static const struct rread_ops ops = { meta_begin, meta_data, meta_end };
+	struct mref *again = NULL;
+	size_t nagain = 0, capagain = 0, i, k;
+	int rc = MM_OK;
+
+	for (i = 0; i < nrefs && !s->fatal; i += READ_BATCH_FILES) {
+		size_t cnt = nrefs - i < READ_BATCH_FILES ? nrefs - i :
+			READ_BATCH_FILES;
+		char **paths = xcalloc(cnt, sizeof *paths);
+		struct metaread c;
+		int r;
+
+		memset(&c, 0, sizeof c);
+		c.s = s;
+		c.v = refs + i;
+		c.fd = -1;
+		c.last = attempt >= META_TRIES;
+		for (k = 0; k < cnt; k++) {
+			char *rel = sync_join(refs[i + k].fo->path, refs[i + k].m->name);
+			paths[k] = sync_src_abs(s, rel);
+			free(rel);
+		}
+		r = remote_read(s->ep, paths, cnt, &ops, &c);
+		for (k = 0; k < cnt; k++)
+			free(paths[k]);
+		free(paths);
+		buf_release(&c.tmp);
+		for (k = 0; k < c.nagain; k++)
+			VEC_PUSH(again, nagain, capagain, c.again[k]);
+		free(c.again);
+		if (r < 0) {
+			rc = ep_exit_code(s->ep);
+			goto out;
+		}
+	}
+	if (nagain && !s->fatal)
+		rc = read_metas(s, again, nagain, attempt + 1);
+out:
+	free(again);
+	return rc;
+}
+
+int sync_finish_meta_batch(struct sync *s, struct folder **v, size_t n)
+{
 	struct mref *refs = NULL;
 	size_t nrefs = 0, cap = 0, i, k;
 	int rc = MM_OK, e;
@@ -294,32 +353,9 @@ int sync_finish_meta_batch(struct sync *s, struct folder **v, size_t n)
 			VEC_PUSH(refs, nrefs, cap, r);
 		}
 	}
-	for (i = 0; i < nrefs && !s->fatal; i += READ_BATCH_FILES) {
-		size_t cnt = nrefs - i < READ_BATCH_FILES ? nrefs - i :
-			READ_BATCH_FILES;
-		char **paths = xcalloc(cnt, sizeof *paths);
-		struct metaread c;
-		int r;
-
-		memset(&c, 0, sizeof c);
-		c.s = s;
-		c.v = refs + i;
-		c.fd = -1;
-		for (k = 0; k < cnt; k++) {
-			char *rel = sync_join(refs[i + k].fo->path, refs[i + k].m->name);
-			paths[k] = sync_src_abs(s, rel);
-			free(rel);
-		}
-		r = remote_read(s->ep, paths, cnt, &ops, &c);
-		for (k = 0; k < cnt; k++)
-			free(paths[k]);
-		free(paths);
-		buf_release(&c.tmp);
-		if (r < 0) {
-			rc = ep_exit_code(s->ep);
-			goto out;
-		}
-	}
+	rc = read_metas(s, refs, nrefs, 1);
+	if (rc)
+		goto out;
 	if (s->fatal) {
 		rc = MM_EDEST;
 		goto out;

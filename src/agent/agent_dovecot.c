@@ -62,6 +62,8 @@
 #define TERM_GRACE_MS	10000	/* for the processes that got SIGTERM */
 #define EXIT_GRACE_MS	10000	/* for the master after the command ended */
 #define FAIL_GRACE_MS	2000	/* for the master after the command failed */
+#define SETTLE_MS	1000	/* watched after the command ended, for a
+				 * master it may have started */
 
 struct member {
 	pid_t pid;
@@ -90,6 +92,10 @@ struct dwatch {
 				 * reused, they name no new member */
 	unsigned nended;
 	struct buf ended;	/* "imap (pid 1234), ..." */
+	unsigned long long t0_ticks;	/* the watch's start, since boot */
+	pid_t newmaster;	/* a master of this Dovecot started since */
+	int several;		/* no master.pid, several masters by title */
+	struct buf note;	/* for the controller's log */
 };
 
 struct pstat {
@@ -223,6 +229,56 @@ static int orphan(const struct dwatch *w, const struct pstat *ps)
 	return 1;
 }
 
+/* Clock ticks since boot now: what /proc/PID/stat's start times count. */
+static unsigned long long ticks_now(void)
+{
+	char b[64];
+	long hz = sysconf(_SC_CLK_TCK);
+
+	if (read_small("/proc/uptime", b, sizeof b) <= 0 || hz <= 0)
+		return 0;
+	return (unsigned long long)(strtod(b, NULL) * (double)hz);
+}
+
+/*
+ * A running Dovecot master known by its processes: a process named
+ * "dovecot", started after `since` (ticks), other than the watched master,
+ * with a child whose title is this Dovecot's.  Returns its pid, 0 when
+ * there is none; `nmasters` (may be NULL) gets how many there are.
+ */
+static pid_t title_master(const struct dwatch *w, unsigned long long since,
+			  int *nmasters)
+{
+	DIR *d;
+	struct dirent *e;
+	pid_t found = 0;
+	int n = 0;
+
+	if (!w->prefix || !(d = opendir("/proc")))
+		return 0;
+	while ((e = readdir(d))) {
+		struct pstat ps, pp;
+		char *end;
+		long v = strtol(e->d_name, &end, 10);
+
+		if (*end || v <= 0 || read_pstat((pid_t)v, &ps) < 0 ||
+		    ps.ppid <= 1 || ps.ppid == found ||
+		    (ps.ppid == w->master && !w->master_gone) ||
+		    !title_is(ps.pid, w->prefix) ||
+		    read_pstat(ps.ppid, &pp) < 0 ||
+		    strcmp(pp.comm, "dovecot") || pp.state == 'Z' ||
+		    pp.start <= since)
+			continue;
+		if (!found)
+			found = pp.pid;
+		n++;
+	}
+	closedir(d);
+	if (nmasters)
+		*nmasters = n;
+	return found;
+}
+
 /* One look at every process: the master's state, its members; `orphans`
  * also takes the Dovecot's processes whose master is gone. */
 static void scan(struct dwatch *w, int orphans)
@@ -230,6 +286,7 @@ static void scan(struct dwatch *w, int orphans)
 	DIR *d = opendir("/proc");
 	struct dirent *e;
 	size_t i;
+	int newm = 0;
 
 	for (i = 0; i < w->n; i++)
 		w->m[i].alive = 0;
@@ -249,10 +306,14 @@ static void scan(struct dwatch *w, int orphans)
 				w->mstate = ps.state;
 			continue;
 		}
+		if (!strcmp(ps.comm, "dovecot") && ps.start > w->t0_ticks &&
+		    ps.state != 'Z' && !w->newmaster)
+			newm = 1;	/* looked at below */
 		mb = find_member(w, ps.pid, ps.start);
 		if (!mb && !(w->master && !w->master_gone &&
 			     ((w->session && ps.sid == w->sid) ||
-			      ps.ppid == w->master)) &&
+			      ps.ppid == w->master) &&
+			     (!w->prefix || title_is(ps.pid, w->prefix))) &&
 		    !(orphans && orphan(w, &ps)))
 			continue;
 		if (!mb) {
@@ -270,6 +331,27 @@ static void scan(struct dwatch *w, int orphans)
 		mb->alive = ps.state != 'Z' && ps.state != 'X';
 	}
 	closedir(d);
+	if (newm)
+		w->newmaster = title_master(w, w->t0_ticks, NULL);
+}
+
+/* Is the process's program a file named "dovecot" (not a script of that
+ * name, whose program is its interpreter)?  Yes when it cannot be told. */
+static int dovecot_exe(pid_t pid)
+{
+	char path[64], b[4096];
+	ssize_t n;
+	const char *base;
+
+	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+	n = readlink(path, b, sizeof b - 1);
+	if (n <= 0)
+		return 1;
+	b[n] = '\0';
+	if (n > 10 && !strcmp(b + n - 10, " (deleted)"))
+		b[n - 10] = '\0';	/* upgraded since it started */
+	base = strrchr(b, '/');
+	return !strcmp(base ? base + 1 : b, "dovecot");
 }
 
 /* The running Dovecot master the pid file names, if any. */
@@ -290,7 +372,7 @@ static int read_master(const char *pidfile, struct pstat *ps)
 	v = strtol(b, &end, 10);
 	if (v <= 1 || v > 0x7fffffffL || (*end && *end != '\n') ||
 	    read_pstat((pid_t)v, ps) < 0 || strcmp(ps->comm, "dovecot") ||
-	    ps->state == 'Z' || ps->state == 'X')
+	    ps->state == 'Z' || ps->state == 'X' || !dovecot_exe(ps->pid))
 		return -1;
 	return 0;
 }
@@ -315,8 +397,27 @@ struct dwatch *dwatch_new(const char *pidfile, const char *instance,
 			 instance);
 	}
 	buf_init(&w->ended, 0);
+	buf_init(&w->note, 0);
+	w->t0_ticks = ticks_now();
 	if (read_master(pidfile, &ps) == 0) {
 		w->master = ps.pid;
+	} else {
+		/* master.pid names none (moved, removed, garbage): a master
+		 * whose children bear this Dovecot's title is the one. */
+		int n = 0;
+		pid_t m = title_master(w, 0, &n);
+
+		if (n > 1)
+			w->several = 1;
+		else if (m && read_pstat(m, &ps) == 0) {
+			w->master = m;
+			buf_printf(&w->note, "%s names no running Dovecot "
+				   "master, but its processes' titles (%s) "
+				   "name one: pid %d", pidfile, w->prefix,
+				   (int)m);
+		}
+	}
+	if (w->master) {
 		w->mstart = ps.start;
 		w->sid = ps.sid;
 		w->session = ps.sid == ps.pid;
@@ -336,6 +437,7 @@ void dwatch_free(struct dwatch *w)
 	free(w->pidfile);
 	free(w->prefix);
 	buf_release(&w->ended);
+	buf_release(&w->note);
 	free(w);
 }
 
@@ -414,6 +516,11 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 
 	if (w->done)
 		return DW_DONE;
+	if (w->several)
+		return fail(w, msg, "%s names no running Dovecot master, and "
+			    "the titles of its processes (%s) name several: "
+			    "cannot tell which is the old one", w->pidfile,
+			    w->prefix);
 	if (exited && w->exit_at == 0)
 		w->exit_at = now;
 	/* With no master to watch, what the command stopped can only be
@@ -442,6 +549,10 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 			     master_sleeps(w->master));
 	if (gone && dwatch_restarted(w, msg))
 		return DW_FAIL;
+	if (w->newmaster)
+		return fail(w, msg, "a Dovecot master (pid %d) with the old "
+			    "one's processes was started there while the old "
+			    "one was being stopped", (int)w->newmaster);
 	/* A failed command and a master that still serves: the controller
 	 * reports the status; the Dovecot was not stopped. */
 	if (exited && status != 0 && !left_loop &&
@@ -450,7 +561,9 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 		return DW_DONE;
 	}
 	if (w->quiet) {
-		if (exited && gone) {
+		/* A master the command started again shows within the
+		 * settle time (its children bear the title). */
+		if (exited && gone && now - w->exit_at >= SETTLE_MS / 1000.0) {
 			w->done = 1;
 			return DW_DONE;
 		}
@@ -472,6 +585,7 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 		pk_str(msg, w->ended.data, w->ended.len);
 		pk_cstr(msg, !w->master ? "not running" : gone ? "exited" :
 			"exiting");
+		pk_str(msg, w->note.data, w->note.len);
 		return DW_QUIET;
 	} else if (left_loop) {
 		end_members(w, now);
