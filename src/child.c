@@ -27,6 +27,11 @@ int mm_self_path(char *buf, size_t len)
 
 int mm_run_wait(char *const *argv)
 {
+	return mm_run_wait_out(argv, -1);
+}
+
+int mm_run_wait_out(char *const *argv, int outfd)
+{
 	pid_t pid;
 	int st;
 
@@ -42,6 +47,8 @@ int mm_run_wait(char *const *argv)
 		if (mm_self_path(self, sizeof self) == 0 &&
 		    !strcmp(self, argv[0]))
 			mm_lock_inherit();
+		if (outfd >= 0 && outfd != 1)
+			dup2(outfd, 1);
 		execvp(argv[0], argv);
 		fprintf(stderr, "mailmove: %s: %s\n", argv[0], strerror(errno));
 		_exit(127);

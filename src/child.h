@@ -16,6 +16,8 @@ int mm_self_path(char *buf, size_t len);
 /* Runs argv (PATH searched) and waits.  Returns its exit status, 128 + the
  * signal that ended it, or 127 when it could not start. */
 int mm_run_wait(char *const *argv);
+/* The same with its stdout on `outfd` (-1: ours). */
+int mm_run_wait_out(char *const *argv, int outfd);
 
 /* A growing argv, always NULL-terminated. */
 struct argvb {

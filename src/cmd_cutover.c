@@ -23,9 +23,11 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -160,6 +162,13 @@ static const char start_postfix_sh[] =
 	"if [ -d /run/systemd/system ]; then systemctl start postfix; "
 	"else service postfix start; fi";
 
+/* Runs argv and waits; with --json its stdout goes to our stderr, so that
+ * ours holds JSON alone. */
+static int run_wait(char *const *argv)
+{
+	return mm_run_wait_out(argv, log_json() ? 2 : -1);
+}
+
 /* Runs a command given as one string (`cmd`), or `sh -c default_sh`. */
 static int run_local_cmd(const char *cmd, const char *default_sh)
 {
@@ -168,12 +177,12 @@ static int run_local_cmd(const char *cmd, const char *default_sh)
 	int argc, rc;
 
 	if (!cmd)
-		return mm_run_wait(shv);
+		return run_wait(shv);
 	if (mm_split_words(cmd, &argv, &argc) < 0) {
 		log_error("cannot parse command \"%s\"", cmd);
 		return 127;
 	}
-	rc = mm_run_wait(argv);
+	rc = run_wait(argv);
 	mm_free_words(argv, argc);
 	return rc;
 }
@@ -215,7 +224,7 @@ static int run_remote_cmd(struct endpoint *ep, const char *cmd,
 static int run_capture(char *const *argv, struct buf *out)
 {
 	int p[2], st;
-	pid_t pid;
+	pid_t pid, parent = getpid();
 	char chunk[8192];
 	ssize_t n;
 
@@ -230,6 +239,10 @@ static int run_capture(char *const *argv, struct buf *out)
 		return 127;
 	}
 	if (pid == 0) {
+		/* A step ends with the cutover: a kill -9 of it leaves no
+		 * sync running on, holding the lock a rerun needs. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+			_exit(128 + SIGTERM);
 		dup2(p[1], 1);
 		execvp(argv[0], argv);
 		fprintf(stderr, "mailmove: %s: %s\n", argv[0], strerror(errno));
@@ -1006,7 +1019,12 @@ static int step_old_stopped(struct mm_ctx *ctx, struct cutover *c)
 	}
 	/* The watch saw the Dovecot stop and nothing of it come back: the
 	 * command's own status is the admin's to look at. */
-	if (c->watch.status != 0)
+	if (c->watch.status < 0)
+		log_warn("cutover: the stop command on %s did not end within "
+			 "10 s after the old Dovecot had stopped, and was ended "
+			 "(signal %d): check it before the next use",
+			 c->ep->desc, -c->watch.status);
+	else if (c->watch.status != 0)
 		log_warn("cutover: the stop command on %s ended with status "
 			 "%d, although %s: check it before the next use",
 			 c->ep->desc, c->watch.status,
@@ -1043,7 +1061,7 @@ static int run_step_child(struct mm_ctx *ctx, struct cutover *c,
 		argvb_add(&cv, c->src_dest[0]);
 		argvb_add(&cv, c->src_dest[1]);
 	}
-	st = capture ? run_capture(cv.v, capture) : mm_run_wait(cv.v);
+	st = capture ? run_capture(cv.v, capture) : run_wait(cv.v);
 	argvb_release(&cv);
 	return st;
 }
@@ -1162,7 +1180,7 @@ static int step_softbounce(struct mm_ctx *ctx, struct cutover *c)
 		argvb_add(&cv, "--state");
 		argvb_add(&cv, c->switch_state);
 	}
-	st = mm_run_wait(cv.v);
+	st = run_wait(cv.v);
 	argvb_release(&cv);
 	if (st) {
 		log_error("turning soft_bounce on failed (exit %d)", st);
@@ -1326,7 +1344,7 @@ static int step_resync(struct mm_ctx *ctx, struct cutover *c)
 {
 	(void)ctx;
 	char *fr[] = { "doveadm", "force-resync", "-A", "*", NULL };
-	int st = c->resync ? run_local_cmd(c->resync, NULL) : mm_run_wait(fr);
+	int st = c->resync ? run_local_cmd(c->resync, NULL) : run_wait(fr);
 
 	if (st) {
 		log_error("force-resync failed (status %d)", st);
@@ -1342,7 +1360,7 @@ static int step_quota(struct mm_ctx *ctx, struct cutover *c)
 
 	if (c->resync)
 		return MM_OK;	/* --resync replaces both */
-	if (mm_run_wait(qr) != 0)
+	if (run_wait(qr) != 0)
 		log_warn("doveadm quota recalc failed: no quota plugin? "
 			 "(harmless without quotas)");
 	return MM_OK;
@@ -1633,7 +1651,13 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 			"{s:s, s:f, s:b, s:i}", "step", s->name, "seconds", t,
 			"downtime", s->downtime, "exit", rc));
 		if (rc) {
-			if (!c.down_start)
+			if (!c.down_start && downtime_marked(ctx))
+				log_error("cutover: ended at %s; an earlier "
+					  "cutover stopped Dovecot here (and "
+					  "maybe on the old server) and did not "
+					  "finish: the downtime goes on; fix "
+					  "this and rerun cutover", s->name);
+			else if (!c.down_start)
 				log_error("cutover: ended at %s; the old "
 					  "Dovecot was not stopped, mail flows "
 					  "as before", s->name);

@@ -90,6 +90,7 @@ struct dwatch {
 	int rescanned;		/* no master: orphans looked for at the end */
 	int master_gone;	/* seen gone: its pid and session id may be
 				 * reused, they name no new member */
+	double gone_at;
 	unsigned nended;
 	struct buf ended;	/* "imap (pid 1234), ..." */
 	unsigned long long t0_ticks;	/* the watch's start, since boot */
@@ -543,8 +544,10 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 			others++;
 	}
 	gone = w->mstate == 0 || w->mstate == 'Z';
-	if (gone)
+	if (gone && !w->master_gone) {
 		w->master_gone = 1;
+		w->gone_at = now;
+	}
 	left_loop = gone || (w->anvil_seen && !anvil &&
 			     master_sleeps(w->master));
 	if (gone && dwatch_restarted(w, msg))
@@ -564,6 +567,13 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 		/* A master the command started again shows within the
 		 * settle time (its children bear the title). */
 		if (exited && gone && now - w->exit_at >= SETTLE_MS / 1000.0) {
+			w->done = 1;
+			return DW_DONE;
+		}
+		/* Stopped, master gone, and the command hangs on: it is
+		 * ended (the caller does it, seeing it has not exited). */
+		if (!exited && gone && w->gone_at &&
+		    now - w->gone_at > EXIT_GRACE_MS / 1000.0) {
 			w->done = 1;
 			return DW_DONE;
 		}
@@ -615,7 +625,7 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 			    (int)w->master, EXIT_GRACE_MS / 1000);
 	}
 	if (now - w->t0 > w->timeout) {
-		if (!w->master)
+		if (!w->master || w->master_gone)
 			return fail(w, msg, "the stop command did not end "
 				    "within %.0f s", w->timeout);
 		return fail(w, msg, "the old Dovecot (master pid %d) did not "

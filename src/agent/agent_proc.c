@@ -355,6 +355,27 @@ static void feed(struct async *x)
 }
 
 /* Ends a program whose request is over: SIGTERM, two seconds, SIGKILL. */
+/* Ends the program: SIGTERM, SIGKILL 2 s later; its status is the
+ * negated signal that ended it. */
+static void kill_wait(struct async *x)
+{
+	int i, st, sig = SIGTERM;
+
+	kill(x->pid, SIGTERM);
+	for (i = 0; i < 100; i++) {
+		if (waitpid(x->pid, &st, WNOHANG) == x->pid)
+			break;
+		usleep(20000);
+	}
+	if (i == 100) {
+		kill(x->pid, SIGKILL);
+		sig = SIGKILL;
+		waitpid(x->pid, &st, 0);
+	}
+	x->exited = 1;
+	x->status = -(WIFSIGNALED(st) ? WTERMSIG(st) : sig);
+}
+
 static void end_program(struct async *x)
 {
 	int i;
@@ -406,6 +427,8 @@ static int run_watch(struct agent *a, struct async *x)
 		return 1;
 	run_reap(x);	/* before x->status is read */
 	r = dwatch_step(x->watch, x->exited, x->status, &msg);
+	if (r == DW_DONE && !x->exited)
+		kill_wait(x);	/* the Dovecot stopped, the command hangs */
 	if (r == DW_QUIET)
 		emit(a, MT_QUIET, x->id, msg.data, msg.len);
 	if (r == DW_FAIL) {
