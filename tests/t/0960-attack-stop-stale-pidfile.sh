@@ -3,7 +3,8 @@
 # and left its logged-in imap process serving a client that appends; its
 # master.pid is stale and names a live process that is no Dovecot:
 #
-#   1. a `sleep` of ours: it must not be signalled; the watch says no
+#   1. a `sleep` of ours, started as `exec -a dovecot sleep` (its argv[0]
+#      and title say "dovecot", its comm "sleep"): it must not be signalled; the watch says no
 #      master runs, ends the leftover imap process, and nothing the client
 #      got an OK for is lost.
 #   2. a shell script whose file is named "dovecot" (so its comm is
@@ -28,11 +29,12 @@ sa_wait_appends "$T/ok1" 5 || give_up "the client appends nothing"
 read -r mpid _ <"$T/.pid.dovecot-src"
 kill9 "$mpid"
 orphan=$(sa_imap_pids)
-sleep 300 &
+bash -c 'exec -a dovecot sleep 300' &
 sp=$!
+wait_for -t 5 bash -c "tr '\\0' ' ' </proc/$sp/cmdline | grep -q '^dovecot 300'"
 echo "$sp" >"$T/src/run/master.pid"
 sa_cut true
-is "$rc" 0 "stale master.pid naming a sleep: the cutover exits 0"
+is "$rc" 0 "stale master.pid naming a sleep titled "dovecot": the cutover exits 0"
 [ "$rc" = 0 ] || diag "$err"
 is "$(ps -o stat= -p "$sp" | cut -c1)" S "the sleep named by master.pid was left alone (still sleeping)"
 like "$err" 'no Dovecot master was running' "it says no Dovecot master ran there"

@@ -14,6 +14,10 @@
 #   C. master.pid holds a number too big for a pid, and the stop command
 #      kills the master by its pid.
 #
+#   D. master.pid empty, E. master.pid "-1", with `doveadm stop`, which
+#      reads master.pid too and so fails: the cutover must fail before the
+#      cold sync and leave the old Dovecot serving.
+#
 # In each, the cold sync must not run beside a live imap process of the old
 # Dovecot: either the cutover stops before the cold sync, or every APPEND
 # the old Dovecot OK'd is on the new server.  And it must not say that no
@@ -24,7 +28,7 @@
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
 command -v python3 >/dev/null 2>&1 || skip_all "no python3"
 command -v start-stop-daemon >/dev/null 2>&1 || skip_all "no start-stop-daemon"
-plan 6
+plan 12
 
 sa_setup
 
@@ -82,3 +86,19 @@ read -r mpid _ <"$T/.pid.dovecot-src"
 printf '99999999999999999999\n' >"$T/src/run/master.pid"
 sa_cut "kill $mpid"
 judge "$T/okC" "master.pid holding 99999999999999999999, kill PID"
+again
+
+# D, E. Empty, negative; doveadm stop cannot stop it either.
+for bad in empty -1; do
+	sa_client "$T/ok$bad" "x$bad"
+	sa_wait_appends "$T/ok$bad" 5 || give_up "the client appends nothing"
+	m=$(sa_old_master)
+	if [ "$bad" = empty ]; then : >"$T/src/run/master.pid"; else echo "$bad" >"$T/src/run/master.pid"; fi
+	sa_cut "doveadm -c $T/src/dovecot.conf stop"
+	ok "$([ "$rc" != 0 ] && ! sa_cold_sync_ran && echo 0 || echo 1)" "master.pid $bad, doveadm stop: the cutover fails before the cold sync (exit $rc)"
+	ok "$(kill -0 "$m" 2>/dev/null && echo 0 || echo 1)" "master.pid $bad: the old Dovecot still serves (master $m)"
+	like "$err" 'stopping Dovecot on .* failed \(status [1-9]' "master.pid $bad: it says the stop command failed"
+	sa_stop_client
+	echo "$m" >"$T/src/run/master.pid"
+	again
+done
