@@ -71,3 +71,4 @@ sa_check_none_lost "$T/ok2"
 kill "$child" 2>/dev/null
 kill "$fp" 2>/dev/null
 wait "$fp" 2>/dev/null
+true

@@ -35,3 +35,4 @@ like "$err" 'stop command .*(did not end|still runs|has not ended)|(did not end|
 sa_stop_client
 sa_check_none_lost "$T/ok1"
 [ -n "$hp" ] && kill "$hp" 2>/dev/null
+true
