@@ -40,7 +40,8 @@ kill_controller() { # the mailmove process itself (timeout's child), by pid
 	return 0
 }
 # A rerun; once more if it failed on a Dovecot index file that changed
-# while the hot catch-up sync read it (a fault of its own: 0969).
+# while the hot catch-up sync read it (a fault of its own, 0969; main
+# leaves such files to the cold sync since 6419380).
 rerun() {
 	sa_cut "$GOOD"
 	if [ "$rc" != 0 ] && printf '%s' "$err" | grep -q 'dovecot.index[^:]*: cannot write: Stale file handle'; then
