@@ -281,6 +281,31 @@ static pid_t title_master(const struct dwatch *w, unsigned long long since,
 	return found;
 }
 
+/* How many children the master has, and how many of them bear the
+ * title this Dovecot's processes are expected to have. */
+static void master_children(const struct dwatch *w, int *n, int *titled)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	*n = *titled = 0;
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct pstat ps;
+		char *end;
+		long v = strtol(e->d_name, &end, 10);
+
+		if (*end || v <= 0 || read_pstat((pid_t)v, &ps) < 0 ||
+		    ps.ppid != w->master)
+			continue;
+		(*n)++;
+		if (w->prefix && title_is(ps.pid, w->prefix))
+			(*titled)++;
+	}
+	closedir(d);
+}
+
 /* One look at every process: the master's state, its members; `orphans`
  * also takes the Dovecot's processes whose master is gone. */
 static void scan(struct dwatch *w, int orphans)
@@ -422,9 +447,26 @@ struct dwatch *dwatch_new(const char *pidfile, const char *instance,
 		}
 	}
 	if (w->master) {
+		int n, titled;
+
 		w->mstart = ps.start;
 		w->sid = ps.sid;
 		w->session = ps.sid == ps.pid;
+		/* A Dovecot whose titles are not as expected (another
+		 * version, another instance_name): its session and children
+		 * alone say what is its. */
+		master_children(w, &n, &titled);
+		if (w->prefix && n && !titled) {
+			buf_reset(&w->note);
+			buf_printf(&w->note, "no process of the Dovecot master "
+				   "(pid %d) has a title beginning \"%s\": "
+				   "its session and children are taken as its "
+				   "processes, and none that a dead master "
+				   "left is looked for", (int)w->master,
+				   w->prefix);
+			free(w->prefix);
+			w->prefix = NULL;
+		}
 	}
 	scan(w, 1);
 	for (size_t i = 0; i < w->n; i++)

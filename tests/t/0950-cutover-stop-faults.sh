@@ -17,7 +17,7 @@
 . "$(dirname "$0")/../lib-dovecot-verify.sh"
 command -v dovecot >/dev/null 2>&1 || skip_all "no dovecot"
 command -v python3 >/dev/null 2>&1 || skip_all "no python3"
-plan 16
+plan 20
 
 dovecot_start src
 dovecot_start dst
@@ -159,3 +159,30 @@ again=$(cat "$T/src/run/master.pid" 2>/dev/null)
 [ -n "$again" ] && adopt_pid dovecot-src-again "$again"
 new_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
 [ -n "$new_pid" ] && adopt_pid dovecot-dst-new2 "$new_pid"
+
+# 4. Titles not as doveconf says (the running Dovecot started under another
+# instance_name, or a version that titles its processes otherwise): the
+# master's own processes are still its, and the leftover imap process is
+# ended before the cold sync.
+stop_bg dovecot-src-again
+stop_bg dovecot-dst-new2
+wait_for -t 20 bash -c "! kill -0 ${again:-0} 2>/dev/null"
+start_bg dovecot-src dovecot -F -c "$T/src/dovecot.conf"
+wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$oimap" || give_up "the old Dovecot did not start again"
+start_bg dovecot-dst dovecot -F -c "$T/dst/dovecot.conf"
+wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$imap" || give_up "the new Dovecot did not start again"
+python3 "$T/client.py" "$oimap" "$T/ok4" d &
+cpid=$!
+wait_for -t 20 bash -c "[ \$(grep -c '^<' $T/ok4 2>/dev/null) -ge 3 ]" || give_up "the client appends nothing"
+sed -i "s/^instance_name = .*/instance_name = renamed-$$/" "$T/src/dovecot.conf"
+cut "doveadm -c $T/src/dovecot.conf stop"
+is "$rc" 0 "titles not as doveconf says: the cutover exits 0"
+[ "$rc" = 0 ] || diag "$err"
+like "$err" 'has a title beginning "dovecot-renamed-[0-9]+/": its session and children are taken' "it warns that the titles differ"
+like "$err" 'left running: imap \(pid' "and still ends the leftover imap process"
+kill "$cpid" 2>/dev/null
+wait "$cpid" 2>/dev/null
+new_pid=$(cat "$T/dst/run/master.pid" 2>/dev/null)
+[ -n "$new_pid" ] && adopt_pid dovecot-dst-new4 "$new_pid"
+grep '^<' "$T/ok4" | sort >"$T/want4"
+is "$(ids dst | comm -13 - "$T/want4" | wc -l)" 0 "every message the client got an OK for is on the new server ($(wc -l <"$T/want4"))"
