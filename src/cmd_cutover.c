@@ -1011,9 +1011,10 @@ static int step_old_stopped(struct mm_ctx *ctx, struct cutover *c)
 		log_error("stopping Dovecot on %s: %s", c->ep->desc,
 			  why.len ? buf_cstr(&why) : strerror(rc));
 		log_error("the new Dovecot serves already; check the old "
-			  "server, stop its Dovecot, then run `mailmove "
-			  "sync` again (without --delete) to bring over what "
-			  "it may have changed since");
+			  "server and stop its Dovecot.  What it changed "
+			  "since the cold sync is not here: `mailmove verify` "
+			  "names it; a sync from the old server now would "
+			  "also undo the flags and expunges users make here");
 		buf_release(&why);
 		return MM_EDIFF;
 	}
@@ -1155,6 +1156,10 @@ static int step_start_new(struct mm_ctx *ctx, struct cutover *c)
 	}
 	buf_release(&why);
 	c->down_end = mm_now();
+	if (served_mark(ctx))
+		log_warn("cutover: cannot write %s/var/lib/mailmove/cutover-"
+			 "served: a rerun would sync from the old server over "
+			 "what users change here", mm_dest_root(ctx));
 	if (downtime_clear(ctx))
 		log_warn("cutover: cannot remove %s/var/lib/mailmove/cutover-"
 			 "downtime", mm_dest_root(ctx));
@@ -1332,9 +1337,12 @@ static int step_verify(struct mm_ctx *ctx, struct cutover *c)
 
 	if (st) {
 		log_error("verify found differences (exit %d).  The new "
-			  "Dovecot serves already and the old one stays "
-			  "stopped: look at the report, fix it with mailmove "
-			  "sync --delete, then rerun cutover", st);
+			  "Dovecot serves already: users may be changing "
+			  "their mail here, and a sync from the old server "
+			  "now would undo their flags and expunges.  Look at "
+			  "the report and bring over only what is missing; a "
+			  "rerun of cutover runs the steps after this one",
+			  st);
 		return st <= 5 ? st : MM_EDIFF;
 	}
 	return MM_OK;
@@ -1570,8 +1578,8 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 	char *src_keep = NULL, *src_dest[2] = { NULL, NULL };
 	struct cutover c;
 	double t0 = mm_now();
-	size_t i;
-	int first, rc, st, nstep = 0;
+	size_t i, served_from = 0;
+	int first, rc, st, nstep = 0, served;
 	json_t *res;
 
 	memset(&c, 0, sizeof c);
@@ -1610,14 +1618,46 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 	if (rc)
 		goto out;
 
+	for (i = 0; i < NSTEPS; i++)	/* the downtime's last step */
+		if (!strcmp(cutover_steps[i].name, "start-new"))
+			served_from = i;
+	served = served_marked(ctx);
+	if (served)
+		log_warn("cutover: an earlier cutover ended its downtime and "
+			 "the new Dovecot has served users since: this one "
+			 "runs only the steps after the downtime, which undo "
+			 "nothing they did here (to run a whole cutover "
+			 "again, remove %s/var/lib/mailmove/cutover-served)",
+			 mm_dest_root(ctx));
 	for (i = 0; i < NSTEPS; i++) {
 		const struct cutover_step *s = &cutover_steps[i];
 		double t;
 
 		if (!step_wanted(&c, s))
 			continue;
+		if (served && !strcmp(s->name, "verify")) {
+			log_warn("step %zu: %s: skipped: users have changed "
+				 "their mail here since the downtime, so the "
+				 "old server is no longer what this one must "
+				 "match (mailmove verify shows the "
+				 "differences)", i + 1, s->what);
+			json_array_append_new(c.steps, json_pack(
+				"{s:s, s:f, s:b, s:i, s:b}", "step", s->name,
+				"seconds", 0.0, "downtime", s->downtime,
+				"exit", 0, "skipped", 1));
+			continue;
+		}
+		if (served && i > 0 && i <= served_from) {
+			log_info("step %zu: %s: done by an earlier cutover",
+				 i + 1, s->what);
+			json_array_append_new(c.steps, json_pack(
+				"{s:s, s:f, s:b, s:i, s:b}", "step", s->name,
+				"seconds", 0.0, "downtime", s->downtime,
+				"exit", 0, "skipped", 1));
+			continue;
+		}
 		/* Ask once, after the preflight, before anything else. */
-		if (i > 0 && !nstep++ && !ctx->dry_run && !c.yes) {
+		if (i > 0 && !served && !nstep++ && !ctx->dry_run && !c.yes) {
 			int ok = mm_ask("This stops Dovecot on the old server "
 					"and on this one: mail is not readable "
 					"until the new Dovecot answers.\nGo "
@@ -1651,7 +1691,11 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 			"{s:s, s:f, s:b, s:i}", "step", s->name, "seconds", t,
 			"downtime", s->downtime, "exit", rc));
 		if (rc) {
-			if (!c.down_start && downtime_marked(ctx))
+			if (served)
+				log_error("cutover: ended at %s; the new "
+					  "Dovecot serves as before: fix this "
+					  "and rerun cutover", s->name);
+			else if (!c.down_start && downtime_marked(ctx))
 				log_error("cutover: ended at %s; an earlier "
 					  "cutover stopped Dovecot here (and "
 					  "maybe on the old server) and did not "

@@ -64,7 +64,7 @@ int relay_state_load(const struct mm_ctx *ctx, struct buf *out)
 	return 0;
 }
 
-int downtime_mark(const struct mm_ctx *ctx)
+static int mark(const struct mm_ctx *ctx, const char *name)
 {
 	struct fs_meta m;
 	int fd, e = state_dir(ctx, &fd);
@@ -73,9 +73,35 @@ int downtime_mark(const struct mm_ctx *ctx)
 		return e;
 	memset(&m, 0, sizeof m);
 	m.mode = 0600;
-	e = fs_replace_file(fd, "cutover-downtime", "", 0, &m);
+	e = fs_replace_file(fd, name, "", 0, &m);
 	close(fd);
 	return e;
+}
+
+static int marked(const struct mm_ctx *ctx, const char *name)
+{
+	int fd, r;
+
+	if (fs_open_base(mm_dest_root(ctx), "var/lib/mailmove", 0, &fd))
+		return 0;
+	r = faccessat(fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	close(fd);
+	return r;
+}
+
+int downtime_mark(const struct mm_ctx *ctx)
+{
+	return mark(ctx, "cutover-downtime");
+}
+
+int served_mark(const struct mm_ctx *ctx)
+{
+	return mark(ctx, "cutover-served");
+}
+
+int served_marked(const struct mm_ctx *ctx)
+{
+	return marked(ctx, "cutover-served");
 }
 
 int downtime_clear(const struct mm_ctx *ctx)
@@ -92,11 +118,5 @@ int downtime_clear(const struct mm_ctx *ctx)
 
 int downtime_marked(const struct mm_ctx *ctx)
 {
-	int fd, r;
-
-	if (fs_open_base(mm_dest_root(ctx), "var/lib/mailmove", 0, &fd))
-		return 0;
-	r = faccessat(fd, "cutover-downtime", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-	close(fd);
-	return r;
+	return marked(ctx, "cutover-downtime");
 }

@@ -26,4 +26,13 @@ int downtime_mark(const struct mm_ctx *ctx);	/* 0 or errno */
 int downtime_clear(const struct mm_ctx *ctx);	/* 0 or errno */
 int downtime_marked(const struct mm_ctx *ctx);	/* 1 when marked */
 
+/*
+ * The cutover's end-of-downtime marker, /var/lib/mailmove/cutover-served:
+ * made when the new Dovecot first answers.  From then on users change
+ * their mail here; a rerun runs only the steps after the downtime, never
+ * a sync from the old server again.
+ */
+int served_mark(const struct mm_ctx *ctx);	/* 0 or errno */
+int served_marked(const struct mm_ctx *ctx);	/* 1 when marked */
+
 #endif

@@ -233,6 +233,8 @@ static int sync_plain(struct sync *s)
 	ts_list_release(&l);
 	if (rc == MM_EDIFF) {
 		s->nerrors += ts.st.errors;
+		s->total.errors += ts.st.errors;	/* the result's count */
+		s->nchanged += ts.st.changed;
 		buf_printf(&s->errors, "  %llu other files or directories "
 			   "(listed above)\n", (unsigned long long)ts.st.errors);
 		for (i = 0; i < s->ndv; i++)

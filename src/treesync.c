@@ -118,9 +118,17 @@ static void item_error(struct treesync *ts, const struct ts_entry *e, int err,
 	struct buf q = BUF_INIT;
 
 	mm_quote(&q, e->path);
-	log_error("%s/%s: %s: %s", ts->dst_name, q.data, what, strerror(err));
+	if (strstr(what, "on the old server"))	/* named where it is read */
+		log_error("%s/%s: %s: %s", ts->src_root, q.data, err == ESTALE ?
+			  "changed on the old server while it was read; "
+			  "copied at the next run" : what, strerror(err));
+	else
+		log_error("%s/%s: %s: %s", ts->dst_name, q.data, what,
+			  strerror(err));
 	buf_release(&q);
 	ts->st.errors++;
+	if (err == ESTALE)
+		ts->st.changed++;
 	note(ts, "error", e, err);
 }
 

@@ -53,6 +53,8 @@ struct ts_stats {
 	uint64_t meta;		/* owner or mode corrected */
 	uint64_t vanished;	/* gone on the old server since the listing */
 	uint64_t errors;
+	uint64_t changed;	/* of them: changed on the old server while
+				 * read */
 	uint64_t bytes;
 };
 

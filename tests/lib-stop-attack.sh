@@ -37,6 +37,8 @@ sa_start_old() {
 }
 
 sa_start_new() {
+	# A new scenario: the next cutover is a whole one, not a rerun.
+	rm -f "$T/dst/var/lib/mailmove/cutover-served"
 	start_bg dovecot-dst dovecot -F -c "$T/dst/dovecot.conf"
 	wait_for -t 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NIMAP"
 }

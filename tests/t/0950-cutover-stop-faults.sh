@@ -125,6 +125,7 @@ is "$(uniq -d "$T/have1" | wc -l)" 0 "and none twice"
 stop_bg dovecot-dst-new
 start_bg dovecot-src dovecot -F -c "$T/src/dovecot.conf"
 wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$oimap" || give_up "the old Dovecot did not start again"
+rm -f "$T/dst/var/lib/mailmove/cutover-served"	# a whole cutover again
 start_bg dovecot-dst dovecot -F -c "$T/dst/dovecot.conf"
 wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$imap" || give_up "the new Dovecot did not start again"
 python3 "$T/client.py" "$oimap" "$T/ok2" b &
@@ -147,6 +148,7 @@ stop_bg dovecot-dst-new
 # 3. A stop command that starts the old Dovecot again, keeping its output.
 start_bg dovecot-src dovecot -F -c "$T/src/dovecot.conf"
 wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$oimap" || give_up "the old Dovecot did not start again"
+rm -f "$T/dst/var/lib/mailmove/cutover-served"	# a whole cutover again
 start_bg dovecot-dst dovecot -F -c "$T/dst/dovecot.conf"
 wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$imap" || give_up "the new Dovecot did not start again"
 printf 'doveadm -c %s stop\ndovecot -c %s\n' "$T/src/dovecot.conf" "$T/src/dovecot.conf" >"$T/restart.sh"
@@ -169,6 +171,7 @@ stop_bg dovecot-dst-new2
 wait_for -t 20 bash -c "! kill -0 ${again:-0} 2>/dev/null"
 start_bg dovecot-src dovecot -F -c "$T/src/dovecot.conf"
 wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$oimap" || give_up "the old Dovecot did not start again"
+rm -f "$T/dst/var/lib/mailmove/cutover-served"	# a whole cutover again
 start_bg dovecot-dst dovecot -F -c "$T/dst/dovecot.conf"
 wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$imap" || give_up "the new Dovecot did not start again"
 python3 "$T/client.py" "$oimap" "$T/ok4" d &
