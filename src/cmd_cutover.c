@@ -852,6 +852,11 @@ static int step_save_dates(struct mm_ctx *ctx, struct cutover *c)
 		argvb_add(&av, "-c");
 		argvb_add(&av, c->old_doveadm_config);
 	}
+	/* A mailbox whose lock a hung client holds is given up after 5 s
+	 * (doveadm's default waits minutes, while mail flows): a failure
+	 * here costs only uncached save dates, with a warning. */
+	argvb_add(&av, "-o");
+	argvb_add(&av, "mail_max_lock_timeout=5s");
 	argvb_add(&av, "fetch");
 	argvb_add(&av, "-A");
 	argvb_add(&av, "date.saved");

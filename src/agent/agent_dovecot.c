@@ -231,6 +231,18 @@ static int orphan(const struct dwatch *w, const struct pstat *ps)
 	return 1;
 }
 
+/* A child of a running Dovecot master other than the watched one: one
+ * the stop command started again in the old master's session, its
+ * children already there in the scan that finds the old master gone. */
+static int other_masters_child(const struct dwatch *w, const struct pstat *ps)
+{
+	struct pstat pp;
+
+	return ps->ppid > 1 && ps->ppid != w->master &&
+	       read_pstat(ps->ppid, &pp) == 0 &&
+	       !strcmp(pp.comm, "dovecot") && pp.state != 'Z';
+}
+
 /* Clock ticks since boot now: what /proc/PID/stat's start times count. */
 static unsigned long long ticks_now(void)
 {
@@ -338,8 +350,9 @@ static void scan(struct dwatch *w, int orphans)
 			newm = 1;	/* looked at below */
 		mb = find_member(w, ps.pid, ps.start);
 		if (!mb && !(w->master && !w->master_gone &&
-			     ((w->session && ps.sid == w->sid) ||
-			      ps.ppid == w->master) &&
+			     (ps.ppid == w->master ||
+			      (w->session && ps.sid == w->sid &&
+			       !other_masters_child(w, &ps))) &&
 			     (!w->prefix || title_is(ps.pid, w->prefix))) &&
 		    !(orphans && orphan(w, &ps)))
 			continue;

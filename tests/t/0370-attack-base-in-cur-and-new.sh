@@ -14,7 +14,7 @@ mkdir -p "$M/cur" "$M/new" "$M/tmp"
 printf 'the cur/ message\n' >"$M/cur/1700000001.M1P1.old:2,S"
 printf 'the new/ message, other text\n' >"$M/new/1700000001.M1P1.old"
 printf 'another\n' >"$M/cur/1700000002.M2P1.old:2,S"
-has_copy() { local f; for f in $(find "$N" -path '*/cur/*' -o -path '*/new/*'); do cmp -s "$f" "$1" && { echo yes; return; }; done; echo no; }
+has_copy() { local f; for f in $(find "$N" -type f \( -path '*/cur/*' -o -path '*/new/*' \)); do cmp -s "$f" "$1" && { echo yes; return; }; done; echo no; }
 accounted() {	# both copied, or the one left out named with exit 1
 	if [ "$(has_copy "$M/cur/1700000001.M1P1.old:2,S")" = yes ] &&
 	   [ "$(has_copy "$M/new/1700000001.M1P1.old")" = yes ]; then
