@@ -28,6 +28,7 @@
 #include "lock.h"
 #include "log.h"
 #include "mailmove.h"
+#include "relay_state.h"
 #include "banned.h"
 
 enum {
@@ -306,6 +307,13 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 
 		if (r.skip[i]) {
 			log_info("run: %s skipped (--skip)", steps[i].name);
+			continue;
+		}
+		if (!strcmp(steps[i].name, "sync") && served_marked(ctx)) {
+			/* A rerun after the cutover's downtime: users work
+			 * here, a sync from the old server would undo it. */
+			log_info("run: sync skipped: the new Dovecot has served "
+				 "users since the cutover");
 			continue;
 		}
 		if (r.j[i].status == J_DONE && !steps[i].always) {

@@ -10,7 +10,7 @@
 
 /* Keys above the common options' (options.c uses 1000 up). */
 enum { OPT_DELETE = 2000, OPT_STATE, OPT_INDEXES, OPT_CHOWN, OPT_FORCE_DELETE,
-	OPT_MAX_DELETE };
+	OPT_MAX_DELETE, OPT_AFTER_CUTOVER };
 
 static int sync_opt(void *arg, int key, const char *val)
 {
@@ -31,6 +31,9 @@ static int sync_opt(void *arg, int key, const char *val)
 		return 0;
 	case OPT_FORCE_DELETE:
 		o->force_delete = 1;
+		return 0;
+	case OPT_AFTER_CUTOVER:
+		o->after_cutover = 1;
 		return 0;
 	case OPT_MAX_DELETE: {
 		uint64_t v;
@@ -56,6 +59,7 @@ int cmd_sync(struct mm_ctx *ctx, int argc, char **argv)
 		{ "chown", required_argument, NULL, OPT_CHOWN },
 		{ "force-delete", no_argument, NULL, OPT_FORCE_DELETE },
 		{ "max-delete", required_argument, NULL, OPT_MAX_DELETE },
+		{ "after-cutover", no_argument, NULL, OPT_AFTER_CUTOVER },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sync_opts o;

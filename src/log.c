@@ -14,6 +14,8 @@ static int verbosity;
 static int json_mode;
 static int progress_shown;	/* a progress line is on the terminal */
 static int stderr_tty = -1;
+static int result_done;		/* a result event was written */
+static char last_error[512];	/* the last error message, for it */
 
 void log_setup(int verbose, int json)
 {
@@ -55,6 +57,9 @@ void log_error(const char *fmt, ...)
 {
 	va_list ap;
 
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof last_error, fmt, ap);
+	va_end(ap);
 	va_start(ap, fmt);
 	vlog("error: ", fmt, ap);
 	va_end(ap);
@@ -169,6 +174,7 @@ void out_result(json_t *obj)
 		json_decref(obj);
 		return;
 	}
+	result_done = 1;
 	o = json_object();
 	json_object_set_new(o, "event", json_string("result"));
 	json_object_update(o, obj);
@@ -180,6 +186,14 @@ void out_result(json_t *obj)
 		free(s);
 	}
 	json_decref(o);
+}
+
+void out_result_failed(int rc)
+{
+	if (!json_mode || result_done || rc == 0)
+		return;
+	out_result(json_pack("{s:i, s:s?}", "exit", rc, "error",
+			     last_error[0] ? last_error : NULL));
 }
 
 double mm_now(void)

@@ -32,6 +32,10 @@ json_t *json_str_any(const char *s);
 void out_event(const char *name, json_t *fields);
 /* With --json: prints the final {"result": ...} object.  Takes ownership. */
 void out_result(json_t *obj);
+/* With --json, when the command wrote no result and `rc` is not 0: a
+ * result with "exit" and the last error message as "error", so that a
+ * script gets one for every run (a lock refused, an option rejected). */
+void out_result_failed(int rc);
 
 /* Progress on a terminal: items, bytes, rate and ETA on one stderr line. */
 struct progress {

@@ -81,8 +81,8 @@ const struct cmd mm_commands[] = {
 	  "copy the Maildirs (hot, repeatable; --delete for the cold sync)",
 	  "sync [--from HOST|DIR] [--to DIR] [--delete [--max-delete N] "
 	  "[--force-delete]] [--dry-run] "
-	  "[--state FILE] [--with-indexes] [--chown USER:GROUP] [--json] "
-	  "[SRC DEST]",
+	  "[--state FILE] [--with-indexes] [--chown USER:GROUP] "
+	  "[--after-cutover] [--json] [SRC DEST]",
 	  "  SRC DEST           paths on the old server and here (default\n"
 	  "                     /var/vmail/ on both); SRC may be HOST:/path or\n"
 	  "                     DIR:/path; without --from a SRC here is\n"
@@ -98,7 +98,10 @@ const struct cmd mm_commands[] = {
 	  "                     /var/lib/mailmove/ on the destination)\n"
 	  "  --with-indexes     copy Dovecot's index files as one set (cold\n"
 	  "                     sync between equal Dovecot versions)\n"
-	  "  --chown USER:GROUP give every copied file this owner\n" },
+	  "  --chown USER:GROUP give every copied file this owner\n"
+	  "  --after-cutover    sync though the new Dovecot has served users\n"
+	  "                     since a cutover (refused without it: the old\n"
+	  "                     server's flags and folders would undo theirs)\n" },
 
 	{ "verify", cmd_verify, CMD_FROM | CMD_TO | CMD_JSON,
 	  "prove every message arrived, with its flags, date and UID",
@@ -388,5 +391,6 @@ int main(int argc, char **argv)
 	rc = c->fn(&ctx, argc - 1, argv + 1);
 	if (mm_interrupted && rc != MM_OK)
 		rc = MM_EINTR;
+	out_result_failed(rc);
 	return rc;
 }

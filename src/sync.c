@@ -47,6 +47,7 @@
 #include "lock.h"
 #include "log.h"
 #include "maildir.h"
+#include "relay_state.h"
 #include "remote.h"
 #include "banned.h"
 
@@ -655,6 +656,27 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 		buf_release(&lk);
 		if (rc)
 			goto out_nostate;
+	}
+	if (served_marked(ctx) && !o->after_cutover) {
+		/* The source is older than what users did here since. */
+		const char *root = strcmp(mm_dest_root(ctx), "/") ?
+				   mm_dest_root(ctx) : "";
+
+		if (!s.dry) {
+			log_error("sync: the new Dovecot has served users since "
+				  "a cutover (%s/var/lib/mailmove/cutover-served)"
+				  ": a sync from the old server now would give "
+				  "messages back the flags they have there, and "
+				  "bring back what users expunged here.  Mail "
+				  "that reaches the old server now is relayed "
+				  "(mailmove queue --from OLD); give "
+				  "--after-cutover to sync anyway", root);
+			rc = MM_EDEST;
+			goto out_nostate;
+		}
+		log_warn("sync: the new Dovecot has served users since a "
+			 "cutover (%s/var/lib/mailmove/cutover-served): a real "
+			 "run is refused without --after-cutover", root);
 	}
 	if (state_open(&s.state, state_path.data, s.dry) < 0) {
 		rc = MM_EDEST;

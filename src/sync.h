@@ -22,6 +22,7 @@ struct sync_opts {
 	int force_delete;	/* --delete despite what the guard says */
 	long long max_delete;	/* -1: the default (see sync_check.c) */
 	int with_indexes;
+	int after_cutover;	/* sync though the new Dovecot serves */
 };
 
 /* Runs one sync.  Returns an enum mm_exit (reported). */
