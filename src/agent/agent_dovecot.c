@@ -77,6 +77,7 @@ struct member {
 struct dwatch {
 	char *pidfile;
 	char *prefix;		/* "dovecot[-NAME]/": its processes' titles */
+	int by_title;		/* the master's members bear the title */
 	pid_t master;		/* 0: no running Dovecot was found */
 	unsigned long long mstart;
 	pid_t sid;
@@ -353,7 +354,7 @@ static void scan(struct dwatch *w, int orphans)
 			     (ps.ppid == w->master ||
 			      (w->session && ps.sid == w->sid &&
 			       !other_masters_child(w, &ps))) &&
-			     (!w->prefix || title_is(ps.pid, w->prefix))) &&
+			     (!w->by_title || title_is(ps.pid, w->prefix))) &&
 		    !(orphans && orphan(w, &ps)))
 			continue;
 		if (!mb) {
@@ -437,6 +438,7 @@ struct dwatch *dwatch_new(const char *pidfile, const char *instance,
 		w->prefix = xmalloc(n);
 		snprintf(w->prefix, n, "%s%s/", own ? "" : "dovecot-",
 			 instance);
+		w->by_title = 1;
 	}
 	buf_init(&w->ended, 0);
 	buf_init(&w->note, 0);
@@ -474,11 +476,10 @@ struct dwatch *dwatch_new(const char *pidfile, const char *instance,
 			buf_printf(&w->note, "no process of the Dovecot master "
 				   "(pid %d) has a title beginning \"%s\": "
 				   "its session and children are taken as its "
-				   "processes, and none that a dead master "
-				   "left is looked for", (int)w->master,
-				   w->prefix);
-			free(w->prefix);
-			w->prefix = NULL;
+				   "processes (those a dead master left are "
+				   "looked for by that title once it has "
+				   "exited)", (int)w->master, w->prefix);
+			w->by_title = 0;
 		}
 	}
 	scan(w, 1);
@@ -587,6 +588,17 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 	scan(w, !w->master && exited && !w->rescanned);
 	if (!w->master && exited)
 		w->rescanned = 1;
+	gone = w->mstate == 0 || w->mstate == 'Z';
+	if (gone && !w->master_gone) {
+		w->master_gone = 1;
+		w->gone_at = now;
+		/* Processes of this Dovecot with no master left: those the
+		 * watched master forked unseen, and those an earlier master
+		 * left when it died (its master.pid, stale, may have named
+		 * the master just watched: another Dovecot's, pid reused). */
+		if (w->master)
+			scan(w, 1);
+	}
 	for (i = 0; i < w->n; i++) {
 		struct member *mb = &w->m[i];
 
@@ -600,11 +612,6 @@ int dwatch_step(struct dwatch *w, int exited, int status, struct buf *msg)
 				    mb->comm, (int)mb->pid);
 		if (!harmless(mb->comm))
 			others++;
-	}
-	gone = w->mstate == 0 || w->mstate == 'Z';
-	if (gone && !w->master_gone) {
-		w->master_gone = 1;
-		w->gone_at = now;
 	}
 	left_loop = gone || (w->anvil_seen && !anvil &&
 			     master_sleeps(w->master));

@@ -755,7 +755,17 @@ static int read_step(struct agent *a, struct job *j)
 		s->st0 = st;
 		s->sent = 0;
 	}
-	n = read(s->fd, s->chunk, MM_DATA_CHUNK);
+	/* No more than the size it had when opened: a file that grows
+	 * faster than it is read would be read for ever; one that grew is
+	 * reported changed (read_changed) and read again by the caller. */
+	if (s->st0.st_size >= 0 && s->sent >= (uint64_t)s->st0.st_size) {
+		n = 0;
+	} else {
+		uint64_t left = (uint64_t)s->st0.st_size - s->sent;
+
+		n = read(s->fd, s->chunk, left < MM_DATA_CHUNK ?
+			 (size_t)left : MM_DATA_CHUNK);
+	}
 	if (n < 0 && errno == EINTR)
 		return 0;
 	if (n > 0) {
