@@ -91,6 +91,7 @@ struct cutover {
 	double down_start, down_end;
 	struct remote_watch watch;	/* the old Dovecot stopping */
 	int watching;			/* quiet, the stop not yet ended */
+	int served;			/* a rerun after the downtime */
 	double old_quiet;		/* stop to quiet, seconds; 0 unknown */
 	json_t *sync_result;		/* the cold sync's --json result */
 	json_t *catch_up;		/* the catch-up sync's */
@@ -1003,6 +1004,33 @@ static int step_old_stopped(struct mm_ctx *ctx, struct cutover *c)
 	int rc;
 
 	(void)ctx;
+	if (c->served && c->old_pidfile && !c->watching) {
+		/* A rerun after the downtime stopped nothing: the old
+		 * Dovecot must not serve again (a restart, a reboot), or
+		 * what users change there never reaches this server.  The
+		 * watch of a command that does nothing says so. */
+		char *tv[] = { "true", NULL };
+
+		c->watch.pidfile = c->old_pidfile;
+		c->watch.instance = c->old_instance;
+		c->watch.timeout_ms = 30 * 1000;
+		rc = remote_watch_begin(c->ep, tv, &c->watch, &why);
+		if (rc < 0) {
+			buf_release(&why);
+			return ep_exit_code(c->ep);
+		}
+		if (rc == 0 && c->watch.quiet) {
+			c->watching = !c->watch.done;
+		} else {
+			log_error("the old Dovecot on %s serves again (%s): "
+				  "what users change there does not reach this "
+				  "server, which serves since the downtime; stop "
+				  "it", c->ep->desc, why.len ? buf_cstr(&why) :
+				  "its watch ended without it stopped");
+			buf_release(&why);
+			return MM_EDIFF;
+		}
+	}
 	if (!c->watching)
 		return MM_OK;
 	c->watching = 0;
@@ -1626,14 +1654,28 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < NSTEPS; i++)	/* the downtime's last step */
 		if (!strcmp(cutover_steps[i].name, "start-new"))
 			served_from = i;
-	served = served_marked(ctx);
-	if (served)
-		log_warn("cutover: an earlier cutover ended its downtime and "
-			 "the new Dovecot has served users since: this one "
-			 "runs only the steps after the downtime, which undo "
-			 "nothing they did here (to run a whole cutover "
-			 "again, remove %s/var/lib/mailmove/cutover-served)",
-			 mm_dest_root(ctx));
+	{
+		struct served_info si;
+		struct buf d = BUF_INIT;
+
+		served = c.served = served_marked(ctx, &si);
+		served_describe(&si, &d);
+		if (served)
+			log_warn("cutover: an earlier cutover ended its "
+				 "downtime (%s) and the new Dovecot has served "
+				 "users since: this one runs only the steps "
+				 "after the downtime, which undo nothing they "
+				 "did here (to run a whole cutover again, remove "
+				 "%s/var/lib/mailmove/cutover-served)", d.data,
+				 mm_dest_root(ctx));
+		else if (si.other)
+			log_warn("cutover: %s/var/lib/mailmove/cutover-served "
+				 "was made %s, not from this old server: it is "
+				 "not this migration's, and is replaced when this "
+				 "cutover's new Dovecot answers",
+				 mm_dest_root(ctx), d.data);
+		buf_release(&d);
+	}
 	for (i = 0; i < NSTEPS; i++) {
 		const struct cutover_step *s = &cutover_steps[i];
 		double t;

@@ -264,6 +264,7 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run r;
+	struct served_info si;
 	struct buf jpath = BUF_INIT;
 	char self[4096];
 	double t0;
@@ -309,11 +310,21 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 			log_info("run: %s skipped (--skip)", steps[i].name);
 			continue;
 		}
-		if (!strcmp(steps[i].name, "sync") && served_marked(ctx)) {
+		if (!strcmp(steps[i].name, "sync") &&
+		    served_marked(ctx, &si)) {
 			/* A rerun after the cutover's downtime: users work
 			 * here, a sync from the old server would undo it. */
-			log_info("run: sync skipped: the new Dovecot has served "
-				 "users since the cutover");
+			struct buf sd = BUF_INIT;
+
+			served_describe(&si, &sd);
+			log_warn("run: sync skipped: the new Dovecot has served "
+				 "users %s (%s/var/lib/mailmove/cutover-served)",
+				 sd.data, mm_dest_root(ctx));
+			buf_release(&sd);
+			out_event("step_skipped", json_pack("{s:s, s:s}",
+				  "step", steps[i].name, "why",
+				  "the new Dovecot has served users since the "
+				  "cutover"));
 			continue;
 		}
 		if (r.j[i].status == J_DONE && !steps[i].always) {
@@ -345,7 +356,7 @@ int cmd_run(struct mm_ctx *ctx, int argc, char **argv)
 		}
 		t0 = mm_now();
 		r.j[i].start = (long long)time(NULL);
-		rc = mm_run_wait(cv.v);
+		rc = mm_run_wait_out(cv.v, log_json() ? 2 : -1);
 		argvb_release(&cv);
 		r.j[i].seconds = mm_now() - t0;
 		r.j[i].exit = rc;

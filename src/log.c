@@ -15,7 +15,7 @@ static int json_mode;
 static int progress_shown;	/* a progress line is on the terminal */
 static int stderr_tty = -1;
 static int result_done;		/* a result event was written */
-static char last_error[512];	/* the last error message, for it */
+static char last_error[4096];	/* the last error message, for it */
 
 void log_setup(int verbose, int json)
 {
@@ -190,10 +190,15 @@ void out_result(json_t *obj)
 
 void out_result_failed(int rc)
 {
+	json_t *o;
+
 	if (!json_mode || result_done || rc == 0)
 		return;
-	out_result(json_pack("{s:i, s:s?}", "exit", rc, "error",
-			     last_error[0] ? last_error : NULL));
+	o = json_object();
+	json_object_set_new(o, "exit", json_integer(rc));
+	if (last_error[0])	/* any bytes, a cut character too */
+		json_object_set_new(o, "error", json_str_any(last_error));
+	out_result(o);
 }
 
 double mm_now(void)

@@ -4,10 +4,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsops.h"
+#include "log.h"
 #include "banned.h"
 
 static int state_dir(const struct mm_ctx *ctx, int *fd)
@@ -94,14 +98,89 @@ int downtime_mark(const struct mm_ctx *ctx)
 	return mark(ctx, "cutover-downtime");
 }
 
-int served_mark(const struct mm_ctx *ctx)
+/* The source a mark is for: --from as given, "" when none, without a
+ * trailing slash. */
+static void mark_source(const struct mm_ctx *ctx, struct buf *out)
 {
-	return mark(ctx, "cutover-served");
+	buf_reset(out);
+	buf_addstr(out, ctx->from ? ctx->from : "");
+	while (out->len > 1 && out->data[out->len - 1] == '/')
+		out->data[--out->len] = '\0';
 }
 
-int served_marked(const struct mm_ctx *ctx)
+int served_mark(const struct mm_ctx *ctx)
 {
-	return marked(ctx, "cutover-served");
+	struct fs_meta m;
+	struct buf b = BUF_INIT, src = BUF_INIT;
+	int fd, e = state_dir(ctx, &fd);
+
+	if (e)
+		return e;
+	mark_source(ctx, &src);
+	buf_printf(&b, "from %s\nsince %lld\n", src.data,
+		   (long long)time(NULL));
+	memset(&m, 0, sizeof m);
+	m.mode = 0600;
+	e = fs_replace_file(fd, "cutover-served", b.data, b.len, &m);
+	close(fd);
+	buf_release(&b);
+	buf_release(&src);
+	return e;
+}
+
+int served_marked(const struct mm_ctx *ctx, struct served_info *si)
+{
+	char data[4096], *p;
+	struct buf src = BUF_INIT;
+	ssize_t n;
+	int dfd, fd, r;
+
+	memset(si, 0, sizeof *si);
+	if (fs_open_base(mm_dest_root(ctx), "var/lib/mailmove", 0, &dfd))
+		return 0;
+	if (faccessat(dfd, "cutover-served", F_OK, AT_SYMLINK_NOFOLLOW)) {
+		close(dfd);
+		return 0;
+	}
+	/* Whatever cannot be read binds (it cannot be told whose it is). */
+	fd = openat(dfd, "cutover-served", O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+		    O_NONBLOCK);
+	close(dfd);
+	if (fd < 0)
+		return 1;
+	n = read(fd, data, sizeof data - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	data[n] = '\0';
+	if (strncmp(data, "from ", 5))
+		return 1;
+	p = data + 5;
+	p[strcspn(p, "\n")] = '\0';
+	if (strlen(p) >= sizeof si->from)
+		return 1;
+	memcpy(si->from, p, strlen(p) + 1);
+	p += strlen(p) + 1;
+	if (p < data + n && !strncmp(p, "since ", 6))
+		si->since = strtoll(p + 6, NULL, 10);
+	mark_source(ctx, &src);
+	r = !strcmp(src.data, si->from);
+	si->other = !r;
+	buf_release(&src);
+	return r;
+}
+
+void served_describe(const struct served_info *si, struct buf *out)
+{
+	char when[64];
+
+	buf_reset(out);
+	if (si->since) {
+		mm_format_time(si->since, when, sizeof when);
+		buf_printf(out, "since %s ", when);
+	}
+	buf_printf(out, "by a cutover from %s", si->from[0] ? si->from :
+		   "this host");
 }
 
 int downtime_clear(const struct mm_ctx *ctx)

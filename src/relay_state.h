@@ -32,7 +32,18 @@ int downtime_marked(const struct mm_ctx *ctx);	/* 1 when marked */
  * their mail here; a rerun runs only the steps after the downtime, never
  * a sync from the old server again.
  */
-int served_mark(const struct mm_ctx *ctx);	/* 0 or errno */
-int served_marked(const struct mm_ctx *ctx);	/* 1 when marked */
+struct served_info {
+	char from[1024];	/* the --from of the cutover that made it */
+	long long since;	/* when (epoch), 0 if not known */
+	int other;		/* made for another source: not binding */
+};
+/* Writes the mark for this --from, with the time.  0 or errno. */
+int served_mark(const struct mm_ctx *ctx);
+/* 1 when marked for this --from (or marked in a form that cannot be
+ * read: that binds too); 0 when not, or marked for another source (then
+ * `si->other` is set, for a warning). */
+int served_marked(const struct mm_ctx *ctx, struct served_info *si);
+/* "since 2026-12-03 12:00:00 UTC by a cutover from HOST" for messages. */
+void served_describe(const struct served_info *si, struct buf *out);
 
 #endif

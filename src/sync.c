@@ -612,6 +612,51 @@ static int same_tree(const struct mm_ctx *ctx, const char *src,
 	return same;
 }
 
+/*
+ * After a cutover's new Dovecot has served users (its mark, made for this
+ * --from), the old server's tree is older than this one: a sync from it
+ * would undo what they did.  Refused without --after-cutover; a dry run
+ * only warns.  MM_OK or MM_EDEST.
+ */
+static int served_refusal(const struct mm_ctx *ctx, const struct sync_opts *o,
+			  int dry)
+{
+	struct served_info si;
+	struct buf root = BUF_INIT, d = BUF_INIT, relay = BUF_INIT;
+	int rc = MM_OK;
+
+	if (o->after_cutover || !served_marked(ctx, &si))
+		return MM_OK;
+	buf_addstr(&root, mm_dest_root(ctx));
+	while (root.len && root.data[root.len - 1] == '/')
+		root.data[--root.len] = '\0';
+	served_describe(&si, &d);
+	if (dry) {
+		log_warn("sync: the new Dovecot has served users %s (%s/var/lib/"
+			 "mailmove/cutover-served): a real run is refused "
+			 "without --after-cutover", d.data, root.data);
+	} else {
+		log_error("sync: the new Dovecot has served users %s (%s/var/"
+			  "lib/mailmove/cutover-served): a sync from the old "
+			  "server now would give messages back the flags they "
+			  "have there, and bring back what users expunged here.  "
+			  "%s  Give --after-cutover to sync anyway, or remove "
+			  "the file if it is left from an earlier migration",
+			  d.data, root.data,
+			  relay_state_load(ctx, &relay) == 0 ?
+			  "Mail that reaches the old server now is relayed "
+			  "here (mailmove queue --from OLD shows its queue)." :
+			  "Mail delivered on the old server since then is not "
+			  "here: point its Postfix here (cutover --relay-to) "
+			  "and compare with mailmove verify.");
+		rc = MM_EDEST;
+	}
+	buf_release(&root);
+	buf_release(&d);
+	buf_release(&relay);
+	return rc;
+}
+
 int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 {
 	struct sync s;
@@ -657,27 +702,9 @@ int sync_run(struct mm_ctx *ctx, const struct sync_opts *o)
 		if (rc)
 			goto out_nostate;
 	}
-	if (served_marked(ctx) && !o->after_cutover) {
-		/* The source is older than what users did here since. */
-		const char *root = strcmp(mm_dest_root(ctx), "/") ?
-				   mm_dest_root(ctx) : "";
-
-		if (!s.dry) {
-			log_error("sync: the new Dovecot has served users since "
-				  "a cutover (%s/var/lib/mailmove/cutover-served)"
-				  ": a sync from the old server now would give "
-				  "messages back the flags they have there, and "
-				  "bring back what users expunged here.  Mail "
-				  "that reaches the old server now is relayed "
-				  "(mailmove queue --from OLD); give "
-				  "--after-cutover to sync anyway", root);
-			rc = MM_EDEST;
-			goto out_nostate;
-		}
-		log_warn("sync: the new Dovecot has served users since a "
-			 "cutover (%s/var/lib/mailmove/cutover-served): a real "
-			 "run is refused without --after-cutover", root);
-	}
+	rc = served_refusal(ctx, o, s.dry);
+	if (rc)
+		goto out_nostate;
 	if (state_open(&s.state, state_path.data, s.dry) < 0) {
 		rc = MM_EDEST;
 		goto out_nostate;

@@ -23,14 +23,14 @@ is "$rc" 0 "the hot sync before the cutover"
 mv "$N/cur/1700000001.M1P1.old:2," "$N/cur/1700000001.M1P1.old:2,F"
 rm "$N/cur/1700000002.M2P1.old:2,S"
 mkdir -p "$T/new/var/lib/mailmove"
-: >"$T/new/var/lib/mailmove/cutover-served"
+printf 'from %s\nsince %s\n' "$T/old" "$(date +%s)" >"$T/new/var/lib/mailmove/cutover-served"
 state_before=$(md5sum <"$S")
 listing() { (cd "$N" && find . -type f -path './cur/*' | sort); }
 before=$(listing)
 
 run_mm sync --from "$T/old" --to "$T/new" --state "$S"
 is "$rc" 4 "a sync after the cutover is refused (exit 4)"
-like "$err" 'served users since a cutover' "it says why"
+like "$err" "served users since [0-9-]+ [0-9:]+ .* by a cutover from $T/old" "it says why, since when and from where"
 like "$err" '--after-cutover' "and names the option that overrides it"
 is "$(listing)" "$before" "nothing changed here: the flag set here stays, the expunged message stays away"
 is "$(md5sum <"$S")" "$state_before" "the state is untouched"
@@ -39,7 +39,7 @@ run_mm sync --from "$T/old" --to "$T/new" --state "$S" --delete --json
 is "$rc" 4 "--delete --json: refused as well"
 res=$(printf '%s\n' "$out" | grep '"event":"result"')
 like "$res" '"exit":4' "--json ends with a result naming exit 4"
-like "$res" '"error":"sync: the new Dovecot has served' "and the error"
+like "$res" '"error":"sync: the new Dovecot has served users since' "and the error"
 
 run_mm sync --from "$T/old" --to "$T/new" --state "$S" --dry-run
 is "$rc" 0 "--dry-run reads and exits 0"
