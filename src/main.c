@@ -391,16 +391,6 @@ int main(int argc, char **argv)
 	rc = c->fn(&ctx, argc - 1, argv + 1);
 	if (mm_interrupted && rc != MM_OK)
 		rc = MM_EINTR;
-	if (rc == MM_EUSAGE && !log_json()) {
-		/* An option rejected before --json took effect. */
-		int i;
-
-		for (i = 2; i < argc && strcmp(argv[i], "--"); i++)
-			if (!strcmp(argv[i], "--json")) {
-				log_setup(0, 1);
-				break;
-			}
-	}
 	out_result_failed(rc);
 	return rc;
 }

@@ -191,6 +191,15 @@ unknown:
 			  argv[optind - 1], c->name);
 	rc = MM_EUSAGE;
 out:
+	if (rc > 0 && (c->flags & CMD_JSON)) {
+		/* Rejected before --json took effect: its result is still
+		 * wanted (the operands of a CMD_ARGV command are not ours). */
+		int i, end = c->flags & CMD_ARGV ? optind : argc;
+
+		for (i = 1; i < end && strcmp(argv[i], "--"); i++)
+			if (!strcmp(argv[i], "--json"))
+				log_setup(ctx->verbose, 1);
+	}
 	buf_release(&shorts);
 	return rc;
 }

@@ -130,10 +130,9 @@ int served_mark(const struct mm_ctx *ctx)
 
 int served_marked(const struct mm_ctx *ctx, struct served_info *si)
 {
-	char data[4096], *p;
-	struct buf src = BUF_INIT;
-	ssize_t n;
-	int dfd, fd, r;
+	struct buf data = BUF_INIT, src = BUF_INIT;
+	char *p, *nl;
+	int dfd, fd, r = 1;
 
 	memset(si, 0, sizeof *si);
 	if (fs_open_base(mm_dest_root(ctx), "var/lib/mailmove", 0, &dfd))
@@ -146,26 +145,23 @@ int served_marked(const struct mm_ctx *ctx, struct served_info *si)
 	fd = openat(dfd, "cutover-served", O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
 		    O_NONBLOCK);
 	close(dfd);
-	if (fd < 0)
-		return 1;
-	n = read(fd, data, sizeof data - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	data[n] = '\0';
-	if (strncmp(data, "from ", 5))
-		return 1;
-	p = data + 5;
-	p[strcspn(p, "\n")] = '\0';
+	if (fd < 0 || fs_read_fd(fd, &data, 4096) ||
+	    strncmp(buf_cstr(&data), "from ", 5))
+		goto out;
+	p = data.data + 5;
+	nl = strchr(p, '\n');
+	if (nl)
+		*nl++ = '\0';
 	if (strlen(p) >= sizeof si->from)
-		return 1;
+		goto out;
 	memcpy(si->from, p, strlen(p) + 1);
-	p += strlen(p) + 1;
-	if (p < data + n && !strncmp(p, "since ", 6))
-		si->since = strtoll(p + 6, NULL, 10);
+	if (nl && !strncmp(nl, "since ", 6))
+		si->since = strtoll(nl + 6, NULL, 10);
 	mark_source(ctx, &src);
 	r = !strcmp(src.data, si->from);
 	si->other = !r;
+out:
+	buf_release(&data);
 	buf_release(&src);
 	return r;
 }

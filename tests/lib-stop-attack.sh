@@ -17,6 +17,9 @@
 #   sa_wait_appends LOG N  wait (20 s at most) for N OK'd APPENDs
 #   sa_cut [--dry-run] OLDSTOP [extra args]  the cutover, bounded by
 #                          $SA_TIMEOUT (default 50 s); sets $out $err $rc
+#   sa_bg_cut STOPCMD      the same in the background; sets $mmpid
+#   sa_kill_controller     kill -9 of that cutover; sets $c and $kids
+#   $SA_GOOD               a stop command that stops the old Dovecot
 #   sa_ids NAME            alice's INBOX Message-IDs there, sorted (doveadm)
 #   sa_check_none_lost LOG  "ok" lines: every OK'd APPEND on the new server
 #                          exactly once
@@ -26,6 +29,7 @@
 
 SA_ID="mmh$$"
 SA_TIMEOUT=${SA_TIMEOUT:-50}
+SA_GOOD="sh -c 'doveadm -c $T/src/dovecot.conf stop 2>/dev/null; true'"
 
 _sa_instance() { # NAME: give $T/NAME's Dovecot a name of this run
 	sed -i "s/^instance_name = .*/instance_name = $SA_ID-$1/" "$T/$1/dovecot.conf"
@@ -131,25 +135,52 @@ sa_stop_client() {
 	CPID=
 }
 
+# The cutover's options for the stop command STOPCMD, in SA_ARGV.
+_sa_argv() {
+	SA_ARGV=(--from "$T/src" --to "$T/dst" --state "$T/sync.state" --yes --json
+		--imap "127.0.0.1:$NIMAP" --login alice@example.org --password-file "$T/pw"
+		--old-stop "$1" --old-doveadm-config "$T/src/dovecot.conf"
+		--new-stop "sh -c 'doveadm -c $T/dst/dovecot.conf stop 2>/dev/null; true'"
+		--new-start "dovecot -c $T/dst/dovecot.conf" --postfix-start true
+		--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *"
+		--postfix-config "$T/pf" --switch-state "$T/switch.sqlite")
+}
+
 sa_cut() {
 	local dry=()
 	if [ "$1" = --dry-run ]; then dry=(--dry-run); shift; fi
-	local stop=$1; shift
-	out=$(timeout -k 5 "$SA_TIMEOUT" "$MM" cutover "${dry[@]}" --from "$T/src" --to "$T/dst" \
-		--state "$T/sync.state" --yes --json \
-		--imap "127.0.0.1:$NIMAP" --login alice@example.org --password-file "$T/pw" \
-		--old-stop "$stop" --old-doveadm-config "$T/src/dovecot.conf" \
-		--new-stop "sh -c 'doveadm -c $T/dst/dovecot.conf stop 2>/dev/null; true'" \
-		--new-start "dovecot -c $T/dst/dovecot.conf" --postfix-start true \
-		--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *" \
-		--postfix-config "$T/pf" --switch-state "$T/switch.sqlite" "$@" /home/ /home/ \
-		2>"$T/.stderr")
+	_sa_argv "$1"; shift
+	out=$(timeout -k 5 "$SA_TIMEOUT" "$MM" cutover "${dry[@]}" "${SA_ARGV[@]}" "$@" \
+		/home/ /home/ 2>"$T/.stderr")
 	rc=$?
 	err=$(cat "$T/.stderr")
-	# The new Dovecot daemonized by --new-start: stopped by its pid at the end.
+	sa_adopt_new
+}
+
+# The new Dovecot daemonized by --new-start: stopped by its pid at the end.
+sa_adopt_new() {
 	local np
 	np=$(cat "$T/dst/run/master.pid" 2>/dev/null)
 	[ -n "$np" ] && kill -0 "$np" 2>/dev/null && adopt_pid "dovecot-dst-new-$np" "$np"
+	return 0
+}
+
+# sa_bg_cut STOPCMD: the cutover in the background (60 s at most), its
+# output in $T/bg.out and $T/bg.err; $mmpid is timeout's pid.
+sa_bg_cut() {
+	_sa_argv "$1"
+	timeout -k 5 60 "$MM" cutover "${SA_ARGV[@]}" /home/ /home/ \
+		>"$T/bg.out" 2>"$T/bg.err" &
+	mmpid=$!
+}
+
+# sa_kill_controller: kill -9 of the mailmove process of sa_bg_cut (timeout's
+# child), by pid; $c is its pid, $kids its children's.
+sa_kill_controller() {
+	c=$(ps -o pid= --ppid "$mmpid" | head -1 | tr -d " ")
+	kids=$(ps -o pid= --ppid "${c:-0}")
+	[ -n "$c" ] && kill -9 "$c" || return 1
+	wait "$mmpid" 2>/dev/null
 	return 0
 }
 

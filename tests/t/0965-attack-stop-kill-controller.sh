@@ -19,44 +19,25 @@ command -v python3 >/dev/null 2>&1 || skip_all "no python3"
 plan 12
 
 sa_setup
-GOOD="sh -c 'doveadm -c $T/src/dovecot.conf stop 2>/dev/null; true'"
 
-bg_cut() { # STOPCMD: the cutover in the background; $mmpid
-	timeout -k 5 60 "$MM" cutover --from "$T/src" --to "$T/dst" --state "$T/sync.state" --yes --json \
-		--imap "127.0.0.1:$NIMAP" --login alice@example.org --password-file "$T/pw" \
-		--old-stop "$1" --old-doveadm-config "$T/src/dovecot.conf" \
-		--new-stop "sh -c 'doveadm -c $T/dst/dovecot.conf stop 2>/dev/null; true'" \
-		--new-start "dovecot -c $T/dst/dovecot.conf" --postfix-start true \
-		--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *" \
-		--postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/ \
-		>"$T/bg.out" 2>"$T/bg.err" &
-	mmpid=$!
-}
-kill_controller() { # the mailmove process itself (timeout's child), by pid
-	c=$(ps -o pid= --ppid "$mmpid" | head -1 | tr -d " ")
-	kids=$(ps -o pid= --ppid "$c")
-	kill -9 "$c" || return 1
-	wait "$mmpid" 2>/dev/null
-	return 0
-}
 # A rerun; once more if it failed on a Dovecot index file that changed
 # while the hot catch-up sync read it (a fault of its own, 0969; main
 # leaves such files to the cold sync since 6419380).
 rerun() {
-	sa_cut "$GOOD"
+	sa_cut "$SA_GOOD"
 	if [ "$rc" != 0 ] && printf '%s' "$err" | grep -q 'dovecot.index[^:]*: cannot write: Stale file handle'; then
 		diag "the rerun failed on an index file changing under the catch-up sync (0969); once more"
-		sa_cut "$GOOD"
+		sa_cut "$SA_GOOD"
 	fi
 }
 
 # 1. Killed during the stop step.
 sa_client "$T/ok1" a
 sa_wait_appends "$T/ok1" 5 || give_up "the client appends nothing"
-bg_cut "sh -c 'sleep 3; doveadm -c $T/src/dovecot.conf stop'"
+sa_bg_cut "sh -c 'sleep 3; doveadm -c $T/src/dovecot.conf stop'"
 wait_for -t 30 grep -q 'step 5:' "$T/bg.err" || give_up "the cutover did not reach its stop step"
 sleep 1
-kill_controller
+sa_kill_controller
 ok $? "the controller was killed during the stop step (pid $c)"
 sleep 4
 m=$(sa_old_master)
@@ -86,10 +67,10 @@ for i in range(40000):
 PY
 doveadm -c $T/src/dovecot.conf stop
 SH
-bg_cut "sh $T/bulkstop.sh"
+sa_bg_cut "sh $T/bulkstop.sh"
 wait_for -t 50 grep -q 'step 6:' "$T/bg.err" || give_up "the cutover did not reach its cold sync"
 sleep 0.3
-kill_controller
+sa_kill_controller
 sync_pid=$(for k in $kids; do ps -o pid=,args= -p "$k"; done | awk '/ sync / { print $1 }')
 ok "$([ -n "$sync_pid" ] && echo 0 || echo 1)" "the controller was killed during the cold sync (its sync child: ${sync_pid:-none})"
 # A step's child is sent SIGTERM when the cutover dies (PR_SET_PDEATHSIG):

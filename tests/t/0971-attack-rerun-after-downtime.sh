@@ -36,31 +36,7 @@ command -v python3 >/dev/null 2>&1 || skip_all "no python3"
 plan 21
 
 sa_setup
-GOOD="sh -c 'doveadm -c $T/src/dovecot.conf stop 2>/dev/null; true'"
 
-bg_cut() { # STOPCMD: the cutover in the background; $mmpid
-	timeout -k 5 60 "$MM" cutover --from "$T/src" --to "$T/dst" --state "$T/sync.state" --yes --json \
-		--imap "127.0.0.1:$NIMAP" --login alice@example.org --password-file "$T/pw" \
-		--old-stop "$1" --old-doveadm-config "$T/src/dovecot.conf" \
-		--new-stop "sh -c 'doveadm -c $T/dst/dovecot.conf stop 2>/dev/null; true'" \
-		--new-start "dovecot -c $T/dst/dovecot.conf" --postfix-start true \
-		--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *" \
-		--postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/ \
-		>"$T/bg.out" 2>"$T/bg.err" &
-	mmpid=$!
-}
-kill_controller() { # the mailmove process itself (timeout's child), by pid
-	c=$(ps -o pid= --ppid "$mmpid" | head -1 | tr -d " ")
-	[ -n "$c" ] && kill -9 "$c" || return 1
-	wait "$mmpid" 2>/dev/null
-	return 0
-}
-adopt_new() {
-	local np
-	np=$(cat "$T/dst/run/master.pid" 2>/dev/null)
-	[ -n "$np" ] && kill -0 "$np" 2>/dev/null && adopt_pid "dovecot-dst-new-$np" "$np"
-	return 0
-}
 # The users on the new server: LOG gets the Message-IDs of 3 APPENDs; the
 # message EXPUNGE is expunged, FLAG gets \Flagged.
 cat >"$T/user.py" <<'PY'
@@ -95,20 +71,20 @@ answers() { wait_for -t 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NIMAP"; }
 # A. Killed in old-stopped, then users on the new server, then the rerun.
 sa_client "$T/okA" a
 sa_wait_appends "$T/okA" 5 || give_up "the client appends nothing"
-bg_cut "sh -c 'doveadm -c $T/src/dovecot.conf stop; sleep 6'"
+sa_bg_cut "sh -c 'doveadm -c $T/src/dovecot.conf stop; sleep 6'"
 wait_for -t 45 grep -q '"old-stopped"' "$T/bg.out" || give_up "the cutover did not reach old-stopped: $(tail -3 "$T/bg.err")"
-kill_controller
+sa_kill_controller
 ok $? "A. the controller was killed in old-stopped (pid $c)"
 sa_stop_client
-adopt_new
+sa_adopt_new
 answers
 ok $? "A. the new Dovecot serves"
 python3 "$T/user.py" "$NIMAP" "$T/newA" A '<m1@x>' '<m2@x>' || give_up "the user's session on the new server failed"
 is "$(sa_ids dst | grep -c '^<m1@x>$')" 0 "A. <m1@x> expunged on the new server"
 like "$(flags_of '<m2@x>')" 'Flagged' "A. <m2@x> flagged there"
 uidsA=$(uids_of_new A)
-sa_cut "$GOOD"
-adopt_new
+sa_cut "$SA_GOOD"
+sa_adopt_new
 is "$rc" 0 "A. the rerun exits 0"
 [ "$rc" = 0 ] || diag "$(printf '%s' "$err" | grep -E 'error' | head -3)"
 is "$(sa_ids dst | grep -c '^<m1@x>$')" 0 "A. the rerun does not bring back <m1@x>, expunged on the new server after it served"
@@ -127,7 +103,7 @@ sa_wait_appends "$T/okB" 5 || give_up "the client appends nothing"
 STOP="doveadm -c $T/src/dovecot.conf stop"
 sa_cut "$STOP" --resync false
 sa_stop_client
-adopt_new
+sa_adopt_new
 like "$rc" '^[1-9]' "B. --resync false: the cutover fails after the downtime (exit $rc)"
 answers
 ok $? "B. the new Dovecot serves"
@@ -136,7 +112,7 @@ is "$(sa_ids dst | grep -c '^<m3@x>$')" 0 "B. <m3@x> expunged on the new server"
 uids_before=$(uids_of_new B)
 sa_cut "$STOP"
 diag "B's rerun: $(printf '%s\n' "$err" | grep -E 'step [0-9]+:|[0-9]+ copied' | sed 's/^mailmove: //' | tr '\n' '|')"
-adopt_new
+sa_adopt_new
 answers
 ok $? "B. after the rerun the new Dovecot still serves"
 unlike "$err" 'served nobody' "B. the rerun does not say the new Dovecot served nobody"

@@ -17,7 +17,6 @@ command -v python3 >/dev/null 2>&1 || skip_all "no python3"
 plan 10
 
 sa_setup
-GOOD="sh -c 'doveadm -c $T/src/dovecot.conf stop 2>/dev/null; true'"
 M="$T/src/home/example.org/alice/Maildir"
 python3 - "$M/new" <<'PY'
 import os, sys
@@ -31,15 +30,7 @@ PY
 
 sa_client "$T/ok" a
 sa_wait_appends "$T/ok" 5 || give_up "the client appends nothing"
-timeout -k 5 60 "$MM" cutover --from "$T/src" --to "$T/dst" --state "$T/sync.state" --yes --json \
-	--imap "127.0.0.1:$NIMAP" --login alice@example.org --password-file "$T/pw" \
-	--old-stop "$GOOD" --old-doveadm-config "$T/src/dovecot.conf" \
-	--new-stop "sh -c 'doveadm -c $T/dst/dovecot.conf stop 2>/dev/null; true'" \
-	--new-start "dovecot -c $T/dst/dovecot.conf" --postfix-start true \
-	--resync "doveadm -c $T/dst/dovecot.conf force-resync -A *" \
-	--postfix-config "$T/pf" --switch-state "$T/switch.sqlite" /home/ /home/ \
-	>"$T/bg.out" 2>"$T/bg.err" &
-mmpid=$!
+sa_bg_cut "$SA_GOOD"
 # The catch-up's sync child, looked for every 20 ms (40 s at most).
 c= sync_pid=
 for i in $(seq 1 2000); do
@@ -60,11 +51,11 @@ ok "$([ -n "$m" ] && kill -0 "$m" 2>/dev/null && echo 0 || echo 1)" "the old Dov
 wait_for -t 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NIMAP"
 ok $? "the new Dovecot still answers"
 
-sa_cut "$GOOD"
+sa_cut "$SA_GOOD"
 if [ "$rc" != 0 ]; then
 	unlike "$err" 'stopped Dovecot here \(and maybe on the old server\)' \
 		"a failed rerun does not say an earlier cutover stopped Dovecot (exit $rc)"
-	sa_cut "$GOOD"
+	sa_cut "$SA_GOOD"
 else
 	ok 0 "the first rerun completed"
 fi
