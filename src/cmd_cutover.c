@@ -1612,7 +1612,7 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 	struct cutover c;
 	double t0 = mm_now();
 	size_t i, served_from = 0;
-	int first, rc, st, nstep = 0, served;
+	int first, rc, st, nstep = 0;
 	json_t *res;
 
 	memset(&c, 0, sizeof c);
@@ -1658,9 +1658,9 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 		struct served_info si;
 		struct buf d = BUF_INIT;
 
-		served = c.served = served_marked(ctx, &si);
+		c.served = served_marked(ctx, &si);
 		served_describe(&si, &d);
-		if (served)
+		if (c.served)
 			log_warn("cutover: an earlier cutover ended its "
 				 "downtime (%s) and the new Dovecot has served "
 				 "users since: this one runs only the steps "
@@ -1682,21 +1682,18 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 
 		if (!step_wanted(&c, s))
 			continue;
-		if (served && !strcmp(s->name, "verify")) {
-			log_warn("step %zu: %s: skipped: users have changed "
-				 "their mail here since the downtime, so the "
-				 "old server is no longer what this one must "
-				 "match (mailmove verify shows the "
-				 "differences)", i + 1, s->what);
-			json_array_append_new(c.steps, json_pack(
-				"{s:s, s:f, s:b, s:i, s:b}", "step", s->name,
-				"seconds", 0.0, "downtime", s->downtime,
-				"exit", 0, "skipped", 1));
-			continue;
-		}
-		if (served && i > 0 && i <= served_from) {
-			log_info("step %zu: %s: done by an earlier cutover",
-				 i + 1, s->what);
+		if (c.served && (!strcmp(s->name, "verify") ||
+				 (i > 0 && i <= served_from))) {
+			if (!strcmp(s->name, "verify"))
+				log_warn("step %zu: %s: skipped: users have "
+					 "changed their mail here since the "
+					 "downtime, so the old server is no "
+					 "longer what this one must match "
+					 "(mailmove verify shows the "
+					 "differences)", i + 1, s->what);
+			else
+				log_info("step %zu: %s: done by an earlier "
+					 "cutover", i + 1, s->what);
 			json_array_append_new(c.steps, json_pack(
 				"{s:s, s:f, s:b, s:i, s:b}", "step", s->name,
 				"seconds", 0.0, "downtime", s->downtime,
@@ -1704,7 +1701,7 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 			continue;
 		}
 		/* Ask once, after the preflight, before anything else. */
-		if (i > 0 && !served && !nstep++ && !ctx->dry_run && !c.yes) {
+		if (i > 0 && !c.served && !nstep++ && !ctx->dry_run && !c.yes) {
 			int ok = mm_ask("This stops Dovecot on the old server "
 					"and on this one: mail is not readable "
 					"until the new Dovecot answers.\nGo "
@@ -1738,7 +1735,7 @@ int cmd_cutover(struct mm_ctx *ctx, int argc, char **argv)
 			"{s:s, s:f, s:b, s:i}", "step", s->name, "seconds", t,
 			"downtime", s->downtime, "exit", rc));
 		if (rc) {
-			if (served)
+			if (c.served)
 				log_error("cutover: ended at %s; the new "
 					  "Dovecot serves as before: fix this "
 					  "and rerun cutover", s->name);
